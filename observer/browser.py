@@ -1,0 +1,261 @@
+"""Finding and launching Chromium, and measuring inside the page."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .results import ObserverError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+    from .config.models import BrowserSettings
+
+# Chromium phones home at start (component updates, sync, safe browsing lists); on a closed
+# network those connections stall or fail, so a monitor must switch them off.
+QUIET_FLAGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+    "--disable-breakpad",
+    "--disable-dev-shm-usage",
+    "--password-store=basic",
+    "--use-mock-keychain",
+]
+
+SYSTEM_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+    "chrome-headless-shell",
+)
+MAC_APPS = (
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+)
+
+
+@dataclass(frozen=True)
+class BrowserInfo:
+    """Which Chromium observer will use, and why that one."""
+
+    path: str
+    source: str  # settings, OBSERVER_CHROMIUM, playwright, PATH
+
+
+class BrowserNotFound(ObserverError):
+    """No usable Chromium: the message says how to install one."""
+
+
+def install_hint() -> str:
+    """The command that installs a browser on this platform."""
+    system = platform.system()
+    if system == "Darwin":
+        return f"{sys.executable} -m playwright install chromium"
+    if system == "Linux" and Path("/etc/debian_version").exists():
+        distro = ""
+        with contextlib.suppress(OSError):
+            distro = Path("/etc/os-release").read_text(encoding="utf-8")
+        if "ID=ubuntu" in distro:
+            # Ubuntu's chromium package is a snap stub that does not run in containers.
+            return f"{sys.executable} -m playwright install --with-deps chromium"
+        return "sudo apt-get install -y chromium   (or: python -m playwright install chromium)"
+    return f"{sys.executable} -m playwright install chromium"
+
+
+def playwright_browser() -> str | None:
+    """Playwright's own downloaded Chromium, if one is installed (found without starting it)."""
+    base = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+    roots: list[Path] = []
+    if base and base != "0":
+        roots.append(Path(base))
+    home = Path.home()
+    roots += [
+        home / ".cache" / "ms-playwright",
+        home / "Library" / "Caches" / "ms-playwright",
+        home / "AppData" / "Local" / "ms-playwright",
+    ]
+    rel = (
+        "chrome-linux/chrome",
+        "chrome-linux64/chrome",
+        "chrome-mac/Chromium.app/Contents/MacOS/Chromium",
+        "chrome-mac-arm64/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
+        "chrome-mac-x64/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
+        "chrome-win/chrome.exe",
+        "chrome-win64/chrome.exe",
+    )
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for build in sorted(root.glob("chromium-*"), reverse=True):
+            for r in rel:
+                exe = build / r
+                if exe.is_file() and os.access(exe, os.X_OK):
+                    return str(exe)
+    return None
+
+
+def find_chromium(settings: BrowserSettings | None = None) -> BrowserInfo:
+    """settings.browser.executable, OBSERVER_CHROMIUM, Playwright's browser, then PATH."""
+    explicit = [
+        (settings.executable if settings else None, "settings.browser.executable"),
+        (os.environ.get("OBSERVER_CHROMIUM") or None, "OBSERVER_CHROMIUM"),
+    ]
+    for value, source in explicit:
+        if value:
+            exe = shutil.which(value) or value
+            if not (Path(exe).is_file() and os.access(exe, os.X_OK)):
+                raise BrowserNotFound(f"{source} points to '{value}', which is not an executable")
+            return BrowserInfo(str(exe), source)
+    pw = playwright_browser()
+    if pw:
+        return BrowserInfo(pw, "playwright")
+    for name in SYSTEM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return BrowserInfo(found, "PATH")
+    if platform.system() == "Darwin":
+        for app in MAC_APPS:
+            if Path(app).is_file():
+                return BrowserInfo(app, "applications")
+    raise BrowserNotFound(f"no Chromium or Chrome found; install one with: {install_hint()}")
+
+
+def browser_version(path: str) -> str | None:
+    """What the binary says its version is (None if it will not say)."""
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def launch_args(settings: BrowserSettings | None) -> list[str]:
+    """Flags for a headless monitor in a container on a closed network."""
+    args = list(QUIET_FLAGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    if settings:
+        args += settings.args
+    return args
+
+
+async def launch(pw: Playwright, settings: BrowserSettings | None, headed: bool = False) -> Browser:
+    """Start Chromium; failure is observer's error, never the site's."""
+    from playwright.async_api import Error as PlaywrightError
+
+    info = find_chromium(settings)
+    headless = (settings.headless if settings else True) and not headed
+    try:
+        return await pw.chromium.launch(
+            executable_path=info.path,
+            headless=headless,
+            args=launch_args(settings),
+            timeout=60_000,
+        )
+    except PlaywrightError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise ObserverError(f"could not start {info.path} ({info.source}): {first}") from exc
+
+
+@functools.cache
+def known_devices() -> frozenset[str]:
+    """Playwright's device names, read from its driver without starting it (empty if unknown)."""
+    try:
+        import playwright
+
+        root = Path(playwright.__file__).parent / "driver" / "package" / "lib"
+        names: set[str] = set()
+        for bundle in root.glob("*.js"):
+            text = bundle.read_text(encoding="utf-8", errors="replace")
+            if '"iPhone 13"' not in text:
+                continue
+            names.update(re.findall(r'^\s+"([^"\n]+)": \{\s*\n\s+userAgent:', text, re.M))
+        return frozenset(names)
+    except OSError:
+        return frozenset()
+
+
+@functools.cache
+def lab_script() -> str:
+    """The init script that measures web vitals in every page with Google's web-vitals."""
+    try:
+        vendor = resources.files("observer.web").joinpath("static/vendor/web-vitals.iife.js")
+        library = vendor.read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise ObserverError(
+            "the web-vitals bundle is missing from observer/web/static/vendor; "
+            "run `bash .ci/setup` (or reinstall observer)"
+        ) from exc
+    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library)
+
+
+# Runs before any script of the page, in every frame's main world. The library is wrapped in
+# a function so its `webVitals` global never clashes with the site's own copy.
+_LAB_TEMPLATE = """
+(() => {
+  if (window !== window.top || window.__observerLab) return;
+  /*WEB_VITALS*/
+  const v = {fcp: null, lcp: null, cls: null, inp: null};
+  const all = {reportAllChanges: true};
+  try {
+    webVitals.onFCP(m => { v.fcp = m.value; }, all);
+    webVitals.onLCP(m => { v.lcp = m.value; }, all);
+    webVitals.onCLS(m => { v.cls = m.value; }, all);
+    webVitals.onINP(m => { v.inp = m.value; }, {reportAllChanges: true, durationThreshold: 16});
+  } catch (e) { /* a page that broke the platform APIs still gets navigation timing */ }
+  Object.defineProperty(window, '__observerLab', {value: () => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const pos = x => (x && x > 0 ? x : null);
+    return {
+      url: location.href, origin: performance.timeOrigin,
+      ttfb: nav ? pos(nav.responseStart) : null,
+      dcl: nav ? pos(nav.domContentLoadedEventEnd) : null,
+      load: nav ? pos(nav.loadEventEnd) : null,
+      fcp: v.fcp, lcp: v.lcp,
+      cls: v.cls === null && nav && nav.loadEventEnd > 0 ? 0 : v.cls,
+      inp: v.inp,
+    };
+  }});
+})();
+"""
+
+
+def snapshot_js() -> str:
+    """Expression that reads the current document's lab metrics."""
+    return "() => (window.__observerLab ? window.__observerLab() : null)"
+
+
+def parse_snapshot(raw: Any) -> dict[str, Any] | None:
+    """Validate what the page returned; a hostile page may return anything."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+        return None
+    out: dict[str, Any] = {"url": raw["url"][:2000], "origin": raw.get("origin")}
+    for key in ("ttfb", "dcl", "load", "fcp", "lcp", "cls", "inp"):
+        val = raw.get(key)
+        if isinstance(val, int | float) and not isinstance(val, bool) and 0 <= val < 3_600_000:
+            out[key] = float(val)
+        else:
+            out[key] = None
+    return out

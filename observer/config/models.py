@@ -1,0 +1,425 @@
+"""The probe file's models: every key, its type, its default, and what it means."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from .types import Duration, NonEmpty, ProbeName
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys are errors, and we remember what was allowed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remember_allowed(cls, data: Any, info: ValidationInfo) -> Any:
+        # The loader turns extra_forbidden errors into did-you-mean hints; it needs to know
+        # which keys this section takes, and the error itself does not say.
+        if isinstance(data, dict) and isinstance(info.context, dict):
+            allowed = info.context.setdefault("allowed", {})
+            allowed[id(data)] = sorted(cls.model_fields)
+        return data
+
+
+class Shorthand(Strict):
+    """A section that may also be written as one plain value: `goto: URL`."""
+
+    shorthand: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str | int | float) and not isinstance(data, bool):
+            return {cls.shorthand: data}
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        full = handler(core_schema)
+        return {"anyOf": [{"type": "string"}, full]}
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+class StepBase(Strict):
+    """Keys every step may carry beside its action."""
+
+    action: ClassVar[str]
+    name: NonEmpty | None = Field(None, description="Name shown in reports and used by step:NAME")
+    timeout: Duration | None = Field(
+        None, description="This step's timeout (settings.step_timeout)"
+    )
+
+
+class GotoArgs(Shorthand):
+    shorthand = "url"
+    url: NonEmpty = Field(description="Absolute URL to open")
+    wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] = Field(
+        "load", description="When navigation counts as done"
+    )
+    expect_status: list[int] | None = Field(
+        None, description="Acceptable HTTP statuses of the page (default: below 400)"
+    )
+
+
+class SelectorArgs(Shorthand):
+    shorthand = "selector"
+    selector: NonEmpty = Field(description="Playwright selector: CSS, text=..., role=...")
+
+
+class ClickArgs(SelectorArgs):
+    button: Literal["left", "right", "middle"] = "left"
+    click_count: int = Field(1, ge=1, le=3)
+
+
+class FillArgs(Strict):
+    selector: NonEmpty
+    value: str = Field(description="Text to type into the field")
+    secret: bool = Field(False, description="Never store or show the value; it reads as ***")
+
+
+class PressArgs(Shorthand):
+    shorthand = "key"
+    key: NonEmpty = Field(description="Key or chord, e.g. Enter, Control+A")
+    selector: NonEmpty | None = Field(None, description="Element to focus first")
+
+
+class SelectArgs(Strict):
+    selector: NonEmpty
+    value: str | list[str] | None = Field(None, description="Option value(s) to select")
+    label: str | None = Field(None, description="Option label to select")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> SelectArgs:
+        if (self.value is None) == (self.label is None):
+            raise ValueError("give exactly one of value or label")
+        return self
+
+
+class WaitForArgs(Shorthand):
+    shorthand = "selector"
+    selector: NonEmpty | None = None
+    state: Literal["attached", "detached", "visible", "hidden"] = "visible"
+    url: NonEmpty | None = Field(None, description="Glob the page URL must match, e.g. **/done")
+    load_state: Literal["load", "domcontentloaded", "networkidle"] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WaitForArgs:
+        given = [k for k in ("selector", "url", "load_state") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of selector, url or load_state")
+        return self
+
+
+class ExpectTextArgs(Shorthand):
+    shorthand = "text"
+    text: NonEmpty = Field(description="Text that must be visible (substring)")
+    selector: NonEmpty | None = Field(None, description="Look only inside this element")
+
+
+class ExpectUrlArgs(Shorthand):
+    shorthand = "url"
+    url: NonEmpty = Field(description="Glob: ** any characters, * any but /, e.g. **/orders/*")
+
+
+class ExpectTitleArgs(Shorthand):
+    shorthand = "title"
+    title: NonEmpty
+    exact: bool = Field(False, description="Whole title must equal; default: contains")
+
+
+class ScreenshotArgs(Shorthand):
+    shorthand = "name"
+    name: NonEmpty = Field(description="File name stem of the screenshot")
+    full_page: bool = False
+
+
+class GotoStep(StepBase):
+    action = "goto"
+    goto: GotoArgs
+
+
+class ClickStep(StepBase):
+    action = "click"
+    click: ClickArgs
+
+
+class FillStep(StepBase):
+    action = "fill"
+    fill: FillArgs
+
+
+class PressStep(StepBase):
+    action = "press"
+    press: PressArgs
+
+
+class SelectStep(StepBase):
+    action = "select"
+    select: SelectArgs
+
+
+class CheckStep(StepBase):
+    action = "check"
+    check: SelectorArgs
+
+
+class UncheckStep(StepBase):
+    action = "uncheck"
+    uncheck: SelectorArgs
+
+
+class HoverStep(StepBase):
+    action = "hover"
+    hover: SelectorArgs
+
+
+class WaitForStep(StepBase):
+    action = "wait_for"
+    wait_for: WaitForArgs
+
+
+class WaitStep(StepBase):
+    action = "wait"
+    wait: Duration = Field(description="Pause for this long (prefer wait_for)")
+
+
+class ExpectTextStep(StepBase):
+    action = "expect_text"
+    expect_text: ExpectTextArgs
+
+
+class ExpectVisibleStep(StepBase):
+    action = "expect_visible"
+    expect_visible: SelectorArgs
+
+
+class ExpectUrlStep(StepBase):
+    action = "expect_url"
+    expect_url: ExpectUrlArgs
+
+
+class ExpectTitleStep(StepBase):
+    action = "expect_title"
+    expect_title: ExpectTitleArgs
+
+
+class ScreenshotStep(StepBase):
+    action = "screenshot"
+    screenshot: ScreenshotArgs
+
+
+class MarkStep(StepBase):
+    action = "mark"
+    mark: NonEmpty = Field(
+        description="A named milestone of the task; the last one reached is kept"
+    )
+
+
+class UseStep(StepBase):
+    action = "use"
+    use: ProbeName = Field(description="Run another journey's steps here")
+
+
+STEP_MODELS: tuple[type[StepBase], ...] = (
+    GotoStep,
+    ClickStep,
+    FillStep,
+    PressStep,
+    SelectStep,
+    CheckStep,
+    UncheckStep,
+    HoverStep,
+    WaitForStep,
+    WaitStep,
+    ExpectTextStep,
+    ExpectVisibleStep,
+    ExpectUrlStep,
+    ExpectTitleStep,
+    ScreenshotStep,
+    MarkStep,
+    UseStep,
+)
+ACTIONS: dict[str, type[StepBase]] = {m.action: m for m in STEP_MODELS}
+
+
+def step_action(data: Any) -> str | None:
+    """The action a raw or parsed step names; None when it names none or several."""
+    if isinstance(data, StepBase):
+        return data.action
+    if isinstance(data, dict):
+        found = [k for k in data if k in ACTIONS]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+Step = Annotated[
+    Annotated[GotoStep, Tag("goto")]
+    | Annotated[ClickStep, Tag("click")]
+    | Annotated[FillStep, Tag("fill")]
+    | Annotated[PressStep, Tag("press")]
+    | Annotated[SelectStep, Tag("select")]
+    | Annotated[CheckStep, Tag("check")]
+    | Annotated[UncheckStep, Tag("uncheck")]
+    | Annotated[HoverStep, Tag("hover")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[ExpectTextStep, Tag("expect_text")]
+    | Annotated[ExpectVisibleStep, Tag("expect_visible")]
+    | Annotated[ExpectUrlStep, Tag("expect_url")]
+    | Annotated[ExpectTitleStep, Tag("expect_title")]
+    | Annotated[ScreenshotStep, Tag("screenshot")]
+    | Annotated[MarkStep, Tag("mark")]
+    | Annotated[UseStep, Tag("use")],
+    Discriminator(
+        step_action,
+        custom_error_type="step_action",
+        custom_error_message="a step needs exactly one action",
+    ),
+]
+
+# ----------------------------------------------------------------------------- probes
+
+
+class Viewport(Strict):
+    width: int = Field(ge=100, le=10000)
+    height: int = Field(ge=100, le=10000)
+
+
+class HttpExpect(Strict):
+    """What an HTTP probe's response must look like."""
+
+    status: int | list[int] | None = Field(
+        None, description="Acceptable status code(s); default: any 2xx or 3xx"
+    )
+    body_contains: str | list[str] | None = Field(None, description="Text the body must contain")
+    body_not_contains: str | list[str] | None = Field(None, description="Text it must not contain")
+    body_matches: str | None = Field(None, description="Regular expression the body must match")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Response headers that must contain these values"
+    )
+    max_time: Duration | None = Field(None, description="Slowest acceptable response")
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> HttpExpect:
+        if self.body_matches is not None:
+            import re
+
+            try:
+                re.compile(self.body_matches)
+            except re.error as exc:
+                raise ValueError(f"body_matches is not a valid regular expression: {exc}") from None
+        return self
+
+
+class Probe(Strict):
+    """One probe: an HTTP check (`http:`) or a browser journey (`journey:`)."""
+
+    name: ProbeName
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    timeout: Duration | None = Field(None, description="Whole-probe limit (settings.timeout)")
+    enabled: bool = True
+    # HTTP checks
+    http: NonEmpty | None = Field(None, description="URL of an HTTP check")
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers")
+    body: str | None = Field(None, description="Request body of an HTTP check")
+    expect: HttpExpect | None = None
+    # Journeys
+    journey: list[Step] | None = Field(None, description="Browser steps, in order")
+    device: NonEmpty | None = Field(None, description="Playwright device name, e.g. 'iPhone 13'")
+    viewport: Viewport | None = None
+    locale: NonEmpty | None = Field(None, description="e.g. en-GB")
+    timezone: NonEmpty | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
+    step_timeout: Duration | None = Field(None, description="Default step timeout for this journey")
+    fail_on_page_error: bool | None = Field(
+        None, description="An uncaught page error fails the journey (settings default: false)"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Probe:
+        if (self.http is None) == (self.journey is None):
+            raise ValueError("a probe needs exactly one of http (a URL) or journey (steps)")
+        if self.http is not None:
+            wrong = [k for k in _JOURNEY_ONLY if getattr(self, k) is not None]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} only apply to journeys, not http checks")
+        else:
+            wrong = [k for k in _HTTP_ONLY if k in self.model_fields_set]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} only apply to http checks, not journeys")
+            if self.journey == []:
+                raise ValueError("journey has no steps")
+        return self
+
+    @property
+    def kind(self) -> Literal["http", "journey"]:
+        """http or journey."""
+        return "http" if self.http is not None else "journey"
+
+
+_JOURNEY_ONLY = ("device", "viewport", "locale", "timezone", "step_timeout", "fail_on_page_error")
+_HTTP_ONLY = ("method", "headers", "body", "expect")
+
+# ----------------------------------------------------------------------------- settings
+
+
+class BrowserSettings(Strict):
+    executable: NonEmpty | None = Field(
+        None, description="Chromium or Chrome binary (else OBSERVER_CHROMIUM, Playwright's, PATH)"
+    )
+    headless: bool = True
+    args: list[str] = Field(default_factory=list, description="Extra Chromium flags")
+
+
+class Settings(Strict):
+    database: NonEmpty = Field("observer.db", description="SQLite file, relative to this file")
+    artifacts: NonEmpty = Field(
+        "artifacts", description="Screenshots and traces directory, relative to this file"
+    )
+    timeout: Duration = Field(30.0, description="Whole-probe limit")
+    step_timeout: Duration = Field(10.0, description="Default limit of one journey step")
+    concurrency: int = Field(4, ge=1, le=64, description="Probes run at once")
+    screenshots: Literal["on_failure", "always", "off"] = Field(
+        "on_failure", description="When to save a screenshot at the end of a journey"
+    )
+    trace: Literal["on_failure", "always", "off"] = Field(
+        "on_failure", description="When to keep a Playwright trace of a journey"
+    )
+    fail_on_page_error: bool = Field(False, description="Uncaught page errors fail journeys")
+    user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
+    verify_tls: bool = Field(True, description="Check TLS certificates")
+    location: NonEmpty | None = Field(None, description="Where this observer runs; on every run")
+    browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
+
+
+class Config(Strict):
+    """A whole probe file."""
+
+    settings: Settings = Field(default_factory=lambda: Settings())
+    vars: dict[str, str] = Field(
+        default_factory=dict, description="Values for ${name}; may use ${ENV_VAR:-default}"
+    )
+    include: list[NonEmpty] = Field(
+        default_factory=list, description="Other probe files (globs, relative to this file)"
+    )
+    probes: list[Probe] = Field(default_factory=list)

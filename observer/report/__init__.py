@@ -1,0 +1,1 @@
+"""Reporters: how results are shown to people and machines."""

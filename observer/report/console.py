@@ -1,0 +1,152 @@
+"""The human output: live progress while probes run, then a readable table."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ..results import Outcome, ProbeResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..config import Probe
+
+STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "dim"}
+SYMBOL = {"pass": "✓", "fail": "✗", "error": "!", "skipped": "-"}
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds for people: 840ms, 1.23s."""
+    if value is None:
+        return "–"
+    return f"{value:.0f}ms" if value < 1000 else f"{value / 1000:.2f}s"
+
+
+def summary_counts(results: list[ProbeResult]) -> dict[str, int]:
+    """How many passed, failed and errored."""
+    counts = {"pass": 0, "fail": 0, "error": 0}
+    for r in results:
+        counts[str(r.outcome)] = counts.get(str(r.outcome), 0) + 1
+    return counts
+
+
+class Progress:
+    """Shows which probes are running and each result as it lands."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.running: list[str] = []
+        self.started = time.perf_counter()
+        self.live: Live | None = None
+        if console.is_terminal:
+            self.live = Live(self._render(), console=console, refresh_per_second=8, transient=True)
+
+    def _render(self) -> str:
+        names = ", ".join(self.running[:4]) + (" …" if len(self.running) > 4 else "")
+        return f"[bold]{self.done}/{self.total}[/] done  [dim]running: {names or '—'}[/]"
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.live.__exit__(None, None, None)
+
+    def start(self, probe: Probe) -> None:
+        """A probe began."""
+        self.running.append(probe.name)
+        if self.live:
+            self.live.update(self._render())
+
+    def finish(self, result: ProbeResult) -> None:
+        """A probe ended: print its line above the live status."""
+        self.done += 1
+        if result.probe in self.running:
+            self.running.remove(result.probe)
+        outcome = str(result.outcome)
+        self.console.print(
+            f"[{STYLE[outcome]}]{SYMBOL[outcome]} {outcome:<5}[/] {result.probe} "
+            f"[dim]{ms(result.duration_ms)}[/]",
+            highlight=False,
+        )
+        if self.live:
+            self.live.update(self._render())
+
+
+def render_results(
+    console: Console, results: list[ProbeResult], *, db: str | None, elapsed: float
+) -> None:
+    """The table of results and what went wrong."""
+    from rich.table import Table
+
+    table = Table(title=None, show_lines=False, header_style="bold")
+    for col, justify in (
+        ("probe", "left"),
+        ("kind", "left"),
+        ("outcome", "left"),
+        ("time", "right"),
+        ("TTFB", "right"),
+        ("FCP", "right"),
+        ("LCP", "right"),
+        ("CLS", "right"),
+        ("errors", "right"),
+        ("detail", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        outcome = str(r.outcome)
+        v = r.vitals
+        ttfb = r.http.ttfb_ms if r.http else v.get("ttfb_ms")
+        cls = v.get("cls")
+        if r.outcome == Outcome.PASS:
+            detail = (
+                f"HTTP {r.http.status}"
+                if r.http
+                else (f"{len(r.steps)} steps" + (f", mark {r.last_mark}" if r.last_mark else ""))
+            )
+        else:
+            detail = r.error or ""
+        table.add_row(
+            r.probe,
+            r.kind,
+            f"[{STYLE[outcome]}]{outcome}[/]",
+            ms(r.duration_ms),
+            ms(ttfb),
+            ms(v.get("fcp_ms")),
+            ms(v.get("lcp_ms")),
+            "–" if cls is None else f"{cls:.3f}",
+            str(len(r.errors)) if r.kind == "journey" else "–",
+            detail,
+        )
+    console.print(table)
+    for r in results:
+        if r.outcome == Outcome.PASS:
+            continue
+        console.print(
+            f"[{STYLE[str(r.outcome)]}]{r.probe}: {r.outcome}[/] — {r.error}", highlight=False
+        )
+        for step in r.steps:
+            if step.outcome in (Outcome.FAIL, Outcome.ERROR):
+                console.print(
+                    f"  step {step.index + 1} [bold]{step.name}[/] ({step.action}) "
+                    f"after {ms(step.duration_ms)}: {step.error}",
+                    highlight=False,
+                )
+        for e in r.errors[:5]:
+            console.print(f"  [dim]{e.kind}:[/] {e.message}", highlight=False)
+        for a in r.artifacts:
+            console.print(f"  {a.kind}: {a.path}", highlight=False)
+    counts = summary_counts(results)
+    where = f" · recorded in {db}" if db else ""
+    console.print(
+        f"[bold]{counts['pass']} passed · {counts['fail']} failed · {counts['error']} errors[/] "
+        f"in {elapsed:.1f}s{where}",
+        highlight=False,
+    )

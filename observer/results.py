@@ -1,0 +1,130 @@
+"""What a probe run produced: plain dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class Outcome(StrEnum):
+    """pass: the site did what was expected; fail: it did not; error: observer could not tell."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIPPED = "skipped"  # a step after the one that stopped the journey
+
+
+class ObserverError(Exception):
+    """observer itself could not run a probe (no browser, browser crashed): an `error` outcome."""
+
+
+VITAL_KEYS = ("ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms")
+
+
+@dataclass
+class StepResult:
+    """One journey step."""
+
+    index: int
+    name: str
+    action: str
+    outcome: Outcome
+    start_ms: float  # since the journey started, for the waterfall
+    duration_ms: float
+    error: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class PageError:
+    """Something that went wrong in the page: console error, uncaught error, failed request."""
+
+    kind: Literal["console", "pageerror", "requestfailed", "http"]
+    message: str
+    url: str | None = None
+    step_index: int | None = None
+
+
+@dataclass
+class Artifact:
+    """A file kept with a run."""
+
+    kind: Literal["screenshot", "trace"]
+    path: str
+    step_index: int | None = None
+
+
+@dataclass
+class PageVitals:
+    """Load metrics of one page (document) a journey visited."""
+
+    url: str
+    step_index: int
+    ttfb_ms: float | None = None
+    fcp_ms: float | None = None
+    lcp_ms: float | None = None
+    cls: float | None = None
+    inp_ms: float | None = None
+    dcl_ms: float | None = None
+    load_ms: float | None = None
+
+
+@dataclass
+class Expectation:
+    """One expectation of an HTTP check and how it fared."""
+
+    name: str
+    outcome: Outcome
+    expected: str
+    actual: str
+
+
+@dataclass
+class HttpDetails:
+    """What an HTTP check measured."""
+
+    url: str
+    method: str
+    status: int | None = None
+    ttfb_ms: float | None = None
+    time_ms: float | None = None
+    size_bytes: int | None = None
+    expectations: list[Expectation] = field(default_factory=list)
+
+
+@dataclass
+class ProbeResult:
+    """One run of one probe."""
+
+    probe: str
+    kind: Literal["http", "journey"]
+    outcome: Outcome
+    started_at: float  # unix seconds
+    duration_ms: float
+    completed: bool = False
+    last_mark: str | None = None
+    error: str | None = None  # why it failed or errored, in one line
+    failed_step: int | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    vitals: dict[str, float | None] = field(default_factory=dict)
+    pages: list[PageVitals] = field(default_factory=list)
+    errors: list[PageError] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    http: HttpDetails | None = None
+    attempt: int = 1
+    location: str | None = None
+    device: str | None = None
+    run_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of `observer run --json`."""
+        data = asdict(self)
+        data["outcome"] = str(self.outcome)
+        for step in data["steps"]:
+            step["outcome"] = str(step["outcome"])
+        if data["http"] is not None:
+            for exp in data["http"]["expectations"]:
+                exp["outcome"] = str(exp["outcome"])
+        return data

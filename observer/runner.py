@@ -1,0 +1,181 @@
+"""Run many probes concurrently: one Chromium per invocation, one context per journey."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .config import Probe, Project
+from .results import ObserverError, Outcome, ProbeResult
+from .secrets import Redactor
+
+if TYPE_CHECKING:
+    import httpx
+    from playwright.async_api import Browser, Playwright
+
+ResultHook = Callable[[ProbeResult], None]
+StartHook = Callable[[Probe], None]
+
+
+class BrowserPool:
+    """Starts Chromium on first need and shares it; remembers why it could not."""
+
+    def __init__(self, project: Project, headed: bool = False) -> None:
+        self.project = project
+        self.headed = headed
+        self._pw_cm: Any = None
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self.devices: dict[str, Any] = {}
+        self.failure: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Browser:
+        """The shared browser, launched once; raises ObserverError if it cannot be."""
+        async with self._lock:
+            if self.browser is not None and self.browser.is_connected():
+                return self.browser
+            if self.failure is not None:
+                raise ObserverError(self.failure)
+            try:
+                from . import browser as br
+
+                br.lab_script()  # fail early and clearly if the bundle is missing
+                if self.playwright is None:
+                    from playwright.async_api import async_playwright
+
+                    self._pw_cm = async_playwright()
+                    self.playwright = await self._pw_cm.start()
+                    self.devices = dict(self.playwright.devices)
+                self.browser = await br.launch(
+                    self.playwright, self.project.config.settings.browser, self.headed
+                )
+            except ObserverError as exc:
+                self.failure = str(exc)
+                raise
+            except Exception as exc:  # the driver itself could not start
+                self.failure = f"could not start Playwright: {exc}"
+                raise ObserverError(self.failure) from exc
+            return self.browser
+
+    async def close(self) -> None:
+        """Close the browser and the Playwright driver."""
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.browser.close(), timeout=10)
+        if self._pw_cm is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pw_cm.__aexit__(None, None, None), timeout=10)
+        self.browser = None
+        self.playwright = None
+
+
+def error_result(probe: Probe, message: str, location: str | None = None) -> ProbeResult:
+    """A result for a probe observer could not run."""
+    return ProbeResult(
+        probe=probe.name,
+        kind=probe.kind,
+        outcome=Outcome.ERROR,
+        started_at=time.time(),
+        duration_ms=0.0,
+        error=message,
+        location=location,
+        device=probe.device,
+    )
+
+
+async def run_probe(
+    project: Project,
+    probe: Probe,
+    pool: BrowserPool,
+    client: httpx.AsyncClient,
+    redactor: Redactor,
+) -> ProbeResult:
+    """Run one probe once; never raises for the probe's own trouble."""
+    from .http_check import run_http
+    from .journey import run_journey
+
+    location = project.config.settings.location
+    if probe.kind == "http":
+        return await run_http(client, project, probe, redactor=redactor)
+    try:
+        browser = await pool.get()
+    except ObserverError as exc:
+        return error_result(probe, str(exc), location)
+    return await run_journey(
+        browser,
+        project,
+        probe,
+        devices=pool.devices,
+        artifacts_root=project.resolve(project.config.settings.artifacts),
+        redactor=redactor,
+    )
+
+
+def http_client(project: Project) -> httpx.AsyncClient:
+    """One client for all HTTP probes of an invocation."""
+    import httpx
+
+    return httpx.AsyncClient(
+        verify=project.config.settings.verify_tls,
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+async def run_all(
+    project: Project,
+    probes: list[Probe],
+    *,
+    concurrency: int | None = None,
+    headed: bool = False,
+    on_start: StartHook | None = None,
+    on_result: ResultHook | None = None,
+) -> list[ProbeResult]:
+    """Run each probe once, at most `concurrency` at a time; results in probe order."""
+    limit = asyncio.Semaphore(concurrency or project.config.settings.concurrency)
+    redactor = Redactor(project.secrets)
+    pool = BrowserPool(project, headed=headed)
+    results: list[ProbeResult | None] = [None] * len(probes)
+    async with http_client(project) as client:
+
+        async def one(i: int, probe: Probe) -> None:
+            async with limit:
+                if on_start:
+                    on_start(probe)
+                try:
+                    res = await run_probe(project, probe, pool, client, redactor)
+                except Exception as exc:  # a bug of ours must not hide other results
+                    res = error_result(probe, redactor.text(f"internal error: {exc!r}"))
+                results[i] = res
+                if on_result:
+                    on_result(res)
+
+        try:
+            await asyncio.gather(*(one(i, p) for i, p in enumerate(probes)))
+        finally:
+            await pool.close()
+    return [r for r in results if r is not None]
+
+
+def select_probes(project: Project, names: list[str] | tuple[str, ...]) -> list[Probe]:
+    """The probes named (all enabled ones when none); unknown names raise KeyError with hints."""
+    import difflib
+
+    if not names:
+        return [p for p in project.probes if p.enabled]
+    chosen: list[Probe] = []
+    for name in names:
+        try:
+            chosen.append(project.probe(name))
+        except KeyError:
+            all_names = [p.name for p in project.probes]
+            close = difflib.get_close_matches(name, all_names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise KeyError(
+                f"no probe named '{name}'{hint}; probes: {', '.join(all_names)}"
+            ) from None
+    return chosen

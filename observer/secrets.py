@@ -1,0 +1,98 @@
+"""Keeping secret values out of everything observer writes or shows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+T = TypeVar("T")
+
+
+class Redactor:
+    """Replaces every known secret, in the forms it may take in text, with ***."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if not secret:
+                continue
+            # As typed, as a form body or URL carries it, and as JSON escapes it.
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+            forms.add(json.dumps(secret)[1:-1])
+        self._forms = sorted(forms, key=len, reverse=True)
+        self._bytes = [f.encode("utf-8") for f in self._forms]
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def text(self, value: str) -> str:
+        """The text with every secret masked."""
+        for form in self._forms:
+            if form in value:
+                value = value.replace(form, MASK)
+        return value
+
+    def data(self, value: T) -> T:
+        """A copy of strings, lists, dicts and dataclasses with every secret masked."""
+        if not self._forms:
+            return value
+        return self._walk(value)  # type: ignore[no-any-return]
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._walk(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._walk(v) for k, v in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {
+                f.name: self._walk(getattr(value, f.name)) for f in dataclasses.fields(value)
+            }
+            return dataclasses.replace(value, **changes)
+        return value
+
+    def bytes(self, value: bytes) -> bytes:
+        """Raw bytes with every secret masked."""
+        for form in self._bytes:
+            if form in value:
+                value = value.replace(form, MASK.encode())
+        return value
+
+    def zip_file(self, path: Path) -> None:
+        """Rewrite a Playwright trace so typed secrets and request bodies carrying them are gone."""
+        if not self._forms:
+            return
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                data = src.read(info.filename)
+                # Images are compressed binaries: a secret cannot stand in them as text.
+                if not info.filename.endswith((".png", ".jpeg", ".jpg", ".webp")):
+                    data = self.bytes(data)
+                dst.writestr(info, data)
+        tmp.replace(path)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record's message."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the formatted message in place; never drops a record."""
+        if self.redactor:
+            record.msg = self.redactor.text(record.getMessage())
+            record.args = None
+        return True

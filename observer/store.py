@@ -1,0 +1,332 @@
+"""The only module that speaks SQL: schema, migrations, writes and window queries."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .results import ProbeResult
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """The database cannot be used: unreadable, from a newer observer, locked for too long."""
+
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _m1_runs(db: sqlite_utils.Database) -> None:
+    db.table("runs").create(
+        {
+            "id": int,
+            "probe": str,
+            "kind": str,
+            "outcome": str,
+            "started_at": float,
+            "duration_ms": float,
+            "completed": int,
+            "last_mark": str,
+            "error": str,
+            "failed_step": int,
+            "attempt": int,
+            "location": str,
+            "device": str,
+            "source": str,
+            "batch": str,
+            "ttfb_ms": float,
+            "fcp_ms": float,
+            "lcp_ms": float,
+            "cls": float,
+            "inp_ms": float,
+            "dcl_ms": float,
+            "load_ms": float,
+            "error_count": int,
+            "http_status": int,
+            "size_bytes": int,
+        },
+        pk="id",
+        not_null={"probe", "kind", "outcome", "started_at"},
+    )
+    db.table("runs").create_index(["probe", "started_at"], index_name="runs_probe_time")
+    db.table("runs").create_index(["started_at"], index_name="runs_time")
+    db.table("runs").create_index(["batch"], index_name="runs_batch")
+    db.table("steps").create(
+        {
+            "run_id": int,
+            "idx": int,
+            "name": str,
+            "action": str,
+            "outcome": str,
+            "start_ms": float,
+            "duration_ms": float,
+            "error": str,
+            "url": str,
+        },
+        pk=("run_id", "idx"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("page_vitals").create(
+        {
+            "run_id": int,
+            "seq": int,
+            "step_index": int,
+            "url": str,
+            "ttfb_ms": float,
+            "fcp_ms": float,
+            "lcp_ms": float,
+            "cls": float,
+            "inp_ms": float,
+            "dcl_ms": float,
+            "load_ms": float,
+        },
+        pk=("run_id", "seq"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("errors").create(
+        {"run_id": int, "kind": str, "message": str, "url": str, "step_index": int},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("errors").create_index(["run_id"], index_name="errors_run")
+    db.table("artifacts").create(
+        {"run_id": int, "kind": str, "path": str, "step_index": int},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("artifacts").create_index(["run_id"], index_name="artifacts_run")
+    db.table("expectations").create(
+        {"run_id": int, "name": str, "outcome": str, "expected": str, "actual": str},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("expectations").create_index(["run_id"], index_name="expectations_run")
+
+
+# Append only: a released observer's database must open in every later version.
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A connection tuned for one writer and many readers across processes."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open as an SQLite database: {exc}") from None
+    return conn
+
+
+class Store:
+    """observer's database: open it, and it is migrated to the current schema."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path)
+        self.db = sqlite_utils.Database(self.conn)
+        self._lock = threading.RLock()
+        self.migrate()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, taken up front so concurrent writers queue, not fail."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path}: {exc}") from None
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """The migrations applied to this file."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not had yet."""
+        try:
+            current = self.schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not an SQLite database ({exc})") from None
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema {current}, newer than this observer knows "
+                f"({SCHEMA_VERSION}); upgrade observer"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            current = self.schema_version()  # another process may have migrated meanwhile
+            if not self.db.table("migrations").exists():
+                self.db.table("migrations").create(
+                    {"version": int, "name": str, "applied_at": float}, pk="version"
+                )
+            for version, (name, fn) in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                fn(self.db)
+                self.db.table("migrations").insert(
+                    {"version": version, "name": name, "applied_at": time.time()}
+                )
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ writes
+
+    def record(self, result: ProbeResult, *, source: str = "run", batch: str | None = None) -> int:
+        """Store one run with its steps, pages, errors, artifacts; returns the run id."""
+        return self.record_many([result], source=source, batch=batch)[0]
+
+    def record_many(
+        self, results: list[ProbeResult], *, source: str = "run", batch: str | None = None
+    ) -> list[int]:
+        """Store several runs in one transaction."""
+        ids: list[int] = []
+        with self.transaction():
+            for r in results:
+                http = r.http
+                row: dict[str, Any] = {
+                    "probe": r.probe,
+                    "kind": r.kind,
+                    "outcome": str(r.outcome),
+                    "started_at": r.started_at,
+                    "duration_ms": r.duration_ms,
+                    "completed": int(r.completed),
+                    "last_mark": r.last_mark,
+                    "error": r.error,
+                    "failed_step": r.failed_step,
+                    "attempt": r.attempt,
+                    "location": r.location,
+                    "device": r.device,
+                    "source": source,
+                    "batch": batch,
+                    "error_count": len(r.errors),
+                    "http_status": http.status if http else None,
+                    "size_bytes": http.size_bytes if http else None,
+                }
+                row.update(r.vitals)
+                if http is not None:
+                    row["ttfb_ms"] = http.ttfb_ms
+                run_id = int(self.db.table("runs").insert(row).last_pk or 0)
+                r.run_id = run_id
+                ids.append(run_id)
+                if r.steps:
+                    self.db.table("steps").insert_all(
+                        [
+                            {
+                                "run_id": run_id,
+                                "idx": s.index,
+                                "name": s.name,
+                                "action": s.action,
+                                "outcome": str(s.outcome),
+                                "start_ms": s.start_ms,
+                                "duration_ms": s.duration_ms,
+                                "error": s.error,
+                                "url": s.url,
+                            }
+                            for s in r.steps
+                        ]
+                    )
+                if r.pages:
+                    self.db.table("page_vitals").insert_all(
+                        [{"run_id": run_id, "seq": i, **asdict(p)} for i, p in enumerate(r.pages)]
+                    )
+                if r.errors:
+                    self.db.table("errors").insert_all(
+                        [{"run_id": run_id, **asdict(e)} for e in r.errors]
+                    )
+                if r.artifacts:
+                    self.db.table("artifacts").insert_all(
+                        [{"run_id": run_id, **asdict(a)} for a in r.artifacts]
+                    )
+                if http is not None and http.expectations:
+                    self.db.table("expectations").insert_all(
+                        [
+                            {
+                                "run_id": run_id,
+                                "name": e.name,
+                                "outcome": str(e.outcome),
+                                "expected": e.expected,
+                                "actual": e.actual,
+                            }
+                            for e in http.expectations
+                        ]
+                    )
+        return ids
+
+    # ------------------------------------------------------------------ reads
+
+    def runs(
+        self, probe: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, optionally for one probe and since a time."""
+        where: list[str] = []
+        args: list[Any] = []
+        if probe is not None:
+            where.append("probe = ?")
+            args.append(probe)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        sql = "select * from runs"
+        if where:
+            sql += " where " + " and ".join(where)
+        sql += " order by started_at desc limit ?"
+        args.append(limit)
+        return [dict(r) for r in self.db.query(sql, args)]
+
+    def run_details(self, run_id: int) -> dict[str, Any] | None:
+        """One run with its steps, pages, errors, artifacts and expectations."""
+        rows = list(self.db.query("select * from runs where id = ?", [run_id]))
+        if not rows:
+            return None
+        run = dict(rows[0])
+        for table, order in (
+            ("steps", "idx"),
+            ("page_vitals", "seq"),
+            ("errors", "rowid"),
+            ("artifacts", "rowid"),
+            ("expectations", "rowid"),
+        ):
+            run[table] = [
+                dict(r)
+                for r in self.db.query(
+                    f"select * from {table} where run_id = ? order by {order}", [run_id]
+                )
+            ]
+        return run
+
+    def count(self, table: str) -> int:
+        """Rows in a table."""
+        return int(self.db.table(table).count)
