@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .config import Project
     from .results import ProbeResult
 
@@ -131,6 +133,15 @@ def run(
     sys.exit(exit_code(results))
 
 
+def console(stderr: bool = False) -> Console:
+    """A rich console; wide when writing to a file or CI log, where nothing wraps it anyway."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
 def run_and_record(
     project: Project,
     names: tuple[str, ...],
@@ -141,8 +152,6 @@ def run_and_record(
     source: str = "run",
 ) -> tuple[list[ProbeResult], Path]:
     """Run the selected probes with progress on stderr and record them; exit on usage errors."""
-    from rich.console import Console
-
     from .report.console import Progress, render_results
     from .runner import run_all, select_probes
     from .store import Store, StoreError
@@ -158,8 +167,8 @@ def run_and_record(
         store = Store(db_path)
     except StoreError as exc:
         _die(str(exc), EXIT_ERROR)
-    err = Console(stderr=True, highlight=False)
-    out = err if quiet else Console(highlight=False)
+    err = console(stderr=True)
+    out = err if quiet else console()
     t0 = time.perf_counter()
     with store, Progress(err, len(selected)) as progress:
         results = asyncio.run(

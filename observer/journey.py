@@ -42,6 +42,7 @@ _CLOSED = re.compile(
 # Chromium cancels in-flight requests when the page navigates away: not a site problem.
 _BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
 MAX_PAGE_ERRORS = 200
+_RESOURCE_STATUS = "Failed to load resource: the server responded with a status of"
 
 
 def run_dir(root: Path, probe: str, started: float) -> Path:
@@ -78,7 +79,9 @@ class _Recorder:
         self.errors.append(PageError(kind, message[:2000], url, self.step_index))
 
     def on_console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
+        # Chromium also logs every 4xx/5xx resource as a console error; on_response already
+        # recorded it with its URL, so counting it twice would double the errors metric.
+        if msg.type == "error" and not msg.text.startswith(_RESOURCE_STATUS):
             loc = msg.location or {}
             self.add("console", msg.text, loc.get("url") or None)
 

@@ -240,6 +240,11 @@ def _gather_includes(
 
 
 def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> list[StepBase]:
+    def report(problem: Problem) -> None:
+        # A used journey is expanded again for every probe that uses it: say each thing once.
+        if problem not in problems:
+            problems.append(problem)
+
     def expand(name: str, chain: list[str]) -> list[StepBase]:
         target = project.probe(name)
         assert target.journey is not None
@@ -254,16 +259,14 @@ def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> lis
                 used = project.probe(step.use)
             except KeyError:
                 hint = _suggest(step.use, [p.name for p in project.probes])
-                problems.append(Problem(where, path, f"no probe named '{step.use}'{hint}"))
+                report(Problem(where, path, f"no probe named '{step.use}'{hint}"))
                 continue
             if used.journey is None:
-                problems.append(
-                    Problem(where, path, f"'{step.use}' is an http check; use takes a journey")
-                )
+                report(Problem(where, path, f"'{step.use}' is an http check; use takes a journey"))
                 continue
             if step.use in chain:
-                loop = " -> ".join([*chain, step.use])
-                problems.append(Problem(where, path, f"use goes round in a circle: {loop}"))
+                loop = " -> ".join([*chain[chain.index(step.use) :], step.use])
+                report(Problem(where, path, f"use goes round in a circle: {loop}"))
                 continue
             steps.extend(expand(step.use, [*chain, step.use]))
         return steps

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Mark, Problem
+from .errors import ConfigError, Mark, Problem, format_path
 
 
 @dataclass
@@ -65,7 +65,7 @@ def load_yaml(text: str, file: str) -> Located:
     problems: list[Problem] = []
     ctor = yaml.SafeLoader("")
 
-    def build(n: yaml.Node) -> Any:
+    def build(n: yaml.Node, path: tuple[str | int, ...]) -> Any:
         if isinstance(n, yaml.MappingNode):
             ctor.flatten_mapping(n)  # merge keys (<<: *anchor)
             out: dict[str, Any] = {}
@@ -74,27 +74,33 @@ def load_yaml(text: str, file: str) -> Located:
                 key = ctor.construct_object(knode, deep=True)
                 kmark = _mark(file, knode.start_mark)
                 if not isinstance(key, str):
-                    problems.append(Problem(kmark, "", f"keys must be text, not {key!r}"))
+                    problems.append(
+                        Problem(kmark, format_path(path), f"keys must be text, not {key!r}")
+                    )
                     continue
                 if key in out:
                     first = marks[key][0]
                     problems.append(
-                        Problem(kmark, "", f"duplicate key '{key}' (first at line {first.line})")
+                        Problem(
+                            kmark,
+                            format_path((*path, key)),
+                            f"duplicate key '{key}' (first at line {first.line})",
+                        )
                     )
                     continue
-                out[key] = build(vnode)
+                out[key] = build(vnode, (*path, key))
                 marks[key] = (kmark, _mark(file, vnode.start_mark))
             located.maps[id(out)] = marks
             located.keep.append(out)
             return out
         if isinstance(n, yaml.SequenceNode):
-            items = [build(v) for v in n.value]
+            items = [build(v, (*path, i)) for i, v in enumerate(n.value)]
             located.seqs[id(items)] = [_mark(file, v.start_mark) for v in n.value]
             located.keep.append(items)
             return items
         return ctor.construct_object(n, deep=True)
 
-    located.data = build(node)
+    located.data = build(node, ())
     if problems:
         raise ConfigError(problems)
     return located

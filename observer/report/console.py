@@ -99,7 +99,7 @@ def render_results(
         ("errors", "right"),
         ("detail", "left"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=col != "detail")  # type: ignore[arg-type]
     for r in results:
         outcome = str(r.outcome)
         v = r.vitals
