@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from .config import Project
     from .results import ProbeResult
+    from .store import Store
 
 # Exit codes, documented in docs/cli.md.
 EXIT_OK = 0
@@ -65,12 +66,12 @@ def main() -> None:
 def validate(file: str) -> None:
     """Check a probe file; print FILE:LINE:COL: path: message per problem (exit 2)."""
     project = load(file)
+    _check_devices(project)  # before "ok": a file with an unknown device is not ok
     journeys = sum(1 for p in project.probes if p.kind == "journey")
     click.echo(
         f"{file}: ok ({len(project.probes)} probes: {journeys} journeys, "
         f"{len(project.probes) - journeys} http checks)"
     )
-    _check_devices(project)
 
 
 def _check_devices(project: Project) -> None:
@@ -81,18 +82,22 @@ def _check_devices(project: Project) -> None:
         return
     import difflib
 
-    bad = False
+    from .config import Problem
+    from .config.errors import format_path
+
+    bad: list[Problem] = []
     for probe in project.probes:
         if probe.device and probe.device not in devices:
             close = difflib.get_close_matches(probe.device, sorted(devices), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            click.echo(
-                f"{project.mark_of(probe.name, 'device')}: {probe.name}.device: "
-                f"Playwright has no device '{probe.device}'{hint}",
-                err=True,
-            )
-            bad = True
+            path = format_path((*project.origins[probe.name][1], "device"))
+            where = project.mark_of(probe.name, "device")
+            bad.append(Problem(where, path, f"Playwright has no device '{probe.device}'{hint}"))
     if bad:
+        # The same form as load(): one line per problem, then the count.
+        for problem in bad:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(bad)} problem{'s' if len(bad) != 1 else ''} in {project.path}", err=True)
         sys.exit(EXIT_USAGE)
 
 
@@ -126,9 +131,12 @@ def run(
     """Run each probe once, record the results, and exit 0 pass / 1 fail / 3 error."""
     project = load(file)
     _check_devices(project)
-    results, db_path = run_and_record(project, probes, db, as_json, concurrency, headed)
+    with open_store(project, db) as store:
+        results = run_and_record(
+            project, probes, store, quiet=as_json, concurrency=concurrency, headed=headed
+        )
     if as_json:
-        payload = {"results": [r.to_dict() for r in results], "database": str(db_path)}
+        payload = {"results": [r.to_dict() for r in results], "database": str(store.path)}
         click.echo(json.dumps(payload, indent=2))
     sys.exit(exit_code(results))
 
@@ -142,19 +150,38 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, width=width)
 
 
+def open_store(project: Project | None, db: str | None) -> Store:
+    """The results database (--db, else settings.database); exit 3 if it cannot be opened."""
+    from .store import Store, StoreError
+
+    if db:
+        path = Path(db)
+    elif project is not None:
+        path = project.resolve(project.config.settings.database)
+    else:
+        path = Path("observer.db")
+    try:
+        return Store(path)
+    except StoreError as exc:
+        _die(str(exc), EXIT_ERROR)
+
+
 def run_and_record(
     project: Project,
     names: tuple[str, ...],
-    db: str | None,
+    store: Store,
+    *,
     quiet: bool,
     concurrency: int | None,
     headed: bool = False,
     source: str = "run",
-) -> tuple[list[ProbeResult], Path]:
-    """Run the selected probes with progress on stderr and record them; exit on usage errors."""
+    rounds: int = 1,
+    batch: str | None = None,
+) -> list[ProbeResult]:
+    """Run the selected probes `rounds` times with progress on stderr, recording each round."""
     from .report.console import Progress, render_results
-    from .runner import run_all, select_probes
-    from .store import Store, StoreError
+    from .runner import Runner, select_probes
+    from .store import StoreError
 
     try:
         selected = select_probes(project, names)
@@ -162,32 +189,259 @@ def run_and_record(
         _die(str(exc.args[0]), EXIT_USAGE)
     if not selected:
         _die("no probes to run (every probe is disabled or the file has none)", EXIT_USAGE)
-    db_path = Path(db) if db else project.resolve(project.config.settings.database)
-    try:
-        store = Store(db_path)
-    except StoreError as exc:
-        _die(str(exc), EXIT_ERROR)
     err = console(stderr=True)
-    out = err if quiet else console()
     t0 = time.perf_counter()
-    with store, Progress(err, len(selected)) as progress:
-        results = asyncio.run(
-            run_all(
-                project,
-                selected,
-                concurrency=concurrency,
-                headed=headed,
-                on_start=progress.start,
-                on_result=progress.finish,
-            )
-        )
+
+    async def go(progress: Progress) -> list[ProbeResult]:
+        everything: list[ProbeResult] = []
+        async with Runner(project, concurrency=concurrency, headed=headed) as runner:
+            for _ in range(rounds):
+                results = await runner.run(
+                    selected, on_start=progress.start, on_result=progress.finish
+                )
+                # Recorded round by round, so an interrupted check keeps what it measured.
+                store.record_many(results, source=source, batch=batch)
+                everything += results
+        return everything
+
+    try:
+        with Progress(err, len(selected) * rounds) as progress:
+            results = asyncio.run(go(progress))
+    except StoreError as exc:
+        _die(f"results not recorded: {exc}", EXIT_ERROR)
+    if not quiet and rounds == 1:
+        render_results(console(), results, db=str(store.path), elapsed=time.perf_counter() - t0)
+    return results
+
+
+def _report_options(fn: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print the report as JSON on stdout."
+            ),
+            click.option(
+                "--junit",
+                type=click.Path(dir_okay=False),
+                help="Write JUnit XML: a testcase per budget and per probe run.",
+            ),
+            click.option(
+                "--github",
+                is_flag=True,
+                help="Print GitHub workflow annotations; append a summary to "
+                "$GITHUB_STEP_SUMMARY when set.",
+            ),
+            click.option(
+                "--markdown",
+                type=click.Path(dir_okay=False),
+                help="Write a Markdown summary fit for a pull-request comment.",
+            ),
+            click.option(
+                "--strict",
+                is_flag=True,
+                help="Treat degraded, inconclusive and flaky as failures (exit 1).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _emit(
+    report: Any, *, as_json: bool, junit: str | None, github: bool, markdown: str | None, title: str
+) -> None:
+    from .report import formats
+    from .report.console import render_verdicts
+
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        render_verdicts(console(), report.verdicts, report.warnings)
+    try:
+        if junit:
+            formats.junit(report, junit)
+        if markdown:
+            Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+            Path(markdown).write_text(formats.markdown(report, title), encoding="utf-8")
+        if github:
+            for line in formats.github_annotations(report):
+                click.echo(line)
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(formats.markdown(report, title))
+    except OSError as exc:
+        _die(f"cannot write the report: {exc}", EXIT_ERROR)
+
+
+def _select_rules(project: Project, names: tuple[str, ...]) -> list[Any]:
+    """Budgets narrowed to the selected probes (all budgets when none were named)."""
+    import dataclasses
+
+    if not names:
+        return list(project.budgets)
+    chosen = set(names)
+    rules = []
+    for rule in project.budgets:
+        probes = [p for p in rule.probes if p in chosen]
+        if probes:
+            rules.append(dataclasses.replace(rule, probes=probes))
+    return rules
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--runs",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Rounds: how many times each probe runs.",
+)
+@click.option(
+    "--probe",
+    "probes",
+    multiple=True,
+    metavar="NAME",
+    help="Check only this probe and its budgets (repeatable).",
+)
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    help="--json output of an earlier check, for regression: budgets.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Probes at once.")
+@_report_options
+def check(
+    file: str,
+    runs: int,
+    probes: tuple[str, ...],
+    db: str | None,
+    baseline: str | None,
+    concurrency: int | None,
+    as_json: bool,
+    junit: str | None,
+    github: bool,
+    markdown: str | None,
+    strict: bool,
+) -> None:
+    """Run probes N times and judge every budget: the deploy gate (exit 0 ok, 1 failed, 3 error)."""
+    import uuid
+
+    from .budgets import evaluate, load_baseline
+    from .report.check import Report
+    from .report.console import render_rounds
+
+    project = load(file)
+    _check_devices(project)
+    baselines = None
+    if baseline:
         try:
-            store.record_many(results, source=source)
-        except StoreError as exc:
-            _die(f"results not recorded: {exc}", EXIT_ERROR)
-    if not quiet:
-        render_results(out, results, db=str(db_path), elapsed=time.perf_counter() - t0)
-    return results, db_path
+            baselines = load_baseline(baseline)
+        except ValueError as exc:
+            _die(f"--baseline: {exc}", EXIT_USAGE)
+    batch = uuid.uuid4().hex
+    with open_store(project, db) as store:
+        results = run_and_record(
+            project,
+            probes,
+            store,
+            quiet=True,
+            concurrency=concurrency,
+            source="check",
+            rounds=runs,
+            batch=batch,
+        )
+        verdicts = evaluate(_select_rules(project, probes), store, batch=batch, baselines=baselines)
+    report = Report(
+        verdicts,
+        [r for r in results],
+        runs=runs,
+        batch=batch,
+        database=str(store.path),
+        strict=strict,
+    )
+    if not as_json:
+        render_rounds(console(), results, runs)
+    _emit(
+        report,
+        as_json=as_json,
+        junit=junit,
+        github=github,
+        markdown=markdown,
+        title="observer check",
+    )
+    if not as_json:
+        _verdict_line(report)
+    sys.exit(report.exit_code)
+
+
+def _verdict_line(report: Any) -> None:
+    code = report.exit_code
+    n_fail = len(report.failed_budgets)
+    words = {0: "ok", 1: "FAILED", 3: "ERROR: observer could not run every probe"}[code]
+    detail = f"{n_fail} budget{'s' if n_fail != 1 else ''} failed"
+    if report.results:
+        detail += f", {len(report.failed_runs)} failed runs, {len(report.errored_runs)} errors"
+    if report.warnings:
+        detail += f", {len(report.warnings)} warnings"
+    console().print(f"[bold]{words}[/] ({detail})", highlight=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+@click.option(
+    "--window",
+    help="Judge runs of this last stretch of time, e.g. 1h, 30m, 7d "
+    "(default: each budget's window, else settings.window).",
+)
+@_report_options
+def budgets(
+    file: str,
+    db: str | None,
+    window: str | None,
+    as_json: bool,
+    junit: str | None,
+    github: bool,
+    markdown: str | None,
+    strict: bool,
+) -> None:
+    """Judge every budget over stored runs, without running probes (exit 0 ok, 1 failed)."""
+    from .budgets import evaluate
+    from .config import parse_duration
+    from .report.check import Report
+
+    project = load(file)
+    seconds = None
+    if window is not None:
+        try:
+            seconds = parse_duration(window)
+        except ValueError as exc:
+            _die(f"--window: {exc}", EXIT_USAGE)
+        if seconds <= 0:
+            _die("--window: must be more than zero", EXIT_USAGE)
+    with open_store(project, db) as store:
+        verdicts = evaluate(
+            project.budgets, store, window=seconds, default_window=project.config.settings.window
+        )
+    report = Report(verdicts, database=str(store.path), strict=strict)
+    _emit(
+        report,
+        as_json=as_json,
+        junit=junit,
+        github=github,
+        markdown=markdown,
+        title="observer budgets",
+    )
+    if not as_json:
+        _verdict_line(report)
+    sys.exit(report.exit_code)
 
 
 @main.command()
@@ -277,7 +531,8 @@ def demo(file: str, port: int) -> None:
         os.environ["BASE_URL"] = shop.url
         click.echo(f"demo shop running at {shop.url}; running {file} against it", err=True)
         project = load(file)
-        results, _ = run_and_record(project, (), None, False, None)
+        with open_store(project, None) as store:
+            results = run_and_record(project, (), store, quiet=False, concurrency=None)
     sys.exit(exit_code(results))
 
 

@@ -117,11 +117,29 @@ class ProbeResult:
     location: str | None = None
     device: str | None = None
     run_id: int | None = None
+    final: bool = True  # False for an attempt that a retry replaced
+    retried: list[ProbeResult] = field(default_factory=list)  # earlier attempts, oldest first
+
+    @property
+    def flaky(self) -> bool:
+        """Passed, but only after an attempt that did not."""
+        return self.outcome == Outcome.PASS and bool(self.retried)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `observer run --json`."""
         data = asdict(self)
         data["outcome"] = str(self.outcome)
+        data["flaky"] = self.flaky
+        data["retried"] = [
+            {
+                "attempt": r.attempt,
+                "outcome": str(r.outcome),
+                "error": r.error,
+                "duration_ms": r.duration_ms,
+                "run_id": r.run_id,
+            }
+            for r in self.retried
+        ]
         for step in data["steps"]:
             step["outcome"] = str(step["outcome"])
         if data["http"] is not None:

@@ -126,6 +126,74 @@ def http_client(project: Project) -> httpx.AsyncClient:
     )
 
 
+class Runner:
+    """Runs probes with one browser and one HTTP client for its whole life (use `async with`)."""
+
+    def __init__(
+        self, project: Project, *, concurrency: int | None = None, headed: bool = False
+    ) -> None:
+        self.project = project
+        self.limit = asyncio.Semaphore(concurrency or project.config.settings.concurrency)
+        self.redactor = Redactor(project.secrets)
+        self.pool = BrowserPool(project, headed=headed)
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Runner:
+        self._client = http_client(self.project)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.pool.close()
+        finally:
+            if self._client is not None:
+                await self._client.aclose()
+
+    async def attempt(self, probe: Probe) -> ProbeResult:
+        """One attempt at a probe; never raises for the probe's own trouble."""
+        assert self._client is not None, "use Runner in `async with`"
+        try:
+            return await run_probe(self.project, probe, self.pool, self._client, self.redactor)
+        except Exception as exc:  # a bug of ours must not hide other results
+            return error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+
+    async def run_one(self, probe: Probe) -> ProbeResult:
+        """A probe with its retries: the final attempt, carrying the ones it replaced."""
+        settings = self.project.config.settings
+        retries = probe.retries if probe.retries is not None else settings.retries
+        earlier: list[ProbeResult] = []
+        for number in range(1, retries + 2):
+            result = await self.attempt(probe)
+            result.attempt = number
+            if result.outcome == Outcome.PASS or number > retries:
+                result.retried = earlier
+                return result
+            result.final = False
+            earlier.append(result)
+        raise AssertionError("unreachable")
+
+    async def run(
+        self,
+        probes: list[Probe],
+        *,
+        on_start: StartHook | None = None,
+        on_result: ResultHook | None = None,
+    ) -> list[ProbeResult]:
+        """Run each probe once (with retries), at most `concurrency` at a time, in probe order."""
+        results: list[ProbeResult | None] = [None] * len(probes)
+
+        async def one(i: int, probe: Probe) -> None:
+            async with self.limit:
+                if on_start:
+                    on_start(probe)
+                results[i] = res = await self.run_one(probe)
+                if on_result:
+                    on_result(res)
+
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(probes)))
+        return [r for r in results if r is not None]
+
+
 async def run_all(
     project: Project,
     probes: list[Probe],
@@ -135,30 +203,9 @@ async def run_all(
     on_start: StartHook | None = None,
     on_result: ResultHook | None = None,
 ) -> list[ProbeResult]:
-    """Run each probe once, at most `concurrency` at a time; results in probe order."""
-    limit = asyncio.Semaphore(concurrency or project.config.settings.concurrency)
-    redactor = Redactor(project.secrets)
-    pool = BrowserPool(project, headed=headed)
-    results: list[ProbeResult | None] = [None] * len(probes)
-    async with http_client(project) as client:
-
-        async def one(i: int, probe: Probe) -> None:
-            async with limit:
-                if on_start:
-                    on_start(probe)
-                try:
-                    res = await run_probe(project, probe, pool, client, redactor)
-                except Exception as exc:  # a bug of ours must not hide other results
-                    res = error_result(probe, redactor.text(f"internal error: {exc!r}"))
-                results[i] = res
-                if on_result:
-                    on_result(res)
-
-        try:
-            await asyncio.gather(*(one(i, p) for i, p in enumerate(probes)))
-        finally:
-            await pool.close()
-    return [r for r in results if r is not None]
+    """Run each probe once with a browser of its own; results in probe order."""
+    async with Runner(project, concurrency=concurrency, headed=headed) as runner:
+        return await runner.run(probes, on_start=on_start, on_result=on_result)
 
 
 def select_probes(project: Project, names: list[str] | tuple[str, ...]) -> list[Probe]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import logging
 import zipfile
@@ -25,7 +26,15 @@ class Redactor:
                 continue
             # As typed, as a form body or URL carries it, and as JSON escapes it.
             forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+            # Browsers encode form bodies and URLSearchParams per WHATWG (`*` kept, `~` encoded),
+            # unlike quote_plus; encodeURIComponent keeps !~*'() as they are.
+            forms.add(quote_plus(secret, safe="*").replace("~", "%7E"))
+            forms.add(quote(secret, safe="!~*'()"))
             forms.add(json.dumps(secret)[1:-1])
+            # A page that echoes the value (kept in traces) has it HTML-escaped.
+            escaped = html.escape(secret, quote=False)
+            forms.update({escaped, html.escape(secret)})
+            forms.add(escaped.replace('"', "&#34;").replace("'", "&#39;"))
         self._forms = sorted(forms, key=len, reverse=True)
         self._bytes = [f.encode("utf-8") for f in self._forms]
 

@@ -64,7 +64,7 @@ def describe(step: m.StepBase) -> str:
         target = next(
             (
                 str(getattr(arg, k))
-                for k in ("selector", "text", "url", "title", "key", "name")
+                for k in ("selector", "text", "url", "load_state", "title", "key", "name")
                 if getattr(arg, k, None)
             ),
             "",

@@ -43,6 +43,7 @@ def _m1_runs(db: sqlite_utils.Database) -> None:
             "device": str,
             "source": str,
             "batch": str,
+            "final": int,
             "ttfb_ms": float,
             "fcp_ms": float,
             "lcp_ms": float,
@@ -56,6 +57,7 @@ def _m1_runs(db: sqlite_utils.Database) -> None:
         },
         pk="id",
         not_null={"probe", "kind", "outcome", "started_at"},
+        defaults={"final": 1},
     )
     db.table("runs").create_index(["probe", "started_at"], index_name="runs_probe_time")
     db.table("runs").create_index(["started_at"], index_name="runs_time")
@@ -109,6 +111,27 @@ def _m1_runs(db: sqlite_utils.Database) -> None:
     db.table("expectations").create_index(["run_id"], index_name="expectations_run")
 
 
+# Budget metric -> runs column. Errored runs never count: they say nothing about the site.
+METRIC_COLUMNS = {
+    "duration": "duration_ms",
+    "time": "duration_ms",
+    "ttfb": "ttfb_ms",
+    "fcp": "fcp_ms",
+    "lcp": "lcp_ms",
+    "cls": "cls",
+    "inp": "inp_ms",
+    "load": "load_ms",
+    "dcl": "dcl_ms",
+    "errors": "error_count",
+    "completion": "completed",
+    "status": "http_status",
+}
+
+
+# A failed run stops early (or at its timeout): its length is not the task's. Failures count
+# in completion; these time only runs that did the whole task.
+TIMED_WHOLE_RUNS = frozenset({"duration", "time"})
+
 # Append only: a released observer's database must open in every later version.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
@@ -121,17 +144,34 @@ def connect(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise StoreError(f"{path}: cannot open as an SQLite database: {exc}") from None
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite does not wait for it
+    # (busy_timeout does not apply), so processes opening a new file together would fail.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class Store:
@@ -142,7 +182,11 @@ class Store:
         self.conn = connect(self.path)
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.conn.close()  # refused (newer schema, locked): do not leak the connection
+            raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -211,79 +255,83 @@ class Store:
     def record_many(
         self, results: list[ProbeResult], *, source: str = "run", batch: str | None = None
     ) -> list[int]:
-        """Store several runs in one transaction."""
+        """Store several runs (and the attempts retries replaced) in one transaction."""
         ids: list[int] = []
         with self.transaction():
-            for r in results:
-                http = r.http
-                row: dict[str, Any] = {
-                    "probe": r.probe,
-                    "kind": r.kind,
-                    "outcome": str(r.outcome),
-                    "started_at": r.started_at,
-                    "duration_ms": r.duration_ms,
-                    "completed": int(r.completed),
-                    "last_mark": r.last_mark,
-                    "error": r.error,
-                    "failed_step": r.failed_step,
-                    "attempt": r.attempt,
-                    "location": r.location,
-                    "device": r.device,
-                    "source": source,
-                    "batch": batch,
-                    "error_count": len(r.errors),
-                    "http_status": http.status if http else None,
-                    "size_bytes": http.size_bytes if http else None,
-                }
-                row.update(r.vitals)
-                if http is not None:
-                    row["ttfb_ms"] = http.ttfb_ms
-                run_id = int(self.db.table("runs").insert(row).last_pk or 0)
-                r.run_id = run_id
-                ids.append(run_id)
-                if r.steps:
-                    self.db.table("steps").insert_all(
-                        [
-                            {
-                                "run_id": run_id,
-                                "idx": s.index,
-                                "name": s.name,
-                                "action": s.action,
-                                "outcome": str(s.outcome),
-                                "start_ms": s.start_ms,
-                                "duration_ms": s.duration_ms,
-                                "error": s.error,
-                                "url": s.url,
-                            }
-                            for s in r.steps
-                        ]
-                    )
-                if r.pages:
-                    self.db.table("page_vitals").insert_all(
-                        [{"run_id": run_id, "seq": i, **asdict(p)} for i, p in enumerate(r.pages)]
-                    )
-                if r.errors:
-                    self.db.table("errors").insert_all(
-                        [{"run_id": run_id, **asdict(e)} for e in r.errors]
-                    )
-                if r.artifacts:
-                    self.db.table("artifacts").insert_all(
-                        [{"run_id": run_id, **asdict(a)} for a in r.artifacts]
-                    )
-                if http is not None and http.expectations:
-                    self.db.table("expectations").insert_all(
-                        [
-                            {
-                                "run_id": run_id,
-                                "name": e.name,
-                                "outcome": str(e.outcome),
-                                "expected": e.expected,
-                                "actual": e.actual,
-                            }
-                            for e in http.expectations
-                        ]
-                    )
+            for result in results:
+                for attempt in result.retried:
+                    self._insert_run(attempt, source, batch)
+                ids.append(self._insert_run(result, source, batch))
         return ids
+
+    def _insert_run(self, r: ProbeResult, source: str, batch: str | None) -> int:
+        http = r.http
+        row: dict[str, Any] = {
+            "probe": r.probe,
+            "kind": r.kind,
+            "outcome": str(r.outcome),
+            "started_at": r.started_at,
+            "duration_ms": r.duration_ms,
+            "completed": int(r.completed),
+            "last_mark": r.last_mark,
+            "error": r.error,
+            "failed_step": r.failed_step,
+            "attempt": r.attempt,
+            "location": r.location,
+            "device": r.device,
+            "source": source,
+            "batch": batch,
+            "final": int(r.final),
+            "error_count": len(r.errors),
+            "http_status": http.status if http else None,
+            "size_bytes": http.size_bytes if http else None,
+        }
+        row.update(r.vitals)
+        if http is not None:
+            row["ttfb_ms"] = http.ttfb_ms
+        run_id = int(self.db.table("runs").insert(row).last_pk or 0)
+        r.run_id = run_id
+        if r.steps:
+            self.db.table("steps").insert_all(
+                [
+                    {
+                        "run_id": run_id,
+                        "idx": s.index,
+                        "name": s.name,
+                        "action": s.action,
+                        "outcome": str(s.outcome),
+                        "start_ms": s.start_ms,
+                        "duration_ms": s.duration_ms,
+                        "error": s.error,
+                        "url": s.url,
+                    }
+                    for s in r.steps
+                ]
+            )
+        if r.pages:
+            self.db.table("page_vitals").insert_all(
+                [{"run_id": run_id, "seq": i, **asdict(p)} for i, p in enumerate(r.pages)]
+            )
+        if r.errors:
+            self.db.table("errors").insert_all([{"run_id": run_id, **asdict(e)} for e in r.errors])
+        if r.artifacts:
+            self.db.table("artifacts").insert_all(
+                [{"run_id": run_id, **asdict(a)} for a in r.artifacts]
+            )
+        if http is not None and http.expectations:
+            self.db.table("expectations").insert_all(
+                [
+                    {
+                        "run_id": run_id,
+                        "name": e.name,
+                        "outcome": str(e.outcome),
+                        "expected": e.expected,
+                        "actual": e.actual,
+                    }
+                    for e in http.expectations
+                ]
+            )
+        return run_id
 
     # ------------------------------------------------------------------ reads
 
@@ -326,6 +374,49 @@ class Store:
                 )
             ]
         return run
+
+    def samples(
+        self,
+        metric: str,
+        probes: list[str],
+        *,
+        step: str | None = None,
+        batch: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, list[float]]:
+        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped."""
+        marks = ",".join("?" * len(probes))
+        where = [f"r.probe in ({marks})", "r.final = 1", "r.outcome != 'error'"]
+        args: list[Any] = list(probes)
+        if batch is not None:
+            where.append("r.batch = ?")
+            args.append(batch)
+        if since is not None:
+            where.append("r.started_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("r.started_at < ?")
+            args.append(until)
+        if step is not None:
+            sql = (
+                "select r.probe, s.duration_ms from runs r join steps s on s.run_id = r.id "
+                f"where {' and '.join(where)} and s.name = ? and s.outcome = 'pass' "
+                "order by r.started_at"
+            )
+            args.append(step)
+        else:
+            column = METRIC_COLUMNS[metric]
+            if metric in TIMED_WHOLE_RUNS:
+                where.append("r.outcome = 'pass'")
+            sql = (
+                f"select r.probe, r.{column} from runs r where {' and '.join(where)} "
+                f"and r.{column} is not null order by r.started_at"
+            )
+        out: dict[str, list[float]] = {p: [] for p in probes}
+        for probe, value in self.conn.execute(sql, args):
+            out[probe].append(float(value))
+        return out
 
     def count(self, table: str) -> int:
         """Rows in a table."""

@@ -16,8 +16,12 @@ class ExpandError(Exception):
     """A reference that cannot be expanded."""
 
 
+class _Reported(Exception):
+    """A reference to a variable of `vars:` whose own problem is already reported."""
+
+
 def expand(text: str, lookup: Callable[[str], str | None]) -> str:
-    """Expand ${NAME} and ${NAME:-default} in text; $$ is a literal $."""
+    """Expand ${NAME} and ${NAME:-default} (unset or empty) in text; $$ is a literal $."""
     out: list[str] = []
     i = 0
     n = len(text)
@@ -46,7 +50,7 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
         if not _NAME.fullmatch(name):
             raise ExpandError(f"'${{{body}}}' is not a variable reference (names are A-Z, 0-9, _)")
         value = lookup(name)
-        if value is None:
+        if value is None or (sep and value == ""):  # like the shell: unset or empty
             if not sep:
                 raise ExpandError(
                     f"variable '{name}' is not set (set it, or give a default: ${{{name}:-value}})"
@@ -66,8 +70,11 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
     raw_vars = data.get("vars")
     resolved: dict[str, str] = {}
     resolving: list[str] = []
+    failed: set[str] = set()  # vars with a problem: their uses are not reported again
 
     def lookup_var(name: str) -> str | None:
+        if name in failed:
+            raise _Reported(name)
         if name in resolved:
             return resolved[name]
         if isinstance(raw_vars, dict) and name in raw_vars and name not in resolving:
@@ -91,16 +98,22 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
                 problems.append(
                     Problem(located.mark_of(path, key=True), f"vars.{name}", "not a valid name")
                 )
+                failed.add(name)
                 continue
             if not isinstance(raw_vars[name], str | int | float | bool):
                 problems.append(
                     Problem(located.mark_of(path), f"vars.{name}", "a variable must be text")
                 )
+                failed.add(name)
                 continue
             try:
                 lookup_var(name)
             except ExpandError as exc:
                 problems.append(Problem(located.mark_of(path), f"vars.{name}", str(exc)))
+                failed.add(name)
+                continue
+            except _Reported:
+                failed.add(name)
                 continue
             raw_vars[name] = resolved[name]
 
@@ -127,6 +140,8 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
             return expand(value, lookup_var)
         except ExpandError as exc:
             problems.append(Problem(located.mark_of(path), format_path(path), str(exc)))
+            return value
+        except _Reported:
             return value
 
     walk(data, ())

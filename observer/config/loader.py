@@ -12,9 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..budgets import Rule, parse_metric, parse_threshold
 from .errors import ConfigError, Mark, Problem, format_path
 from .expand import expand_tree
-from .models import ACTIONS, Config, FillStep, Probe, StepBase, UseStep
+from .models import ACTIONS, Budget, Config, FillStep, Probe, StepBase, UseStep
 from .yamlmarks import Located, load_yaml
 
 
@@ -30,6 +31,7 @@ class Project:
     # Where each probe was declared, for problems found later (budgets, alerts).
     origins: dict[str, tuple[Located, tuple[str | int, ...]]] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
+    budgets: list[Rule] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -150,6 +152,8 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> tuple[Config, Located]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(None, "", f"{display}: cannot read: {exc}")]) from None
     located = load_yaml(text, display)
+    if located.data is None:
+        raise ConfigError([Problem(located.root, "", "the file is empty; it needs probes:")])
     if not isinstance(located.data, dict):
         raise ConfigError([Problem(located.root, "", "the file must be a mapping with probes:")])
     problems = expand_tree(located, env)
@@ -203,6 +207,8 @@ def load_project(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
     for probe in probes:
         if probe.journey is not None:
             project.steps[probe.name] = _expand_uses(project, probe, problems)
+    if not problems:
+        project.budgets = _resolve_budgets(project, located, problems)
     if problems:
         raise ConfigError(problems)
     project.secrets = _collect_secrets(project)
@@ -286,3 +292,113 @@ def _collect_secrets(project: Project) -> list[str]:
                 found.add(step.fill.value)
     # Longest first, so a secret that contains another is masked whole.
     return sorted(found, key=len, reverse=True)
+
+
+def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -> list[Rule]:
+    """Parse thresholds and tie each budget to the probes that can produce its metric."""
+    from fnmatch import fnmatchcase
+
+    from ..steps import describe
+
+    specs: list[tuple[Budget, Located, tuple[str | int, ...], str | None]] = []
+    for idx, spec in enumerate(project.config.budgets):
+        specs.append((spec, root, ("budgets", idx), None))
+    for probe in project.probes:
+        located, base = project.origins[probe.name]
+        for idx, spec in enumerate(probe.budgets):
+            specs.append((spec, located, (*base, "budgets", idx), probe.name))
+
+    rules: list[Rule] = []
+    seen: dict[str, Mark | None] = {}
+    names = [p.name for p in project.probes]
+    for spec, located, path, owner in specs:
+        before = len(problems)
+
+        def problem(
+            key: str | None,
+            message: str,
+            located: Located = located,
+            path: tuple[str | int, ...] = path,
+        ) -> None:
+            at = (*path, key) if key else path
+            problems.append(Problem(located.mark_of(at), format_path(at), message))
+
+        if spec.name in seen:
+            problem("name", f"budget '{spec.name}' is already defined at {seen[spec.name]}")
+        seen.setdefault(spec.name, located.mark_of((*path, "name")))
+        metric = parse_metric(spec.metric)
+        try:
+            threshold = parse_threshold(spec.threshold, metric)
+        except ValueError as exc:
+            problem("threshold", str(exc))
+        warn = None
+        if spec.warn is not None:
+            try:
+                warn = parse_threshold(spec.warn, metric)
+            except ValueError as exc:
+                problem("warn", str(exc))
+
+        if owner is not None:
+            if spec.probe is not None or spec.probes is not None:
+                problem(
+                    "probe" if spec.probe else "probes",
+                    f"inside probe '{owner}' the budget covers it; leave probe(s) out",
+                )
+            wanted: list[tuple[str, bool]] = [(owner, False)]
+        elif (spec.probe is None) == (spec.probes is None):
+            problem(None, "give exactly one of probe: NAME or probes: [names or globs]")
+            continue
+        elif spec.probe is not None:
+            wanted = [(spec.probe, False)]
+        else:
+            wanted = [(w, any(c in w for c in "*?[")) for w in spec.probes or []]
+
+        key = "probe" if spec.probe is not None else "probes"
+        covered: list[str] = []
+        for pattern, is_glob in wanted:
+            if not is_glob:
+                if pattern not in names:
+                    problem(key, f"no probe named '{pattern}'{_suggest(pattern, names)}")
+                    continue
+                reason = _cannot_produce(project, pattern, metric, describe)
+                if reason:
+                    problem("metric", reason)
+                    continue
+                covered.append(pattern)
+            else:
+                matched = [n for n in names if fnmatchcase(n, pattern)]
+                covered += [n for n in matched if not _cannot_produce(project, n, metric, describe)]
+        covered = list(dict.fromkeys(covered))
+        if not covered and len(problems) == before:
+            problem("metric", f"no probe in {[w for w, _ in wanted]} can produce {metric.label}")
+        if len(problems) != before:
+            continue
+        rules.append(
+            Rule(
+                name=spec.name,
+                metric=metric,
+                threshold=threshold,
+                probes=covered,
+                warn=warn,
+                min_samples=spec.min_samples,
+                tolerance=spec.regression,
+                window=spec.window,
+                description=spec.description,
+            )
+        )
+    return rules
+
+
+def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> str | None:
+    """Why probe `name` cannot give samples of metric (None if it can)."""
+    probe = project.probe(name)
+    if probe.kind not in metric.kinds:
+        need = "a journey" if "journey" in metric.kinds else "an http check"
+        return f"{probe.kind} probe '{name}' cannot measure {metric.label}: it needs {need}"
+    if metric.step is not None:
+        steps = [describe(s) for s in project.steps.get(name, [])]
+        if metric.step not in steps:
+            return (
+                f"journey '{name}' has no step named '{metric.step}'{_suggest(metric.step, steps)}"
+            )
+    return None

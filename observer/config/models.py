@@ -12,12 +12,13 @@ from pydantic import (
     GetJsonSchemaHandler,
     Tag,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .types import Duration, NonEmpty, ProbeName
+from .types import Duration, NonEmpty, Percent, ProbeName
 
 
 class Strict(BaseModel):
@@ -318,16 +319,50 @@ class HttpExpect(Strict):
     )
     max_time: Duration | None = Field(None, description="Slowest acceptable response")
 
-    @model_validator(mode="after")
-    def _regex_compiles(self) -> HttpExpect:
-        if self.body_matches is not None:
+    @field_validator("body_matches")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        # A field validator, so the problem points at the pattern, not at `expect:`.
+        if value is not None:
             import re
 
             try:
-                re.compile(self.body_matches)
+                re.compile(value)
             except re.error as exc:
-                raise ValueError(f"body_matches is not a valid regular expression: {exc}") from None
-        return self
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Budget(Strict):
+    """How good an experience must be: a metric, over probes' runs, against a threshold."""
+
+    name: NonEmpty = Field(description="Shown in reports and alerts; unique")
+    description: str | None = None
+    probe: ProbeName | None = Field(None, description="The probe whose runs count")
+    probes: list[NonEmpty] | None = Field(None, description="Probe names or globs ('*' for all)")
+    metric: NonEmpty = Field(
+        description="duration, step:NAME, ttfb, fcp, lcp, cls, inp, load, dcl, errors, "
+        "completion; for http checks also status and time"
+    )
+    threshold: NonEmpty = Field(description="AGGREGATE OP VALUE, e.g. 'p95 < 4s', 'rate >= 99%'")
+    warn: NonEmpty | None = Field(
+        None, description="A stricter threshold: past it but within threshold is degraded"
+    )
+    min_samples: int = Field(1, ge=1, description="Fewer samples than this is inconclusive")
+    regression: Percent | None = Field(
+        None, description="Fail when worse than the --baseline by more than this, e.g. 10%"
+    )
+    window: Duration | None = Field(
+        None, description="Time window for observer budgets and serve (settings.window)"
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_parses(cls, value: str) -> str:
+        from ..budgets import parse_metric
+
+        parse_metric(value)
+        return value
 
 
 class Probe(Strict):
@@ -353,6 +388,10 @@ class Probe(Strict):
     step_timeout: Duration | None = Field(None, description="Default step timeout for this journey")
     fail_on_page_error: bool | None = Field(
         None, description="An uncaught page error fails the journey (settings default: false)"
+    )
+    retries: int | None = Field(None, ge=0, le=5, description="Retries of a failed run")
+    budgets: list[Budget] = Field(
+        default_factory=list, description="Budgets of this probe (probe: is implied)"
     )
 
     @model_validator(mode="after")
@@ -409,6 +448,8 @@ class Settings(Strict):
     user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
     verify_tls: bool = Field(True, description="Check TLS certificates")
     location: NonEmpty | None = Field(None, description="Where this observer runs; on every run")
+    retries: int = Field(0, ge=0, le=5, description="Retries of a failed or errored run")
+    window: Duration = Field(3600.0, description="Default time window of budgets")
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
 
 
@@ -423,3 +464,4 @@ class Config(Strict):
         default_factory=list, description="Other probe files (globs, relative to this file)"
     )
     probes: list[Probe] = Field(default_factory=list)
+    budgets: list[Budget] = Field(default_factory=list, description="Experience budgets")

@@ -73,3 +73,26 @@ def _probe_name(value: Any) -> Any:
 
 
 ProbeName = Annotated[str, BeforeValidator(_probe_name)]
+
+
+def _percent(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(f"'{value}' is not a percentage (write e.g. 10%)")
+        try:
+            number = float(text[:-1])
+        except ValueError:
+            raise ValueError(f"'{value}' is not a percentage (write e.g. 10%)") from None
+        if number <= 0:
+            raise ValueError("must be more than 0%")
+        return number / 100
+    raise ValueError("a percentage is text such as 10%")
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(_percent),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}),
+]
+"""A share written as a percentage in YAML (10%), held as a fraction (0.1)."""

@@ -57,8 +57,7 @@ def load_yaml(text: str, file: str) -> Located:
     finally:
         loader.dispose()
     located = Located(data=None)
-    if node is None:
-        located.data = {}
+    if node is None:  # nothing but comments and blank lines
         located.root = Mark(file, 1, 1)
         return located
     located.root = _mark(file, node.start_mark)

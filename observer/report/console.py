@@ -10,6 +10,7 @@ from ..results import Outcome, ProbeResult
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..budgets import Verdict
     from ..config import Probe
 
 STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "dim"}
@@ -150,3 +151,86 @@ def render_results(
         f"in {elapsed:.1f}s{where}",
         highlight=False,
     )
+
+
+BUDGET_STYLE = {"pass": "green", "degraded": "yellow", "fail": "red", "inconclusive": "cyan"}
+
+
+def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[str]) -> None:
+    """The budget table, then warnings (degraded, inconclusive, flaky)."""
+    from rich.table import Table
+
+    from ..budgets import format_value
+
+    if verdicts:
+        table = Table(header_style="bold")
+        for col in ("budget", "outcome", "metric", "measured", "threshold", "samples", "probes"):
+            table.add_column(
+                col,
+                no_wrap=col not in ("probes",),
+                justify="right" if col in ("measured", "samples") else "left",
+            )
+        for v in verdicts:
+            outcome = str(v.outcome)
+            threshold = v.threshold + (f" (warn {v.warn})" if v.warn else "")
+            if v.regression is not None:
+                threshold += f", regression {v.regression.tolerance:.0%}"
+            table.add_row(
+                v.name,
+                f"[{BUDGET_STYLE[outcome]}]{outcome}[/]",
+                v.metric,
+                format_value(v.value, v.unit, v.aggregate),
+                threshold,
+                str(v.samples),
+                ", ".join(v.probes),
+            )
+        console.print(table)
+        for v in verdicts:
+            if v.outcome == "fail":  # degraded and inconclusive come with the warnings
+                console.print(
+                    f"[{BUDGET_STYLE[str(v.outcome)]}]{v.name}: {v.outcome}[/] — {v.message}",
+                    highlight=False,
+                )
+    for w in warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def render_rounds(console: Console, results: list[ProbeResult], rounds: int) -> None:
+    """Per probe over a check's rounds: outcomes and median time, then what went wrong."""
+    from rich.table import Table
+
+    from ..budgets import percentile
+
+    table = Table(header_style="bold")
+    for col in ("probe", "kind", "runs", "pass", "fail", "error", "flaky", "median", "max"):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("probe", "kind") else "right")
+    by_probe: dict[str, list[ProbeResult]] = {}
+    for r in results:
+        by_probe.setdefault(r.probe, []).append(r)
+    for name, runs in by_probe.items():
+        times = [r.duration_ms for r in runs if r.outcome != Outcome.ERROR]
+        n = {o: sum(1 for r in runs if r.outcome == o) for o in Outcome}
+        flaky = sum(1 for r in runs if r.flaky)
+        table.add_row(
+            name,
+            runs[0].kind,
+            str(len(runs)),
+            f"[green]{n[Outcome.PASS]}[/]",
+            f"[red]{n[Outcome.FAIL]}[/]" if n[Outcome.FAIL] else "0",
+            f"[magenta]{n[Outcome.ERROR]}[/]" if n[Outcome.ERROR] else "0",
+            f"[yellow]{flaky}[/]" if flaky else "0",
+            ms(percentile(times, 50) if times else None),
+            ms(max(times) if times else None),
+        )
+    console.print(f"[bold]{rounds} round{'s' if rounds != 1 else ''}[/]", highlight=False)
+    console.print(table)
+    shown: set[str] = set()
+    for r in results:
+        if r.outcome == Outcome.PASS or r.probe in shown:
+            continue
+        shown.add(r.probe)
+        console.print(
+            f"[{STYLE[str(r.outcome)]}]{r.probe}: {r.outcome}[/] — {r.error}", highlight=False
+        )
+        for a in r.artifacts:
+            console.print(f"  {a.kind}: {a.path}", highlight=False)

@@ -1,0 +1,92 @@
+"""What `observer check` and `observer budgets` produce, and the exit code it maps to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..budgets import Status, Verdict
+from ..results import Outcome, ProbeResult
+
+EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 3
+
+
+@dataclass
+class Report:
+    """Budget verdicts, plus the runs they were judged on when probes ran."""
+
+    verdicts: list[Verdict]
+    results: list[ProbeResult] = field(default_factory=list)
+    runs: int = 0
+    batch: str | None = None
+    database: str | None = None
+    strict: bool = False
+
+    @property
+    def failed_budgets(self) -> list[Verdict]:
+        """Budgets that broke their threshold or regressed."""
+        return [v for v in self.verdicts if v.outcome == Status.FAIL]
+
+    @property
+    def failed_runs(self) -> list[ProbeResult]:
+        """Runs whose final attempt failed."""
+        return [r for r in self.results if r.outcome == Outcome.FAIL]
+
+    @property
+    def errored_runs(self) -> list[ProbeResult]:
+        """Runs observer could not carry out."""
+        return [r for r in self.results if r.outcome == Outcome.ERROR]
+
+    @property
+    def flaky_runs(self) -> list[ProbeResult]:
+        """Runs that passed only on a retry."""
+        return [r for r in self.results if r.flaky]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Degraded and inconclusive budgets and flaky probes, as sentences."""
+        out = [
+            f"budget '{v.name}' {v.outcome}: {v.message}"
+            for v in self.verdicts
+            if v.outcome in (Status.DEGRADED, Status.INCONCLUSIVE)
+        ]
+        for r in self.flaky_runs:
+            first = r.retried[0]
+            out.append(
+                f"probe '{r.probe}' is flaky: attempt 1 {first.outcome} ({first.error}), "
+                f"passed on attempt {r.attempt}"
+            )
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        """3 observer could not run probes; 1 a budget or a run failed; else 0."""
+        if self.errored_runs:
+            return EXIT_ERROR
+        if self.failed_budgets or self.failed_runs:
+            return EXIT_FAIL
+        if self.strict and self.warnings:
+            return EXIT_FAIL
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """The --json form; its `budgets[].values` make it a --baseline for a later check."""
+        counts = {s.value: 0 for s in Status}
+        for v in self.verdicts:
+            counts[str(v.outcome)] += 1
+        return {
+            "exit_code": self.exit_code,
+            "summary": {
+                "budgets": counts,
+                "runs": {
+                    o: sum(1 for r in self.results if str(r.outcome) == o)
+                    for o in ("pass", "fail", "error")
+                },
+                "flaky": [r.probe for r in self.flaky_runs],
+                "rounds": self.runs,
+            },
+            "budgets": [v.to_dict() for v in self.verdicts],
+            "results": [r.to_dict() for r in self.results],
+            "batch": self.batch,
+            "database": self.database,
+        }
