@@ -1,0 +1,512 @@
+"""The SQLite store: schema and migrations, refusing files it must not touch, round trips of
+results, time-window reads, and several writers on one file."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import rows
+
+from observer.results import (
+    Artifact,
+    Expectation,
+    HttpDetails,
+    Outcome,
+    PageError,
+    PageVitals,
+    ProbeResult,
+    StepResult,
+)
+from observer.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+
+T0 = 1_700_000_000.0  # a fixed "now": nothing here depends on the clock
+
+
+def journey_result(probe: str = "checkout", started_at: float = T0, **kw: Any) -> ProbeResult:
+    return ProbeResult(
+        probe=probe,
+        kind="journey",
+        outcome=Outcome.PASS,
+        started_at=started_at,
+        duration_ms=1234.5,
+        completed=True,
+        **kw,
+    )
+
+
+def http_result(probe: str = "health", started_at: float = T0, **kw: Any) -> ProbeResult:
+    return ProbeResult(
+        probe=probe,
+        kind="http",
+        outcome=Outcome.PASS,
+        started_at=started_at,
+        duration_ms=12.0,
+        completed=True,
+        **kw,
+    )
+
+
+def full_journey() -> ProbeResult:
+    """A failed journey with something in every child table."""
+    return ProbeResult(
+        probe="checkout",
+        kind="journey",
+        outcome=Outcome.FAIL,
+        started_at=T0 + 0.25,
+        duration_ms=4321.0,
+        completed=False,
+        last_mark="cart",
+        error="step 3 (click text=Checkout): timed out after 10s",
+        failed_step=2,
+        steps=[
+            StepResult(
+                0, "goto /login", "goto", Outcome.PASS, 0.0, 310.5, url="http://shop.test/login"
+            ),
+            StepResult(
+                1,
+                "add to cart",
+                "click",
+                Outcome.PASS,
+                310.5,
+                90.0,
+                url="http://shop.test/products/1",
+            ),
+            StepResult(
+                2,
+                "click text=Checkout",
+                "click",
+                Outcome.FAIL,
+                400.5,
+                10000.0,
+                error="timed out after 10s",
+                url="http://shop.test/cart",
+            ),
+            StepResult(3, "expect_text Thank you", "expect_text", Outcome.SKIPPED, 10400.5, 0.0),
+        ],
+        vitals={
+            "ttfb_ms": 41.0,
+            "fcp_ms": 220.0,
+            "lcp_ms": 480.0,
+            "cls": 0.02,
+            "inp_ms": None,
+            "dcl_ms": 300.0,
+            "load_ms": 510.0,
+        },
+        pages=[
+            PageVitals(
+                url="http://shop.test/login",
+                step_index=0,
+                ttfb_ms=41.0,
+                fcp_ms=220.0,
+                lcp_ms=480.0,
+                cls=0.0,
+                dcl_ms=300.0,
+                load_ms=510.0,
+            ),
+            PageVitals(url="http://shop.test/cart", step_index=1, ttfb_ms=55.0, cls=0.02),
+        ],
+        errors=[
+            PageError(
+                kind="console",
+                message="Uncaught TypeError: x is undefined",
+                url="http://shop.test/cart",
+                step_index=1,
+            ),
+            PageError(kind="requestfailed", message="net::ERR_CONNECTION_REFUSED"),
+        ],
+        artifacts=[
+            Artifact(kind="screenshot", path="artifacts/checkout/1.png", step_index=2),
+            Artifact(kind="trace", path="artifacts/checkout/1.zip"),
+        ],
+        attempt=2,
+        location="eu-west",
+        device="iPhone 13",
+    )
+
+
+def full_http() -> ProbeResult:
+    return ProbeResult(
+        probe="health",
+        kind="http",
+        outcome=Outcome.FAIL,
+        started_at=T0 + 1,
+        duration_ms=80.0,
+        completed=True,
+        error="status 503, expected 200",
+        http=HttpDetails(
+            url="http://shop.test/health",
+            method="GET",
+            status=503,
+            ttfb_ms=70.5,
+            time_ms=80.0,
+            size_bytes=17,
+            expectations=[
+                Expectation("status", Outcome.FAIL, "200", "503"),
+                Expectation("body_contains", Outcome.PASS, "ok", "found"),
+            ],
+        ),
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "observer.db"
+
+
+@pytest.fixture
+def store(db: Path) -> Any:
+    with Store(db) as s:
+        yield s
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+def test_new_file_is_migrated_to_the_current_schema(db: Path) -> None:
+    assert not db.exists()
+    with Store(db) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    assert db.exists()  # the parent directory was made too
+    assert rows(db, "pragma user_version")[0]["user_version"] == SCHEMA_VERSION
+    migrations = rows(db, "select version, name, applied_at from migrations order by version")
+    assert [(m["version"], m["name"]) for m in migrations] == [
+        (i, name) for i, (name, _) in enumerate(MIGRATIONS, start=1)
+    ]
+    assert all(isinstance(m["applied_at"], float) for m in migrations)
+    tables = {r["name"] for r in rows(db, "select name from sqlite_master where type='table'")}
+    assert {"runs", "steps", "page_vitals", "errors", "artifacts", "expectations"} <= tables
+
+
+def test_new_file_is_in_wal_mode(db: Path) -> None:
+    Store(db).close()
+    # WAL is a property of the file: a fresh connection sees it.
+    assert rows(db, "pragma journal_mode")[0]["journal_mode"] == "wal"
+
+
+def _index_columns(db: Path, table: str) -> dict[str, list[str]]:
+    out = {}
+    for index in rows(db, f"pragma index_list({table})"):
+        info = rows(db, f"pragma index_info({index['name']})")
+        out[index["name"]] = [c["name"] for c in sorted(info, key=lambda c: c["seqno"])]
+    return out
+
+
+def test_time_window_indexes_exist(db: Path) -> None:
+    Store(db).close()
+    indexes = list(_index_columns(db, "runs").values())
+    assert ["probe", "started_at"] in indexes
+    assert ["started_at"] in indexes
+
+
+@pytest.mark.parametrize(
+    ("sql", "args"),
+    [
+        ("select * from runs where probe = ? and started_at >= ?", ("checkout", T0)),
+        ("select * from runs where started_at >= ?", (T0,)),
+        (
+            "select * from runs where probe = ? and started_at >= ? order by started_at desc",
+            ("checkout", T0),
+        ),
+    ],
+)
+def test_window_queries_use_an_index(store: Store, sql: str, args: tuple[Any, ...]) -> None:
+    plan = " / ".join(r[3] for r in store.conn.execute(f"explain query plan {sql}", args))
+    assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+    assert "SCAN runs" not in plan, plan
+
+
+def test_reopening_does_not_migrate_again_or_lose_data(db: Path) -> None:
+    with Store(db) as store:
+        run_id = store.record(full_journey())
+    before = rows(db, "select * from migrations order by version")
+
+    for _ in range(2):
+        with Store(db) as store:
+            assert store.schema_version() == SCHEMA_VERSION
+            assert store.count("runs") == 1
+            details = store.run_details(run_id)
+            assert details is not None
+            assert len(details["steps"]) == 4
+
+    assert rows(db, "select * from migrations order by version") == before
+
+
+def test_a_newer_database_is_refused_and_left_alone(db: Path) -> None:
+    with Store(db) as store:
+        store.record(http_result())
+    conn = sqlite3.connect(db)
+    conn.execute(f"pragma user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+
+    with pytest.raises(StoreError) as info:
+        Store(db)
+    message = str(info.value)
+    assert str(db) in message
+    assert "upgrade" in message
+    assert f"schema {SCHEMA_VERSION + 1}" in message
+    assert rows(db, "pragma user_version")[0]["user_version"] == SCHEMA_VERSION + 1
+    assert rows(db, "select count(*) as n from runs")[0]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is not a database, it is a shopping list\n" * 20,
+        bytes(range(256)) * 16,
+        b"SQLite format 3\x00" + b"\xff" * 200,
+    ],
+    ids=["text", "binary", "bad-header"],
+)
+def test_a_file_that_is_not_sqlite_is_refused_by_name(db: Path, content: bytes) -> None:
+    db.parent.mkdir(parents=True)
+    db.write_bytes(content)
+    with pytest.raises(StoreError) as info:
+        Store(db)
+    assert str(db) in str(info.value)
+    assert db.read_bytes() == content  # not "repaired" into an empty database
+
+
+# ----------------------------------------------------------------------------- writes and reads
+
+
+def test_journey_round_trip(store: Store) -> None:
+    result = full_journey()
+    run_id = store.record(result, source="schedule", batch="b-1")
+    assert result.run_id == run_id
+
+    details = store.run_details(run_id)
+    assert details is not None
+    assert {
+        k: details[k]
+        for k in (
+            "id",
+            "probe",
+            "kind",
+            "outcome",
+            "started_at",
+            "duration_ms",
+            "completed",
+            "last_mark",
+            "error",
+            "failed_step",
+            "attempt",
+            "location",
+            "device",
+            "source",
+            "batch",
+            "error_count",
+            "http_status",
+            "size_bytes",
+        )
+    } == {
+        "id": run_id,
+        "probe": "checkout",
+        "kind": "journey",
+        "outcome": "fail",
+        "started_at": T0 + 0.25,
+        "duration_ms": 4321.0,
+        "completed": 0,
+        "last_mark": "cart",
+        "error": "step 3 (click text=Checkout): timed out after 10s",
+        "failed_step": 2,
+        "attempt": 2,
+        "location": "eu-west",
+        "device": "iPhone 13",
+        "source": "schedule",
+        "batch": "b-1",
+        "error_count": 2,
+        "http_status": None,
+        "size_bytes": None,
+    }
+    assert {k: details[k] for k in result.vitals} == result.vitals
+
+    assert details["steps"] == [
+        {
+            "run_id": run_id,
+            "idx": s.index,
+            "name": s.name,
+            "action": s.action,
+            "outcome": str(s.outcome),
+            "start_ms": s.start_ms,
+            "duration_ms": s.duration_ms,
+            "error": s.error,
+            "url": s.url,
+        }
+        for s in result.steps
+    ]
+    assert [p["seq"] for p in details["page_vitals"]] == [0, 1]
+    assert [p["url"] for p in details["page_vitals"]] == [p.url for p in result.pages]
+    assert details["page_vitals"][1]["ttfb_ms"] == 55.0
+    assert details["page_vitals"][1]["lcp_ms"] is None
+    assert details["page_vitals"][0]["step_index"] == 0
+    assert details["errors"] == [
+        {
+            "run_id": run_id,
+            "kind": "console",
+            "message": "Uncaught TypeError: x is undefined",
+            "url": "http://shop.test/cart",
+            "step_index": 1,
+        },
+        {
+            "run_id": run_id,
+            "kind": "requestfailed",
+            "message": "net::ERR_CONNECTION_REFUSED",
+            "url": None,
+            "step_index": None,
+        },
+    ]
+    assert details["artifacts"] == [
+        {
+            "run_id": run_id,
+            "kind": "screenshot",
+            "path": "artifacts/checkout/1.png",
+            "step_index": 2,
+        },
+        {"run_id": run_id, "kind": "trace", "path": "artifacts/checkout/1.zip", "step_index": None},
+    ]
+    assert details["expectations"] == []
+
+
+def test_http_round_trip(store: Store) -> None:
+    run_id = store.record(full_http())
+    details = store.run_details(run_id)
+    assert details is not None
+    assert details["kind"] == "http"
+    assert details["outcome"] == "fail"
+    assert details["completed"] == 1
+    assert details["http_status"] == 503
+    assert details["size_bytes"] == 17
+    assert details["ttfb_ms"] == 70.5  # the check's time to first byte is the run's
+    assert details["source"] == "run"
+    assert details["batch"] is None
+    assert details["steps"] == details["page_vitals"] == details["errors"] == []
+    assert details["expectations"] == [
+        {"run_id": run_id, "name": "status", "outcome": "fail", "expected": "200", "actual": "503"},
+        {
+            "run_id": run_id,
+            "name": "body_contains",
+            "outcome": "pass",
+            "expected": "ok",
+            "actual": "found",
+        },
+    ]
+
+
+def test_record_many_writes_all_in_order(store: Store, db: Path) -> None:
+    results = [http_result(started_at=T0 + i) for i in range(3)] + [full_journey()]
+    ids = store.record_many(results, source="demo", batch="b-7")
+    assert len(set(ids)) == 4
+    assert [r.run_id for r in results] == ids
+    stored = rows(db, "select id, probe, source, batch from runs order by id")
+    assert [r["id"] for r in stored] == ids
+    assert [r["probe"] for r in stored] == ["health", "health", "health", "checkout"]
+    assert {(r["source"], r["batch"]) for r in stored} == {("demo", "b-7")}
+    assert store.count("steps") == 4
+
+
+def test_record_many_is_all_or_nothing(store: Store) -> None:
+    good = http_result()
+    bad = journey_result(
+        steps=[
+            StepResult(0, "a", "goto", Outcome.PASS, 0.0, 1.0),
+            StepResult(0, "a again", "goto", Outcome.PASS, 1.0, 1.0),  # same index
+        ]
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_many([good, bad])
+    assert store.count("runs") == 0
+    assert store.count("steps") == 0
+    # The store is still usable afterwards.
+    store.record(http_result())
+    assert store.count("runs") == 1
+
+
+def test_run_details_of_an_unknown_run(store: Store) -> None:
+    assert store.run_details(12345) is None
+
+
+def test_runs_filters_by_probe_and_time_newest_first(store: Store) -> None:
+    # Recorded out of time order on purpose.
+    for probe, offset in [("a", 30), ("b", 10), ("a", 0), ("a", 20), ("b", 40), ("a", 15)]:
+        store.record(http_result(probe, started_at=T0 + offset))
+
+    def seen(**kw: Any) -> list[tuple[str, float]]:
+        return [(r["probe"], r["started_at"] - T0) for r in store.runs(**kw)]
+
+    assert seen() == [("b", 40), ("a", 30), ("a", 20), ("a", 15), ("b", 10), ("a", 0)]
+    assert seen(probe="a") == [("a", 30), ("a", 20), ("a", 15), ("a", 0)]
+    assert seen(probe="a", since=T0 + 15) == [("a", 30), ("a", 20), ("a", 15)]  # inclusive
+    assert seen(since=T0 + 25) == [("b", 40), ("a", 30)]
+    assert seen(probe="a", limit=2) == [("a", 30), ("a", 20)]
+    assert seen(probe="nobody") == []
+    assert all(isinstance(r["id"], int) for r in store.runs())
+
+
+# ----------------------------------------------------------------------------- several writers
+
+
+def test_two_stores_writing_at_once_lose_nothing(db: Path) -> None:
+    Store(db).close()
+    per_thread = 50
+    stores = [Store(db), Store(db)]  # like two processes: one connection each
+    start = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+    ids: list[list[int]] = [[] for _ in stores]
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                result = http_result(f"writer-{n}", started_at=T0 + i)
+                ids[n].append(stores[n].record(result, batch=f"w{n}"))
+        except BaseException as exc:  # reported below, with the thread's name
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+
+    assert failures == []
+    assert all(len(mine) == per_thread for mine in ids)
+    all_ids = [i for mine in ids for i in mine]
+    assert len(set(all_ids)) == len(all_ids)
+    counts = rows(db, "select probe, count(*) as n from runs group by probe order by probe")
+    assert counts == [
+        {"probe": "writer-0", "n": per_thread},
+        {"probe": "writer-1", "n": per_thread},
+    ]
+
+
+def test_several_stores_opening_a_new_file_together_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL takes a lock SQLite does not wait for; observer must.
+    openers, rounds = 4, 25
+    failures: list[BaseException] = []
+    for r in range(rounds):
+        path = tmp_path / f"new-{r}.db"
+        start = threading.Barrier(openers)
+
+        def open_and_write(n: int, path: Path = path, start: threading.Barrier = start) -> None:
+            try:
+                start.wait()
+                with Store(path) as s:
+                    s.record(http_result(f"opener-{n}"))
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_and_write, args=(n,)) for n in range(openers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == [], f"round {r}: {failures}"
+        assert rows(path, "select count(*) as n from runs")[0]["n"] == openers
+        assert rows(path, "pragma journal_mode")[0]["journal_mode"] == "wal"
+        assert rows(path, "select count(*) as n from migrations")[0]["n"] == SCHEMA_VERSION
