@@ -124,7 +124,10 @@ def find_chromium(settings: BrowserSettings | None = None) -> BrowserInfo:
         if value:
             exe = shutil.which(value) or value
             if not (Path(exe).is_file() and os.access(exe, os.X_OK)):
-                raise BrowserNotFound(f"{source} points to '{value}', which is not an executable")
+                raise BrowserNotFound(
+                    f"{source} points to '{value}', which is not an executable; "
+                    f"fix it, or install a browser with: {install_hint()}"
+                )
             return BrowserInfo(str(exe), source)
     pw = playwright_browser()
     if pw:

@@ -68,10 +68,15 @@ def validate(file: str) -> None:
     project = load(file)
     _check_devices(project)  # before "ok": a file with an unknown device is not ok
     journeys = sum(1 for p in project.probes if p.kind == "journey")
+    checks = len(project.probes) - journeys
     click.echo(
-        f"{file}: ok ({len(project.probes)} probes: {journeys} journeys, "
-        f"{len(project.probes) - journeys} http checks)"
+        f"{file}: ok ({_n(len(project.probes), 'probe')}: {_n(journeys, 'journey')}, "
+        f"{_n(checks, 'http check')}; {_n(len(project.budgets), 'budget')})"
     )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _check_devices(project: Project) -> None:

@@ -106,6 +106,11 @@ async def run_http(
             body = b"".join(chunks)
         finally:
             await response.aclose()
+    except httpx.UnsupportedProtocol as exc:  # e.g. ftp://: the file's mistake, not the site's
+        result.outcome = Outcome.ERROR
+        result.error = f"cannot send this request: {exc}"
+        result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+        return redactor.data(result) if redactor else result
     except httpx.HTTPError as exc:
         details.time_ms = round((time.perf_counter() - t0) * 1000, 1)
         result.outcome = Outcome.FAIL

@@ -174,12 +174,13 @@ async def run_journey(
     )
     rec = _Recorder()
     docs: dict[Any, PageVitals] = {}
-    ctx_opts = _context_options(project, probe, devices)
     context: BrowserContext | None = None
     page: Page | None = None
     tracing = False
     try:
         try:
+            # Inside the try: an unknown device is observer's error, reported as such.
+            ctx_opts = _context_options(project, probe, devices)
             context = await browser.new_context(**ctx_opts)
             await context.add_init_script(br.lab_script())
             if settings.trace != "off":

@@ -110,7 +110,8 @@ async def run_probe(
         project,
         probe,
         devices=pool.devices,
-        artifacts_root=project.resolve(project.config.settings.artifacts),
+        # Absolute: the paths are stored, and read later from other working directories.
+        artifacts_root=project.resolve(project.config.settings.artifacts).absolute(),
         redactor=redactor,
     )
 

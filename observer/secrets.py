@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import json
 import logging
@@ -82,12 +83,32 @@ class Redactor:
         if not self._forms:
             return
         tmp = path.with_suffix(path.suffix + ".tmp")
-        with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
-            for info in src.infolist():
-                data = src.read(info.filename)
-                # Images are compressed binaries: a secret cannot stand in them as text.
-                if not info.filename.endswith((".png", ".jpeg", ".jpg", ".webp")):
-                    data = self.bytes(data)
+        with zipfile.ZipFile(path) as src:
+            entries = [(info, src.read(info.filename)) for info in src.infolist()]
+        # Resources are named by the SHA-1 of their content: a body that held a secret must be
+        # renamed after the masked content, or its name lets anyone check guesses of the secret.
+        renames: dict[bytes, bytes] = {}
+        images = (".png", ".jpeg", ".jpg", ".webp")
+        for i, (info, data) in enumerate(entries):
+            # Images are compressed binaries: a secret cannot stand in them as text.
+            if info.filename.endswith(images):
+                continue
+            masked = self.bytes(data)
+            old = info.filename.removeprefix("resources/").split(".")[0]
+            if masked != data and info.filename.startswith("resources/") and len(old) == 40:
+                new = hashlib.sha1(masked).hexdigest()
+                renames[old.encode()] = new.encode()
+                info.filename = info.filename.replace(old, new)
+            entries[i] = (info, masked)
+        written: set[str] = set()
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+            for info, data in entries:
+                if info.filename in written:
+                    continue  # two bodies that differed only by a secret: now one file
+                written.add(info.filename)
+                if renames and not info.filename.endswith(images):
+                    for old_name, new_name in renames.items():
+                        data = data.replace(old_name, new_name)
                 dst.writestr(info, data)
         tmp.replace(path)
 

@@ -20,6 +20,23 @@ class _Reported(Exception):
     """A reference to a variable of `vars:` whose own problem is already reported."""
 
 
+def _closing(text: str, start: int) -> int:
+    """Index of the } that closes the ${ before start, allowing ${...} inside a default."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
 def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     """Expand ${NAME} and ${NAME:-default} (unset or empty) in text; $$ is a literal $."""
     out: list[str] = []
@@ -42,7 +59,7 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
             out.append("$")
             i += 1
             continue
-        end = text.find("}", i + 2)
+        end = _closing(text, i + 2)
         if end < 0:
             raise ExpandError(f"unclosed '${{' in {text!r} (write $$ for a literal $)")
         body = text[i + 2 : end]
@@ -55,7 +72,7 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
                 raise ExpandError(
                     f"variable '{name}' is not set (set it, or give a default: ${{{name}:-value}})"
                 )
-            value = default
+            value = expand(default, lookup)  # a default may itself use ${OTHER}
         out.append(value)
         i = end + 1
     return "".join(out)
@@ -77,6 +94,10 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
             raise _Reported(name)
         if name in resolved:
             return resolved[name]
+        if name in resolving[:-1]:
+            loop = " -> ".join([*resolving[resolving.index(name) :], name])
+            raise ExpandError(f"vars refer to each other in a circle: {loop}")
+        # A var may read the environment variable of its own name: BASE_URL: ${BASE_URL:-…}
         if isinstance(raw_vars, dict) and name in raw_vars and name not in resolving:
             raw = raw_vars[name]
             if isinstance(raw, bool | int | float):

@@ -12,6 +12,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     Tag,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -54,7 +55,7 @@ class Shorthand(Strict):
         cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         full = handler(core_schema)
-        return {"anyOf": [{"type": "string"}, full]}
+        return {"anyOf": [{"type": ["string", "number"]}, full]}
 
 
 # ----------------------------------------------------------------------------- steps
@@ -401,11 +402,13 @@ class Probe(Strict):
         if self.http is not None:
             wrong = [k for k in _JOURNEY_ONLY if getattr(self, k) is not None]
             if wrong:
-                raise ValueError(f"{', '.join(wrong)} only apply to journeys, not http checks")
+                verb = "applies" if len(wrong) == 1 else "apply"
+                raise ValueError(f"{', '.join(wrong)} only {verb} to journeys, not http checks")
         else:
             wrong = [k for k in _HTTP_ONLY if k in self.model_fields_set]
             if wrong:
-                raise ValueError(f"{', '.join(wrong)} only apply to http checks, not journeys")
+                verb = "applies" if len(wrong) == 1 else "apply"
+                raise ValueError(f"{', '.join(wrong)} only {verb} to http checks, not journeys")
             if self.journey == []:
                 raise ValueError("journey has no steps")
         return self
@@ -457,9 +460,12 @@ class Config(Strict):
     """A whole probe file."""
 
     settings: Settings = Field(default_factory=lambda: Settings())
-    vars: dict[str, str] = Field(
-        default_factory=dict, description="Values for ${name}; may use ${ENV_VAR:-default}"
-    )
+    vars: Annotated[
+        dict[str, str],
+        WithJsonSchema(
+            {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+        ),
+    ] = Field(default_factory=dict, description="Values for ${name}; may use ${ENV_VAR:-default}")
     include: list[NonEmpty] = Field(
         default_factory=list, description="Other probe files (globs, relative to this file)"
     )
