@@ -219,6 +219,8 @@ def lab_script() -> str:
 _LAB_TEMPLATE = """
 (() => {
   if (window !== window.top || window.__observerLab) return;
+  // observer's own visit: real-user snippets tag their beacons synthetic and keep them apart.
+  Object.defineProperty(window, '__observerSynthetic', {value: true});
   /*WEB_VITALS*/
   const v = {fcp: null, lcp: null, cls: null, inp: null};
   const all = {reportAllChanges: true};

@@ -24,11 +24,16 @@ class Metric:
     kinds: frozenset[Kind]
     lower_is_better: bool = True
     step: str | None = None  # for step:NAME
+    task: str | None = None  # for completion:TASK (real users)
+    field: bool = False  # real users can produce it
+    lab: bool = True  # probes can produce it
 
     @property
     def label(self) -> str:
         """As written in the file."""
-        return f"step:{self.step}" if self.step else self.name
+        if self.step:
+            return f"step:{self.step}"
+        return f"completion:{self.task}" if self.task else self.name
 
 
 _BOTH: frozenset[Kind] = frozenset({"http", "journey"})
@@ -37,17 +42,19 @@ _HTTP: frozenset[Kind] = frozenset({"http"})
 
 METRICS: dict[str, Metric] = {
     "duration": Metric("duration", "ms", _BOTH),
-    "ttfb": Metric("ttfb", "ms", _BOTH),
-    "fcp": Metric("fcp", "ms", _JOURNEY),
-    "lcp": Metric("lcp", "ms", _JOURNEY),
-    "cls": Metric("cls", "score", _JOURNEY),
-    "inp": Metric("inp", "ms", _JOURNEY),
+    "ttfb": Metric("ttfb", "ms", _BOTH, field=True),
+    "fcp": Metric("fcp", "ms", _JOURNEY, field=True),
+    "lcp": Metric("lcp", "ms", _JOURNEY, field=True),
+    "cls": Metric("cls", "score", _JOURNEY, field=True),
+    "inp": Metric("inp", "ms", _JOURNEY, field=True),
     "load": Metric("load", "ms", _JOURNEY),
     "dcl": Metric("dcl", "ms", _JOURNEY),
     "errors": Metric("errors", "count", _JOURNEY),
     "completion": Metric("completion", "ratio", _BOTH, lower_is_better=False),
     "status": Metric("status", "code", _HTTP),
     "time": Metric("time", "ms", _HTTP),
+    # Real users only: page loads with an uncaught error, as a share.
+    "error_rate": Metric("error_rate", "ratio", frozenset(), field=True, lab=False),
 }
 
 
@@ -59,13 +66,29 @@ def parse_metric(text: str) -> Metric:
         if not name:
             raise ValueError("step: needs a step name, e.g. step:submit")
         return Metric("step", "ms", _JOURNEY, step=name)
+    if text.startswith("completion:"):
+        task = text[11:].strip()
+        if not task:
+            raise ValueError("completion: needs a task name, e.g. completion:checkout")
+        # Sessions that completed the task over sessions that began it (observer.begin/complete).
+        return Metric(
+            "completion",
+            "ratio",
+            frozenset(),
+            lower_is_better=False,
+            task=task,
+            field=True,
+            lab=False,
+        )
     if text in METRICS:
         return METRICS[text]
     import difflib
 
     close = difflib.get_close_matches(text, list(METRICS), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ValueError(f"unknown metric '{text}'{hint}; metrics: {', '.join(METRICS)}, step:NAME")
+    raise ValueError(
+        f"unknown metric '{text}'{hint}; metrics: {', '.join(METRICS)}, step:NAME, completion:TASK"
+    )
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -434,6 +457,13 @@ def judge(
     if not threshold.holds(value):
         verdict.outcome = Status.FAIL
         verdict.message = f"{threshold.aggregate} {shown}, breaks {threshold.op} {limit}"
+    elif warn is not None and warn.aggregate != "count" and len(values) < max(min_samples, 1):
+        # A count threshold is judged on any number of samples; its warning may need more.
+        verdict.outcome = Status.INCONCLUSIVE
+        verdict.message = (
+            f"{threshold.aggregate} {shown} {threshold.op} {limit}; {len(values)} samples, "
+            f"fewer than the {max(min_samples, 1)} the warning needs"
+        )
     elif warn is not None and not warn.holds(aggregate(warn.aggregate, values)):
         wv = aggregate(warn.aggregate, values)
         verdict.outcome = Status.DEGRADED
@@ -472,8 +502,10 @@ class Rule:
     min_samples: int = 1
     tolerance: float | None = None
     window: float | None = None
-    source: str = "synthetic"
+    source: str = "synthetic"  # synthetic, rum or both
     description: str | None = None
+    page: str | None = None  # real users: a page glob
+    device: str | None = None  # real users: mobile, tablet or desktop
 
 
 def evaluate(
@@ -492,13 +524,16 @@ def evaluate(
     now = time.time() if now is None else now
     verdicts: list[Verdict] = []
     for rule in rules:
+        seconds = window or rule.window or default_window
+        if rule.source == "rum":
+            verdicts.append(_judge_field(rule, store, now - seconds, now, seconds))
+            continue
         if batch is not None:
             per_probe = store.samples(
                 rule.metric.name, rule.probes, step=rule.metric.step, batch=batch
             )
             span: dict[str, Any] = {}
         else:
-            seconds = window or rule.window or default_window
             per_probe = store.samples(
                 rule.metric.name, rule.probes, step=rule.metric.step, since=now - seconds, until=now
             )
@@ -526,8 +561,69 @@ def evaluate(
             verdict.message += "; regression: this budget is not in the baseline"
         verdict.extra.update(span)
         verdict.extra["per_probe"] = {p: len(v) for p, v in per_probe.items()}
+        if rule.source == "both":
+            # Lab beside field: the worst conclusive side decides. A check judges its own runs;
+            # the field side always looks back over the window.
+            verdict = _side_by_side(verdict, _judge_field(rule, store, now - seconds, now, seconds))
         verdicts.append(verdict)
     return verdicts
+
+
+def field_samples(rule: Rule, store: Any, since: float, until: float) -> list[float]:
+    """A real-user budget's samples: metric values, or one 1/0 per page load or session."""
+    scope = {"since": since, "until": until, "device": rule.device}
+    if rule.metric.name == "error_rate":
+        errored, loads = store.rum_error_rate(page=rule.page, **scope)
+        return [1.0] * errored + [0.0] * (loads - errored)
+    if rule.metric.task is not None:
+        done, began = store.rum_task_sessions(rule.metric.task, **scope)
+        return [1.0] * done + [0.0] * max(0, began - done)
+    return list(store.rum_samples(rule.metric.name, page=rule.page, **scope))
+
+
+def _judge_field(rule: Rule, store: Any, since: float, until: float, seconds: float) -> Verdict:
+    values = field_samples(rule, store, since, until)
+    verdict = judge(
+        rule.name,
+        rule.metric,
+        rule.threshold,
+        values,
+        [],
+        warn=rule.warn,
+        min_samples=rule.min_samples,
+        source="rum",
+    )
+    verdict.extra.update({"window_s": seconds, "page": rule.page, "device": rule.device})
+    return verdict
+
+
+_SEVERITY = {Status.FAIL: 3, Status.DEGRADED: 2, Status.PASS: 1, Status.INCONCLUSIVE: 0}
+
+
+def _side_by_side(lab: Verdict, field: Verdict) -> Verdict:
+    both = Verdict(
+        name=lab.name,
+        metric=lab.metric,
+        threshold=lab.threshold,
+        outcome=max(lab.outcome, field.outcome, key=lambda o: _SEVERITY[o]),
+        value=lab.value,
+        limit=lab.limit,
+        aggregate=lab.aggregate,
+        samples=lab.samples,
+        probes=lab.probes,
+        warn=lab.warn,
+        source="both",
+        message=f"lab: {lab.message}; field: {field.message}",
+        values=lab.values,
+        regression=lab.regression,
+        unit=lab.unit,
+        extra=dict(lab.extra),
+    )
+    both.extra["lab"] = lab.to_dict(with_values=False)
+    both.extra["field"] = field.to_dict(with_values=False)
+    both.extra["field_value"] = field.value
+    both.extra["field_samples"] = field.samples
+    return both
 
 
 def load_baseline(path: str) -> dict[str, list[float]]:
@@ -556,3 +652,23 @@ def load_baseline(path: str) -> dict[str, list[float]]:
             raise ValueError(f"{path}: budgets[{i}] ({item['name']}) has no list of numeric values")
         out[item["name"]] = [float(v) for v in values]
     return out
+
+
+def covers(v: Verdict) -> str:
+    """What a verdict judged, in words: probes, real users on which pages, or both."""
+    field = ""
+    if v.source in ("rum", "both"):
+        page = v.extra.get("page") or (v.extra.get("field") or {}).get("page")
+        device = v.extra.get("device") or (v.extra.get("field") or {}).get("device")
+        field = "real users" + (f" on {page}" if page else "") + (f" ({device})" if device else "")
+    lab = ", ".join(v.probes)
+    return " + ".join(x for x in (lab, field) if x)
+
+
+def measured(v: Verdict) -> str:
+    """The value as people read it; lab and field side by side for source: both."""
+    shown = format_value(v.value, v.unit, v.aggregate)
+    if v.source == "both":
+        field = format_value(v.extra.get("field_value"), v.unit, v.aggregate)
+        return f"lab {shown} · field {field}"
+    return shown

@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .config import Project
+    from .config import Probe, Project
     from .results import ProbeResult
     from .store import Store
 
@@ -136,9 +136,10 @@ def run(
     """Run each probe once, record the results, and exit 0 pass / 1 fail / 3 error."""
     project = load(file)
     _check_devices(project)
+    selected = choose(project, probes)
     with open_store(project, db) as store:
         results = run_and_record(
-            project, probes, store, quiet=as_json, concurrency=concurrency, headed=headed
+            project, selected, store, quiet=as_json, concurrency=concurrency, headed=headed
         )
     if as_json:
         payload = {"results": [r.to_dict() for r in results], "database": str(store.path)}
@@ -171,9 +172,22 @@ def open_store(project: Project | None, db: str | None) -> Store:
         _die(str(exc), EXIT_ERROR)
 
 
+def choose(project: Project, names: tuple[str, ...]) -> list[Probe]:
+    """The probes named on the command line (all enabled ones if none); exit 2 on a bad name."""
+    from .runner import select_probes
+
+    try:
+        selected = select_probes(project, names)
+    except KeyError as exc:
+        _die(str(exc.args[0]), EXIT_USAGE)
+    if not selected:
+        _die("no probes to run (every probe is disabled or the file has none)", EXIT_USAGE)
+    return selected
+
+
 def run_and_record(
     project: Project,
-    names: tuple[str, ...],
+    selected: list[Probe],
     store: Store,
     *,
     quiet: bool,
@@ -185,15 +199,9 @@ def run_and_record(
 ) -> list[ProbeResult]:
     """Run the selected probes `rounds` times with progress on stderr, recording each round."""
     from .report.console import Progress, render_results
-    from .runner import Runner, select_probes
+    from .runner import Runner
     from .store import StoreError
 
-    try:
-        selected = select_probes(project, names)
-    except KeyError as exc:
-        _die(str(exc.args[0]), EXIT_USAGE)
-    if not selected:
-        _die("no probes to run (every probe is disabled or the file has none)", EXIT_USAGE)
     err = console(stderr=True)
     t0 = time.perf_counter()
 
@@ -280,14 +288,16 @@ def _emit(
 
 
 def _select_rules(project: Project, names: tuple[str, ...]) -> list[Any]:
-    """Budgets narrowed to the selected probes (all budgets when none were named)."""
+    """The budgets a check judges: those with lab data, narrowed to the selected probes."""
     import dataclasses
 
+    # Real-user budgets judge production traffic, not the build a check is gating.
+    lab = [rule for rule in project.budgets if rule.source != "rum"]
     if not names:
-        return list(project.budgets)
+        return lab
     chosen = set(names)
     rules = []
-    for rule in project.budgets:
+    for rule in lab:
         probes = [p for p in rule.probes if p in chosen]
         if probes:
             rules.append(dataclasses.replace(rule, probes=probes))
@@ -349,10 +359,11 @@ def check(
         except ValueError as exc:
             _die(f"--baseline: {exc}", EXIT_USAGE)
     batch = uuid.uuid4().hex
+    selected = choose(project, probes)
     with open_store(project, db) as store:
         results = run_and_record(
             project,
-            probes,
+            selected,
             store,
             quiet=True,
             concurrency=concurrency,
@@ -494,30 +505,91 @@ def doctor(file: str | None, db: str | None) -> None:
         if db
         else (project.resolve(project.config.settings.database) if project else Path("observer.db"))
     )
-    try:
-        with Store(db_path) as store:
-            runs = store.count("runs")
-            line(
-                "database",
-                f"{db_path} (schema {store.schema_version()}/{SCHEMA_VERSION}, {runs} runs, WAL)",
-            )
-    except StoreError as exc:
-        line("database", str(exc), False)
-        ok = False
+    if not db_path.exists():
+        line("database", f"{db_path} (not there yet: the first run creates it)")
+    else:
+        try:
+            with Store(db_path) as store:
+                runs = store.count("runs")
+                schema = f"schema {store.schema_version()}/{SCHEMA_VERSION}"
+                line("database", f"{db_path} ({schema}, {runs} runs, WAL)")
+        except StoreError as exc:
+            line("database", str(exc), False)
+            ok = False
     if not ok:
         click.echo(f"\nTo install a browser: {install_hint()}")
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8780, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+def serve(file: str, host: str, port: int, db: str | None) -> None:
+    """Run the observer server: real-user beacons at rum.path, /rum.js, /healthz."""
+    import logging
+
+    import uvicorn
+
+    from .server import create_app
+
+    project = load(file)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with open_store(project, db) as store:
+        app = create_app(project, store)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            lifespan="on",
+        )
+        click.echo(
+            f"observer serving on http://{host}:{port} (beacons at {project.config.rum.path}, "
+            f"snippet at /rum.js; database {store.path})",
+            err=True,
+        )
+        uvicorn.Server(config).run()
+    sys.exit(EXIT_OK)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+def prune(file: str, db: str | None) -> None:
+    """Delete what is past its retention (rum.retention for beacons)."""
+    import time as _time
+
+    project = load(file)
+    keep = project.config.rum.retention
+    with open_store(project, db) as store:
+        gone = store.prune_beacons(_time.time() - keep)
+    click.echo(f"{gone} beacons older than {keep / 86400:g} days deleted from {store.path}")
+
+
 @main.command("demo-shop")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))
-def demo_shop(host: str, port: int) -> None:
+@click.option(
+    "--rum-script",
+    metavar="URL",
+    help="Include this real-user snippet in every page, e.g. http://127.0.0.1:8780/rum.js",
+)
+def demo_shop(host: str, port: int, rum_script: str | None) -> None:
     """Serve the demo shop (faults: POST/DELETE /__faults)."""
     from .demo.shop import serve
 
     click.echo(f"demo shop on http://{host}:{port}  (Ctrl-C to stop)", err=True)
-    serve(host, port)
+    serve(host, port, rum_script=rum_script)
 
 
 @main.command()
@@ -528,16 +600,52 @@ def demo_shop(host: str, port: int) -> None:
     type=click.IntRange(0, 65535),
     help="Port of the demo shop (default: a free one).",
 )
-def demo(file: str, port: int) -> None:
-    """Start the demo shop, run FILE against it once, print the results."""
+@click.option(
+    "--customers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 20),
+    help="Rounds of pretend customers whose browsers send real-user beacons.",
+)
+def demo(file: str, port: int, customers: int) -> None:
+    """Start the demo shop and observer's server, run FILE once, send customers, judge budgets."""
+    from .budgets import evaluate
     from .demo.shop import ShopServer
+    from .demo.traffic import customers as send_customers
+    from .report.check import Report
+    from .report.console import render_verdicts
+    from .server import BackgroundServer, create_app
+    from .store import Store
 
-    with ShopServer(port=port) as shop:
+    observer_server = BackgroundServer()
+    rum_js = f"{observer_server.url}/rum.js"
+    with ShopServer(port=port, rum_script=rum_js) as shop:
         os.environ["BASE_URL"] = shop.url
-        click.echo(f"demo shop running at {shop.url}; running {file} against it", err=True)
+        click.echo(
+            f"demo shop at {shop.url}, observer at {observer_server.url}; running {file}", err=True
+        )
         project = load(file)
-        with open_store(project, None) as store:
-            results = run_and_record(project, (), store, quiet=False, concurrency=None)
+        with open_store(project, None) as store, Store(store.path) as server_store:
+            observer_server.start(create_app(project, server_store))
+            try:
+                results = run_and_record(
+                    project, choose(project, ()), store, quiet=False, concurrency=None
+                )
+                if customers:
+                    before = store.rum_count(synthetic=False)
+                    visits = asyncio.run(send_customers(shop.url, customers))
+                    added = store.rum_count(synthetic=False) - before
+                    click.echo(
+                        f"\n{visits} customer visits sent {added} real-user beacons "
+                        f"(and observer's own journeys "
+                        f"{store.rum_count(synthetic=True)} synthetic ones)"
+                    )
+            finally:
+                observer_server.stop()
+            verdicts = evaluate(
+                project.budgets, store, default_window=project.config.settings.window
+            )
+        render_verdicts(console(), verdicts, Report(verdicts).warnings)
     sys.exit(exit_code(results))
 
 

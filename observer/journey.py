@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import browser as br
 from .config import Probe, Project
+from .config.models import FillStep
 from .results import (
     Artifact,
     ObserverError,
@@ -174,6 +175,7 @@ async def run_journey(
     )
     rec = _Recorder()
     docs: dict[Any, PageVitals] = {}
+    secret_selectors = [s.fill.selector for s in steps if isinstance(s, FillStep) and s.fill.secret]
     context: BrowserContext | None = None
     page: Page | None = None
     tracing = False
@@ -184,7 +186,11 @@ async def run_journey(
             context = await browser.new_context(**ctx_opts)
             await context.add_init_script(br.lab_script())
             if settings.trace != "off":
-                await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+                # Screencast frames are pixels: a secret typed in a plain text field would show
+                # and cannot be masked afterwards, so journeys with secrets trace DOM only.
+                await context.tracing.start(
+                    screenshots=not secret_selectors, snapshots=True, sources=False
+                )
                 tracing = True
             page = await context.new_page()
         except ObserverError:
@@ -217,7 +223,15 @@ async def run_journey(
             s.outcome == Outcome.PASS for s in result.steps
         )
         await _finish(
-            context, page, result, settings.screenshots, settings.trace, tracing, folder, redactor
+            context,
+            page,
+            result,
+            settings.screenshots,
+            settings.trace,
+            tracing,
+            folder,
+            redactor,
+            secret_selectors,
         )
     if redactor:
         result = redactor.data(result)
@@ -256,7 +270,15 @@ async def _run_steps(
     total_timeout: float,
     t0: float,
 ) -> None:
-    ctx = StepContext(page=page, timeout_ms=step_default * 1000, artifacts=folder, index=0)
+    ctx = StepContext(
+        page=page,
+        timeout_ms=step_default * 1000,
+        artifacts=folder,
+        index=0,
+        secret_selectors=[
+            s.fill.selector for s in steps if isinstance(s, FillStep) and s.fill.secret
+        ],
+    )
     current: StepResult | None = None
     try:
         async with asyncio.timeout(total_timeout):
@@ -347,13 +369,17 @@ async def _finish(
     tracing: bool,
     folder: Path,
     redactor: Redactor | None,
+    secret_selectors: list[str],
 ) -> None:
     failed = result.outcome != Outcome.PASS
     if page is not None and (screenshots == "always" or (screenshots == "on_failure" and failed)):
         path = folder / ("failure.png" if failed else "final.png")
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            await asyncio.wait_for(page.screenshot(path=str(path), timeout=5000), timeout=6)
+            mask = [page.locator(sel) for sel in secret_selectors]
+            await asyncio.wait_for(
+                page.screenshot(path=str(path), timeout=5000, mask=mask), timeout=6
+            )
             result.artifacts.append(Artifact("screenshot", str(path), result.failed_step))
         except Exception:
             pass  # the page may be gone (browser crash); the run is still recorded

@@ -29,6 +29,7 @@ class StepContext:
     artifacts: Path
     index: int
     marks: list[str] = field(default_factory=list)
+    secret_selectors: list[str] = field(default_factory=list)
     screenshots: list[Path] = field(default_factory=list)
 
 
@@ -256,7 +257,10 @@ async def screenshot(ctx: StepContext, step: m.ScreenshotStep) -> None:
     path = ctx.artifacts / f"{ctx.index:02d}-{safe}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     await ctx.page.screenshot(
-        path=str(path), full_page=step.screenshot.full_page, timeout=ctx.timeout_ms
+        path=str(path),
+        full_page=step.screenshot.full_page,
+        timeout=ctx.timeout_ms,
+        mask=[ctx.page.locator(sel) for sel in ctx.secret_selectors],  # secrets stay unseen
     )
     ctx.screenshots.append(path)
 

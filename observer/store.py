@@ -132,9 +132,40 @@ METRIC_COLUMNS = {
 # in completion; these time only runs that did the whole task.
 TIMED_WHOLE_RUNS = frozenset({"duration", "time"})
 
+
 # Append only: a released observer's database must open in every later version.
+def _m2_beacons(db: sqlite_utils.Database) -> None:
+    # Real-user beacons: one row per metric, error, page view or task milestone. Never the raw
+    # IP or user agent: browser family and device class only.
+    db.execute(
+        """create table beacons (
+            id integer primary key,
+            received_at real not null,
+            app text,
+            page text,
+            metric text not null,
+            value real,
+            rating text,
+            nav_type text,
+            device text,
+            browser text,
+            session text,
+            load_id text,
+            synthetic integer not null default 0,
+            label text,
+            detail text,
+            format text,
+            dedupe text
+        )"""
+    )
+    db.execute("create index beacons_metric_time on beacons (metric, received_at)")
+    db.execute("create index beacons_time on beacons (received_at)")
+    db.execute("create unique index beacons_dedupe on beacons (dedupe) where dedupe is not null")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
+    ("real-user beacons", _m2_beacons),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -417,6 +448,147 @@ class Store:
         for probe, value in self.conn.execute(sql, args):
             out[probe].append(float(value))
         return out
+
+    # ------------------------------------------------------------------ beacons
+
+    BEACON_COLUMNS = (
+        "received_at",
+        "app",
+        "page",
+        "metric",
+        "value",
+        "rating",
+        "nav_type",
+        "device",
+        "browser",
+        "session",
+        "load_id",
+        "synthetic",
+        "label",
+        "detail",
+        "format",
+        "dedupe",
+    )
+
+    def insert_beacons(self, rows: list[tuple[Any, ...]]) -> int:
+        """Store beacon rows (in BEACON_COLUMNS order) in one transaction; returns rows written.
+
+        A row whose dedupe key is already stored replaces the value: web-vitals reports a
+        metric again under the same id as it grows (CLS, INP), and a retried request
+        carries the same keys, so it is never counted twice.
+        """
+        cols = ", ".join(self.BEACON_COLUMNS)
+        marks = ", ".join("?" * len(self.BEACON_COLUMNS))
+        sql = (
+            f"insert into beacons ({cols}) values ({marks}) on conflict (dedupe) "
+            "where dedupe is not null do update set value = excluded.value, "
+            "rating = excluded.rating, detail = excluded.detail"
+        )
+        with self.transaction():
+            before = self.conn.total_changes
+            self.conn.executemany(sql, rows)
+            return self.conn.total_changes - before
+
+    def rum_samples(
+        self,
+        metric: str,
+        *,
+        since: float,
+        until: float,
+        page: str | None = None,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> list[float]:
+        """Values of one real-user metric in a window; page is a glob (`/checkout*`)."""
+        where, args = self._rum_where(metric, since, until, page, device, app, synthetic)
+        sql = f"select value from beacons where {where} and value is not null"
+        return [float(v) for (v,) in self.conn.execute(sql, args)]
+
+    def rum_error_rate(
+        self,
+        *,
+        since: float,
+        until: float,
+        page: str | None = None,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> tuple[int, int]:
+        """(page loads with an uncaught error, page loads) in a window."""
+        where, args = self._rum_where("pageview", since, until, page, device, app, synthetic)
+        loads = self.conn.execute(
+            f"select count(distinct load_id) from beacons where {where}", args
+        ).fetchone()[0]
+        where_e, args_e = self._rum_where("error", since, until, page, device, app, synthetic)
+        errored = self.conn.execute(
+            f"select count(distinct load_id) from beacons where {where_e} and load_id in "
+            f"(select load_id from beacons where {where})",
+            [*args_e, *args],
+        ).fetchone()[0]
+        return int(errored), int(loads)
+
+    def rum_task_sessions(
+        self,
+        task: str,
+        *,
+        since: float,
+        until: float,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> tuple[int, int]:
+        """(sessions that completed task, sessions that began it) in a window."""
+        where_b, args_b = self._rum_where("task_begin", since, until, None, device, app, synthetic)
+        where_c, args_c = self._rum_where(
+            "task_complete", since, until, None, device, app, synthetic
+        )
+        began = self.conn.execute(
+            f"select count(distinct session) from beacons where {where_b} and label = ?",
+            [*args_b, task],
+        ).fetchone()[0]
+        done = self.conn.execute(
+            f"select count(distinct session) from beacons where {where_c} and label = ? "
+            f"and session in (select session from beacons where {where_b} and label = ?)",
+            [*args_c, task, *args_b, task],
+        ).fetchone()[0]
+        return int(done), int(began)
+
+    @staticmethod
+    def _rum_where(
+        metric: str,
+        since: float,
+        until: float,
+        page: str | None,
+        device: str | None,
+        app: str | None,
+        synthetic: bool,
+    ) -> tuple[str, list[Any]]:
+        where = ["metric = ?", "received_at >= ?", "received_at < ?", "synthetic = ?"]
+        args: list[Any] = [metric, since, until, int(synthetic)]
+        if page is not None:
+            where.append("page glob ?")
+            args.append(page)
+        if device is not None:
+            where.append("device = ?")
+            args.append(device)
+        if app is not None:
+            where.append("app = ?")
+            args.append(app)
+        return " and ".join(where), args
+
+    def rum_count(self, *, synthetic: bool = False) -> int:
+        """Beacon rows from real users (or from observer's own journeys)."""
+        row = self.conn.execute(
+            "select count(*) from beacons where synthetic = ?", [int(synthetic)]
+        ).fetchone()
+        return int(row[0])
+
+    def prune_beacons(self, before: float) -> int:
+        """Delete beacons received before a time; returns how many."""
+        with self.transaction():
+            cur = self.conn.execute("delete from beacons where received_at < ?", [before])
+            return int(cur.rowcount)
 
     def count(self, table: str) -> int:
         """Rows in a table."""

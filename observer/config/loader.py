@@ -41,7 +41,8 @@ class Project:
     def resolve(self, value: str) -> Path:
         """A path from the config, relative to the file's directory."""
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p)
+        # Absolute, so recorded artifact paths still lead to the file from anywhere.
+        return Path(os.path.abspath(p if p.is_absolute() else self.base_dir / p))
 
     def probe(self, name: str) -> Probe:
         """The probe called name (KeyError if none)."""
@@ -290,6 +291,8 @@ def _collect_secrets(project: Project) -> list[str]:
         for step in steps:
             if isinstance(step, FillStep) and step.fill.secret and step.fill.value:
                 found.add(step.fill.value)
+    if project.config.rum.api_key:
+        found.add(project.config.rum.api_key)
     # Longest first, so a secret that contains another is masked whole.
     return sorted(found, key=len, reverse=True)
 
@@ -338,6 +341,46 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
             except ValueError as exc:
                 problem("warn", str(exc))
 
+        if spec.source != "synthetic" and not metric.field:
+            problem(
+                "metric",
+                f"{metric.label} is not measured for real users; use lcp, inp, "
+                "cls, fcp, ttfb, error_rate or completion:TASK",
+            )
+            continue
+        if spec.source != "rum" and not metric.lab:
+            problem("metric", f"{metric.label} comes from real users only: add source: rum")
+            continue
+        if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
+            problem(
+                "page" if spec.page is not None else "device",
+                "page and device select real users' beacons: add source: rum (or both)",
+            )
+            continue
+        if spec.source == "rum":
+            if spec.probe is not None or spec.probes is not None or owner is not None:
+                problem("source", "a real-user budget covers pages, not probes: use page:")
+                continue
+            if spec.regression is not None:
+                problem("regression", "regression compares checks; real-user budgets have none")
+            if len(problems) != before:
+                continue
+            rules.append(
+                Rule(
+                    name=spec.name,
+                    metric=metric,
+                    threshold=threshold,
+                    probes=[],
+                    warn=warn,
+                    min_samples=spec.min_samples,
+                    window=spec.window,
+                    source="rum",
+                    description=spec.description,
+                    page=spec.page,
+                    device=spec.device,
+                )
+            )
+            continue
         if owner is not None:
             if spec.probe is not None or spec.probes is not None:
                 problem(
@@ -384,6 +427,9 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
                 tolerance=spec.regression,
                 window=spec.window,
                 description=spec.description,
+                source=spec.source,
+                page=spec.page,
+                device=spec.device,
             )
         )
     return rules

@@ -19,7 +19,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .types import Duration, NonEmpty, Percent, ProbeName
+from .types import Duration, NonEmpty, Percent, ProbeName, Size
 
 
 class Strict(BaseModel):
@@ -356,6 +356,13 @@ class Budget(Strict):
     window: Duration | None = Field(
         None, description="Time window for observer budgets and serve (settings.window)"
     )
+    source: Literal["synthetic", "rum", "both"] = Field(
+        "synthetic", description="Judge probes' runs, real users' beacons, or both side by side"
+    )
+    page: NonEmpty | None = Field(None, description="Real users: page glob, e.g. /checkout*")
+    device: Literal["mobile", "tablet", "desktop"] | None = Field(
+        None, description="Real users: only this device class"
+    )
 
     @field_validator("metric")
     @classmethod
@@ -456,6 +463,50 @@ class Settings(Strict):
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
 
 
+class RateLimit(Strict):
+    per_second: float = Field(50.0, gt=0, description="Requests a client may send per second")
+    burst: int = Field(100, ge=1, description="Requests a client may send at once")
+
+
+class Rum(Strict):
+    """The real-user beacon endpoint of `observer serve`."""
+
+    path: NonEmpty = Field("/beacon", description="Where beacons are posted")
+    app: NonEmpty | None = Field(None, description="App name for beacons that carry none")
+    sample_rate: float = Field(1.0, ge=0, le=1, description="Share of sessions /rum.js reports")
+    allowed_origins: list[NonEmpty] = Field(
+        default_factory=lambda: ["*"], description="Origins allowed by CORS; * for any"
+    )
+    max_body: Size = Field(65536, description="Largest body, also once decompressed (<= 1MiB)")
+    rate_limit: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(), description="Per client address; off to disable"
+    )
+    api_key: NonEmpty | None = Field(
+        None, description="When set, every beacon must carry it (X-API-Key or Bearer)"
+    )
+    retention: Duration = Field(30 * 86400.0, description="How long beacons are kept")
+    keep_query: bool = Field(False, description="Keep query strings in page names")
+    pages: list[NonEmpty] = Field(
+        default_factory=list, description="Page grouping patterns, e.g. /products/*"
+    )
+    trust_forwarded: bool = Field(
+        False, description="Take the client address from X-Forwarded-For (behind a proxy)"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false.
+        return None if value is False or value == "off" else value
+
+
 class Config(Strict):
     """A whole probe file."""
 
@@ -471,3 +522,4 @@ class Config(Strict):
     )
     probes: list[Probe] = Field(default_factory=list)
     budgets: list[Budget] = Field(default_factory=list, description="Experience budgets")
+    rum: Rum = Field(default_factory=lambda: Rum(), description="Real-user beacons (serve)")

@@ -96,3 +96,39 @@ Percent = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"}),
 ]
 """A share written as a percentage in YAML (10%), held as a fraction (0.1)."""
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|KB|k|MiB|MB|M)?\s*$")
+_SIZE_FACTORS = {
+    None: 1,
+    "B": 1,
+    "KiB": 1024,
+    "KB": 1000,
+    "k": 1024,
+    "MiB": 1048576,
+    "MB": 1000000,
+    "M": 1048576,
+}
+MAX_BODY_CAP = 1024 * 1024
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a size is bytes or text such as 64KiB")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        n = int(m.group(1)) * _SIZE_FACTORS[m.group(2)]
+    else:
+        raise ValueError(f"'{value}' is not a size (write e.g. 65536, 64KiB or 1MiB)")
+    if not 1024 <= n <= MAX_BODY_CAP:
+        raise ValueError("must be between 1KiB and 1MiB")
+    return n
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    WithJsonSchema({"type": ["integer", "string"], "examples": [65536, "64KiB", "1MiB"]}),
+]
+"""A number of bytes, written plainly or as 64KiB / 1MiB."""

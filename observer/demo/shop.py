@@ -447,7 +447,13 @@ total <strong>{{ total }}</strong>.</p>
  inputmode="numeric" autocomplete="off" placeholder="4242 4242 4242 4242"></label>
 <div><button type="submit">Place order</button></div>
 </form>
-{% endblock %}""",
+{% if rum_script %}<script>
+// The task real-user monitoring tracks: it begins here and completes on the order page.
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.observer) window.observer.begin("checkout");
+});
+</script>
+{% endif %}{% endblock %}""",
     "order.html": """{% extends "layout.html" %}{% block content %}
 <section class="hero">
 <h1>Thank you for your order</h1>
@@ -465,7 +471,12 @@ total <strong>{{ total }}</strong>.</p>
  money(order.total_cents) }}</th></tr></tfoot>
 </table>
 <p><a href="/products">Continue shopping</a></p>
-{% endblock %}""",
+{% if rum_script %}<script>
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.observer) window.observer.complete("checkout");
+});
+</script>
+{% endif %}{% endblock %}""",
     "login.html": """{% extends "layout.html" %}{% block content %}
 <h1>Sign in to your account</h1>
 {% if error %}<p class="error" role="alert" id="error">{{ error }}</p>
@@ -977,9 +988,9 @@ class _ClosingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, *, rum_script: str | None = None) -> None:
     """Serve a fresh shop until interrupted (the ``observer demo-shop`` command)."""
-    app, state = _build(None)
+    app, state = _build(rum_script)
     config = uvicorn.Config(
         app,
         host=host,

@@ -160,14 +160,14 @@ def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[st
     """The budget table, then warnings (degraded, inconclusive, flaky)."""
     from rich.table import Table
 
-    from ..budgets import format_value
+    from ..budgets import covers, measured
 
     if verdicts:
         table = Table(header_style="bold")
-        for col in ("budget", "outcome", "metric", "measured", "threshold", "samples", "probes"):
+        for col in ("budget", "outcome", "metric", "measured", "threshold", "samples", "covers"):
             table.add_column(
                 col,
-                no_wrap=col not in ("probes",),
+                no_wrap=col not in ("covers",),
                 justify="right" if col in ("measured", "samples") else "left",
             )
         for v in verdicts:
@@ -179,10 +179,10 @@ def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[st
                 v.name,
                 f"[{BUDGET_STYLE[outcome]}]{outcome}[/]",
                 v.metric,
-                format_value(v.value, v.unit, v.aggregate),
+                measured(v),
                 threshold,
                 str(v.samples),
-                ", ".join(v.probes),
+                covers(v),
             )
         console.print(table)
         for v in verdicts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..budgets import Status, format_value
+from ..budgets import Status, covers, format_value, measured
 from ..results import Outcome
 from .check import Report
 
@@ -134,15 +134,15 @@ def markdown(report: Report, title: str = "observer check") -> str:
     if report.verdicts:
         lines += [
             "",
-            "| | budget | metric | measured | threshold | samples | probes |",
+            "| | budget | metric | measured | threshold | samples | covers |",
             "|---|---|---|---|---|---|---|",
         ]
         for v in report.verdicts:
             lines.append(
                 f"| {ICON[str(v.outcome)]} {v.outcome} | {_cell(v.name)} | {_cell(v.metric)} | "
-                f"{format_value(v.value, v.unit, v.aggregate)} | {_cell(v.threshold)}"
+                f"{measured(v)} | {_cell(v.threshold)}"
                 f"{' (warn ' + _cell(v.warn) + ')' if v.warn else ''} | {v.samples} | "
-                f"{_cell(', '.join(v.probes))} |"
+                f"{_cell(covers(v))} |"
             )
     bad = [v for v in report.verdicts if v.outcome != Status.PASS]
     failing = [r for r in report.results if r.outcome != Outcome.PASS]

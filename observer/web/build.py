@@ -24,6 +24,13 @@ def build(node_modules: Path = HERE / "assets" / "node_modules") -> list[Path]:
             raise FileNotFoundError(f"{source} is missing: run `npm ci --prefix {HERE / 'assets'}`")
         shutil.copyfile(source, out / dst)
         written.append(out / dst)
+    # The snippet: the attribution build of web-vitals and our code, in one function scope so
+    # neither leaks a global into the site but `window.observer`.
+    library = (out / "web-vitals.attribution.iife.js").read_text(encoding="utf-8")
+    ours = (HERE / "assets" / "rum.src.js").read_text(encoding="utf-8")
+    rum = out / "rum.js"
+    rum.write_text(f"(function(){{\n{library}\n{ours}\n}})();\n", encoding="utf-8")
+    written.append(rum)
     return written
 
 

@@ -1,0 +1,229 @@
+"""Turning request bodies into rows, and writing them with group commit: 2xx means stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import faro, snippet, webvitals
+from .agent import browser_family, device_class
+from .model import BeaconError, Context, Item, ItemError, check
+from .pages import Pages
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+MAX_ITEMS = 1000  # per request: more is not a browser
+MAX_DEPTH = 20
+
+
+def decode_body(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo Content-Encoding gzip/deflate, refusing to inflate past the limit (413)."""
+    enc = (encoding or "identity").strip().lower()
+    if enc in ("", "identity"):
+        return raw
+    if enc not in ("gzip", "deflate", "x-gzip"):
+        raise BeaconError(f"unsupported Content-Encoding {enc[:20]!r}", 415)
+    try:
+        inflater = zlib.decompressobj(wbits=47 if enc != "deflate" else 15)
+        out = inflater.decompress(raw, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise BeaconError(f"body over {limit} bytes once decompressed", 413)
+        out += inflater.flush()
+    except zlib.error:
+        raise BeaconError(f"body is not valid {enc}") from None
+    if len(out) > limit:
+        raise BeaconError(f"body over {limit} bytes once decompressed", 413)
+    return out
+
+
+def _depth(data: Any, limit: int = MAX_DEPTH) -> int:
+    stack = [(data, 1)]
+    deepest = 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def parse_body(body: bytes, ctx: Context) -> tuple[list[Item], list[str]]:
+    """(valid items, reasons for dropped ones); BeaconError if the body is unusable."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BeaconError("body is not UTF-8") from None
+    if not text.strip():
+        raise BeaconError("empty body")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise BeaconError("body is not JSON") from None
+    if _depth(data) > MAX_DEPTH:
+        raise BeaconError("JSON nested too deeply")
+    if snippet.looks_like(data):
+        parsed = snippet.parse(data, ctx)
+    elif faro.looks_like(data):
+        parsed = faro.parse(data, ctx)
+    elif webvitals.looks_like(data):
+        parsed = webvitals.parse(data, ctx)
+    else:
+        raise BeaconError("unknown payload: not web-vitals, Faro or observer snippet")
+    if len(parsed) > MAX_ITEMS:
+        raise BeaconError(f"more than {MAX_ITEMS} items in one request", 413)
+    items: list[Item] = []
+    dropped: list[str] = []
+    for entry in parsed:
+        if isinstance(entry, Exception):
+            dropped.append(str(entry))
+            continue
+        try:
+            items.append(check(entry))
+        except ItemError as exc:
+            dropped.append(str(exc))
+    return items, dropped
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python accepts them, JSON does not
+
+
+@dataclass
+class Counters:
+    """What the ingest path did, for /metrics and the logs."""
+
+    accepted: int = 0
+    dropped: int = 0
+    rejected: dict[int, int] = field(default_factory=dict)
+    batches: int = 0
+
+    def reject(self, status: int) -> None:
+        """Count a refused request by status."""
+        self.rejected[status] = self.rejected.get(status, 0) + 1
+
+
+class RateLimiter:
+    """A token bucket per client address, with a bounded number of addresses remembered."""
+
+    def __init__(self, per_second: float, burst: int, max_clients: int = 100_000) -> None:
+        self.rate = per_second
+        self.burst = float(burst)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, client: str, now: float | None = None) -> float:
+        """0 when allowed; otherwise seconds until a token is there (for Retry-After)."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = (1 - tokens) / self.rate
+        self._buckets[client] = (tokens, now)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class Ingestor:
+    """Group commit: requests share one transaction and wait for it before answering."""
+
+    def __init__(
+        self, store: Store, pages: Pages, *, default_app: str | None = None, max_wait: float = 0.004
+    ) -> None:
+        self.store = store
+        self.pages = pages
+        self.default_app = default_app
+        self.max_wait = max_wait
+        self.counters = Counters()
+        self._pending: list[tuple[list[tuple[Any, ...]], asyncio.Future[int]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._writer())
+
+    def rows(self, items: list[Item], ctx: Context) -> list[tuple[Any, ...]]:
+        """Items as beacons rows: page named, UA reduced to family and class."""
+        browser = browser_family(ctx.user_agent)
+        device = device_class(ctx.user_agent)
+        referer_page = self.pages.name(ctx.referer)
+        out = []
+        for it in items:
+            page = self.pages.name(it.page_url) if it.page_url else referer_page
+            out.append(
+                (
+                    ctx.received_at,
+                    it.app or self.default_app,
+                    page,
+                    it.metric,
+                    it.value,
+                    it.rating,
+                    it.nav_type,
+                    it.device or device,
+                    it.browser or browser,
+                    it.session,
+                    it.load_id,
+                    int(it.synthetic),
+                    it.label,
+                    it.detail,
+                    it.format,
+                    it.dedupe,
+                )
+            )
+        return out
+
+    async def submit(self, rows: list[tuple[Any, ...]]) -> int:
+        """Queue rows and return once they are committed (raises if the write failed)."""
+        if self._closing:
+            raise BeaconError("shutting down", 503)
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, fut))
+        self._wake.set()
+        return await fut
+
+    async def _writer(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._wake.wait()
+                self._wake.clear()
+                continue
+            # Let concurrent requests join this transaction, a few milliseconds at most.
+            if self.max_wait and not self._closing:
+                await asyncio.sleep(self.max_wait)
+            batch, self._pending = self._pending, []
+            rows = [row for r, _ in batch for row in r]
+            try:
+                await asyncio.to_thread(self.store.insert_beacons, rows)
+            except Exception as exc:  # the database is gone or locked past the timeout
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            self.counters.batches += 1
+            for r, fut in batch:
+                if not fut.done():
+                    fut.set_result(len(r))
+
+    async def close(self) -> None:
+        """Write everything pending, then stop the writer."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task

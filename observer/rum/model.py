@@ -1,0 +1,148 @@
+"""What every beacon format is turned into, and the checks every item passes."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
+KINDS = (*VITALS, "pageview", "error", "task_begin", "task_complete")
+# Plausible ranges: outside them a value is a bug or an attack, never a real page.
+MAX_TIME_MS = 600_000.0  # ten minutes
+MAX_CLS = 100.0
+RATINGS = ("good", "needs-improvement", "poor")
+NAV_TYPES = (
+    "navigate",
+    "reload",
+    "back-forward",
+    "back-forward-cache",
+    "prerender",
+    "restore",
+    "soft-navigation",
+)
+MAX_TEXT = 500
+MAX_DETAIL = 1000
+MAX_ID = 128
+# Good / needs-improvement limits (web.dev): rating for senders that do not send one.
+THRESHOLDS = {
+    "lcp": (2500, 4000),
+    "inp": (200, 500),
+    "cls": (0.1, 0.25),
+    "fcp": (1800, 3000),
+    "ttfb": (800, 1800),
+}
+
+
+class BeaconError(Exception):
+    """The request as a whole is unusable: answered 4xx with this short reason."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ItemError(Exception):
+    """One item is implausible: dropped and counted, the rest of the batch goes on."""
+
+
+@dataclass
+class Context:
+    """What the request says about all its items."""
+
+    received_at: float
+    referer: str | None = None
+    user_agent: str | None = None
+    idempotency_key: str | None = None
+    session_header: str | None = None
+
+
+@dataclass
+class Item:
+    """One stored fact from a browser: a metric value, a page view, an error, a task milestone."""
+
+    metric: str
+    value: float | None = None
+    page_url: str | None = None
+    rating: str | None = None
+    nav_type: str | None = None
+    session: str | None = None
+    load_id: str | None = None
+    app: str | None = None
+    label: str | None = None
+    detail: str | None = None
+    dedupe: str | None = None
+    synthetic: bool = False
+    browser: str | None = None
+    device: str | None = None
+    format: str = ""
+
+
+def rating_for(metric: str, value: float) -> str:
+    """good / needs-improvement / poor by the web.dev thresholds."""
+    good, ni = THRESHOLDS[metric]
+    return "good" if value <= good else "needs-improvement" if value <= ni else "poor"
+
+
+def text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """A bounded string, or None for anything that is not text or a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "")
+    return value[:limit] if value else None
+
+
+def number(value: Any) -> float | None:
+    """A finite number, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def check(item: Item) -> Item:
+    """Reject implausible items; fill in a rating where the sender gave none."""
+    if item.metric not in KINDS:
+        raise ItemError(f"unknown metric {item.metric!r}")
+    if item.metric in VITALS:
+        if item.value is None:
+            raise ItemError(f"{item.metric} has no numeric value")
+        top = MAX_CLS if item.metric == "cls" else MAX_TIME_MS
+        if not 0 <= item.value <= top:
+            raise ItemError(f"{item.metric} value {item.value:g} is outside 0..{top:g}")
+        if item.rating not in RATINGS:
+            item.rating = rating_for(item.metric, item.value)
+    else:
+        item.value = None
+        item.rating = None
+    if item.nav_type not in NAV_TYPES:
+        item.nav_type = None
+    if item.metric in ("task_begin", "task_complete") and not item.label:
+        raise ItemError("a task milestone needs a task name")
+    return item
+
+
+def compact(data: Any, limit: int = MAX_DETAIL) -> str | None:
+    """Small JSON of a mapping of scalars (attribution, error details), or None."""
+    if not isinstance(data, dict):
+        return None
+    out: dict[str, Any] = {}
+    for key, value in list(data.items())[:20]:
+        if not isinstance(key, str):
+            continue
+        if isinstance(value, str):
+            out[key[:64]] = value[:300]
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int | float) and math.isfinite(float(value)):
+            out[key[:64]] = round(float(value), 3)
+    if not out:
+        return None
+    dumped = json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+    return dumped[:limit]

@@ -1,0 +1,314 @@
+"""The ASGI application of `observer serve`: /beacon, /rum.js, /healthz (and, as it grows,
+the scheduler, /api, /metrics and the dashboard)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .config import Project
+from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
+from .rum.model import BeaconError, Context
+from .rum.pages import Pages
+from .store import Store
+
+if TYPE_CHECKING:
+    from .config.models import Rum
+
+log = logging.getLogger("observer.server")
+ACCEPTED_TYPES = ("application/json", "text/plain", "application/reports+json", "")
+CORS_HEADERS = (
+    "Content-Type, Content-Encoding, X-Faro-Session-Id, Idempotency-Key, X-API-Key, Authorization"
+)
+
+
+@dataclass
+class State:
+    """Everything the routes share; swapped whole on a config reload."""
+
+    project: Project
+    store: Store
+    ingestor: Ingestor
+    limiter: RateLimiter | None
+    rum_js: bytes
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def rum(self) -> Rum:
+        """The rum: section."""
+        return self.project.config.rum
+
+
+def snippet_source(rum: Rum) -> bytes:
+    """/rum.js: the bundled snippet with this server's settings in front."""
+    bundle = resources.files("observer.web").joinpath("static/vendor/rum.js").read_text("utf-8")
+    config = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
+    return (f"window.__observerRumConfig={json.dumps(config)};\n{bundle}").encode()
+
+
+def _client(request: Request, rum: Rum) -> str:
+    if rum.trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def _cors(request: Request, rum: Rum) -> dict[str, str] | None:
+    """CORS headers for this request's Origin; None when the origin is not allowed."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return {}
+    if "*" in rum.allowed_origins:
+        return {"Access-Control-Allow-Origin": "*"}
+    if origin in rum.allowed_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return None
+
+
+def _reply(status: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers or {})
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    """The body, never more than limit bytes read (413 past it)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise BeaconError(f"body over {limit} bytes", 413)
+        except ValueError:
+            raise BeaconError("bad Content-Length") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BeaconError(f"body over {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _authorized(request: Request, key: str) -> bool:
+    given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
+    auth = request.headers.get("authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+async def beacon(request: Request) -> Response:
+    """Accept beacons: 202 means every accepted item is committed to SQLite."""
+    state: State = request.app.state.observer
+    rum = state.rum
+    counters = state.ingestor.counters
+    cors = _cors(request, rum)
+    if cors is None:
+        counters.reject(403)
+        return _reply(403, {"error": "origin not allowed"}, None)
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204,
+            headers={
+                **cors,
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+    # The key and the rate are checked before a byte of the body is read.
+    if rum.api_key and not _authorized(request, rum.api_key):
+        counters.reject(401)
+        return _reply(401, {"error": "missing or wrong API key"}, cors)
+    if state.limiter is not None:
+        wait = state.limiter.allow(_client(request, rum))
+        if wait > 0:
+            counters.reject(429)
+            return _reply(
+                429,
+                {"error": "too many requests"},
+                {**cors, "Retry-After": str(max(1, math.ceil(wait)))},
+            )
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype not in ACCEPTED_TYPES:
+            raise BeaconError(f"unsupported Content-Type {ctype[:40]!r}", 415)
+        raw = await _read(request, rum.max_body)
+        body = decode_body(raw, request.headers.get("content-encoding"), rum.max_body)
+        ctx = Context(
+            received_at=time.time(),
+            referer=request.headers.get("referer"),
+            user_agent=request.headers.get("user-agent"),
+            idempotency_key=(request.headers.get("idempotency-key") or "")[:128] or None,
+            session_header=request.headers.get("x-faro-session-id"),
+        )
+        items, dropped = parse_body(body, ctx)
+        if dropped and not items:
+            raise BeaconError(f"no valid items ({len(dropped)} dropped: {dropped[0]})")
+    except BeaconError as exc:
+        counters.reject(exc.status)
+        return _reply(exc.status, {"error": exc.reason}, cors)
+    except ClientDisconnect:
+        counters.reject(499)
+        return Response(status_code=400)
+    counters.dropped += len(dropped)
+    rows = state.ingestor.rows(items, ctx)
+    if rows:
+        try:
+            await state.ingestor.submit(rows)
+        except BeaconError as exc:
+            counters.reject(exc.status)
+            return _reply(exc.status, {"error": exc.reason}, cors)
+        except Exception as exc:
+            log.error("beacons not stored: %s", exc)
+            counters.reject(503)
+            return _reply(
+                503, {"error": "could not store beacons; retry"}, {**cors, "Retry-After": "5"}
+            )
+    counters.accepted += len(rows)
+    return _reply(202, {"accepted": len(rows), "dropped": len(dropped)}, cors)
+
+
+async def rum_js(request: Request) -> Response:
+    """The snippet a site adds with one script tag."""
+    state: State = request.app.state.observer
+    return Response(
+        state.rum_js,
+        media_type="application/javascript",
+        headers={
+            "Cache-Control": "public, max-age=300",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+
+
+async def healthz(request: Request) -> Response:
+    """Alive, with the database reachable."""
+    state: State = request.app.state.observer
+    try:
+        state.store.schema_version()
+    except Exception as exc:
+        return _reply(503, {"status": "unhealthy", "error": str(exc)}, None)
+    return _reply(200, {"status": "ok", "uptime_s": round(time.time() - state.started_at, 1)}, None)
+
+
+async def bare(request: Request) -> Response:
+    """Does nothing: the benchmark's yardstick for what the server stack itself costs."""
+    await request.body()
+    return _reply(202, {"accepted": 0, "dropped": 0}, {})
+
+
+async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
+    """Delete beacons past rum.retention, now and then every hour."""
+    while True:
+        try:
+            gone = await asyncio.to_thread(store.prune_beacons, time.time() - keep)
+            if gone:
+                log.info("retention: %d beacons older than %.0f days deleted", gone, keep / 86400)
+        except Exception as exc:  # a locked database must not stop the server
+            log.warning("retention: %s", exc)
+        await asyncio.sleep(every)
+
+
+def create_app(project: Project, store: Store, *, bench: bool = False) -> Starlette:
+    """The observer server for a loaded project and an open store."""
+    rum = project.config.rum
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ingestor = Ingestor(store, Pages(rum.pages, rum.keep_query), default_app=rum.app)
+        ingestor.start()
+        limiter = (
+            RateLimiter(rum.rate_limit.per_second, rum.rate_limit.burst) if rum.rate_limit else None
+        )
+        app.state.observer = State(project, store, ingestor, limiter, snippet_source(rum))
+        log.info("ready: beacons at %s", rum.path)
+        pruner = asyncio.get_running_loop().create_task(_retention(store, rum.retention))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            # Requests still waiting for their commit get it before the process goes.
+            await ingestor.close()
+            log.info("beacons flushed: %d accepted", ingestor.counters.accepted)
+
+    routes = [
+        Route(rum.path, beacon, methods=["POST", "OPTIONS"]),
+        Route("/rum.js", rum_js, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if bench:
+        routes.append(Route("/__bare", bare, methods=["POST"]))
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+class BackgroundServer:
+    """An ASGI app served by uvicorn in a thread on loopback (for the demo and tests).
+
+    The port is bound at construction, so its URL is known before the app exists.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        self.server: Any = None
+        self.thread: Any = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:43210."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, app: Any) -> BackgroundServer:
+        """Serve app and wait until it accepts requests (10 s at most)."""
+        import threading
+
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            log_config=None,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run,
+            kwargs={"sockets": [self.sock]},
+            daemon=True,
+            name="observer-server",
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("observer server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Graceful stop: in-flight beacons are committed first."""
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=15)
+        self.sock.close()
