@@ -104,7 +104,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 _THRESHOLD = re.compile(
-    r"^\s*(?P<agg>[A-Za-z]+\d*|p\(\d+\))\s*(?P<op><=|>=|==|!=|<|>)\s*"
+    r"^\s*(?P<agg>[A-Za-z]+\d*|[pP]\(\d+\))\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<num>-?\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|%)?\s*$"
 )
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -161,6 +161,8 @@ def parse_threshold(text: str, metric: Metric) -> Threshold:
             raise ValueError(f"{metric.label} is a share: use rate, e.g. 'rate >= 99%'")
         if unit == "%":
             value /= 100
+        if not 0 <= value <= 1:
+            raise ValueError(f"{metric.label} is a share: between 0% and 100% (or 0 and 1)")
     elif unit:
         raise ValueError(f"{metric.label} has no unit: write a plain number")
     return Threshold(aggregate=agg, op=match["op"], limit=value, text=text.strip())
@@ -306,8 +308,8 @@ def compare(
             n2,
             n1,
             "inconclusive",
-            f"too few samples to tell ({n1} now, {n2} in the baseline; "
-            "5 each is the least that can show a difference)",
+            f"too few samples to tell ({n1} now, {n2} in the baseline: even the clearest "
+            f"difference could not reach p < {ALPHA:g}; run at least 5 on each side)",
         )
     cur = percentile(current, 50)
     base = percentile(baseline, 50)
@@ -321,11 +323,13 @@ def compare(
     pct = "∞" if math.isinf(change) else f"{change * 100:+.1f}%"
     outcome = "fail" if worse else "pass"
     if worse:
-        msg = f"median {pct} against the baseline (p={p:.3f}), over the {tolerance:.0%} allowed"
+        msg = (
+            f"median {pct} against the baseline (p={p:.3f}), over the {tolerance * 100:g}% allowed"
+        )
     elif change > tolerance:
         msg = f"median {pct} against the baseline, but not significant (p={p:.3f})"
     else:
-        msg = f"median {pct} against the baseline, within {tolerance:.0%}"
+        msg = f"median {pct} against the baseline, within {tolerance * 100:g}%"
     return Regression(tolerance, base, cur, change, p, n2, n1, outcome, msg)
 
 

@@ -277,8 +277,10 @@ def _emit(
             Path(markdown).parent.mkdir(parents=True, exist_ok=True)
             Path(markdown).write_text(formats.markdown(report, title), encoding="utf-8")
         if github:
+            # Beside --json the annotations go to stderr (the runner reads both), so stdout
+            # stays one JSON document.
             for line in formats.github_annotations(report):
-                click.echo(line)
+                click.echo(line, err=as_json)
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary:
                 with open(summary, "a", encoding="utf-8") as fh:

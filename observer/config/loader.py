@@ -413,7 +413,11 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
                 covered += [n for n in matched if not _cannot_produce(project, n, metric, describe)]
         covered = list(dict.fromkeys(covered))
         if not covered and len(problems) == before:
-            problem("metric", f"no probe in {[w for w, _ in wanted]} can produce {metric.label}")
+            patterns = ", ".join(f"'{w}'" for w, _ in wanted)
+            if any(fnmatchcase(n, w) for w, _ in wanted for n in names):
+                problem("metric", f"no probe matching {patterns} can produce {metric.label}")
+            else:
+                problem(key, f"no probe matches {patterns}")
         if len(problems) != before:
             continue
         rules.append(

@@ -174,7 +174,7 @@ def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[st
             outcome = str(v.outcome)
             threshold = v.threshold + (f" (warn {v.warn})" if v.warn else "")
             if v.regression is not None:
-                threshold += f", regression {v.regression.tolerance:.0%}"
+                threshold += f", regression {v.regression.tolerance * 100:g}%"
             table.add_row(
                 v.name,
                 f"[{BUDGET_STYLE[outcome]}]{outcome}[/]",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _BROWSERS = [  # order matters: Edge and Opera also say Chrome, Chrome also says Safari
@@ -18,6 +19,7 @@ _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|Windows Phone", re.I)
 _BOT = re.compile(r"bot|crawler|spider|curl/|wget/|python-|httpx|Go-http-client", re.I)
 
 
+@functools.lru_cache(maxsize=4096)  # a few user agents make up most traffic
 def browser_family(ua: str | None) -> str | None:
     """Chrome, Firefox, Safari, Edge, ... or 'other'; None without a user agent."""
     if not ua:
@@ -30,6 +32,7 @@ def browser_family(ua: str | None) -> str | None:
     return "other"
 
 
+@functools.lru_cache(maxsize=4096)
 def device_class(ua: str | None) -> str | None:
     """mobile, tablet or desktop."""
     if not ua:

@@ -141,7 +141,7 @@ class Ingestor:
     """Group commit: requests share one transaction and wait for it before answering."""
 
     def __init__(
-        self, store: Store, pages: Pages, *, default_app: str | None = None, max_wait: float = 0.004
+        self, store: Store, pages: Pages, *, default_app: str | None = None, max_wait: float = 0.0
     ) -> None:
         self.store = store
         self.pages = pages
@@ -204,9 +204,9 @@ class Ingestor:
                 await self._wake.wait()
                 self._wake.clear()
                 continue
-            # Let concurrent requests join this transaction, a few milliseconds at most.
-            if self.max_wait and not self._closing:
-                await asyncio.sleep(self.max_wait)
+            # Requests that arrive while a commit runs wait for the next one, so batches grow
+            # with the load by themselves; max_wait adds a deliberate pause for company.
+            await asyncio.sleep(self.max_wait if not self._closing else 0)
             batch, self._pending = self._pending, []
             rows = [row for r, _ in batch for row in r]
             try:

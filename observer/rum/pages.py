@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
@@ -15,8 +16,9 @@ class Pages:
     def __init__(self, patterns: list[str], keep_query: bool = False) -> None:
         self.patterns = patterns
         self.keep_query = keep_query
+        self.name = functools.lru_cache(maxsize=8192)(self._name)
 
-    def name(self, url: str | None) -> str | None:
+    def _name(self, url: str | None) -> str | None:
         """`https://shop/products/12?ref=mail` -> `/products/*` (or `/products/12`)."""
         if not url:
             return None
