@@ -7,13 +7,12 @@ import re
 from typing import Any
 
 import click
+from conftest import ROOT
 from pydantic import BaseModel
 
 from observer.cli import main
 from observer.config import models
 from observer.config.schema import json_schema
-
-from conftest import ROOT
 
 
 def _models() -> list[type[BaseModel]]:
