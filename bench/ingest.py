@@ -31,7 +31,10 @@ rum:
   pages: ["/products/*"]
 probes: []
 """
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
 
 
 def free_port() -> int:
@@ -47,22 +50,46 @@ def payload(n: int, batch: int) -> bytes:
     for i in range(batch):
         name = names[i % len(names)]
         value = 0.05 if name == "CLS" else 400.0 + (n * 7 + i * 13) % 2000
-        items.append({"k": "vital", "n": name, "v": value, "id": f"{n}-{i}",
-                      "u": f"https://shop.example/products/{n % 50}"})
-    body = {"observer": 1, "app": "bench", "sid": f"s{n % 5000}", "load": f"l{n}",
-            "page": "https://shop.example/", "items": items}
+        items.append(
+            {
+                "k": "vital",
+                "n": name,
+                "v": value,
+                "id": f"{n}-{i}",
+                "u": f"https://shop.example/products/{n % 50}",
+            }
+        )
+    body = {
+        "observer": 1,
+        "app": "bench",
+        "sid": f"s{n % 5000}",
+        "load": f"l{n}",
+        "page": "https://shop.example/",
+        "items": items,
+    }
     return json.dumps(body).encode()
 
 
-async def client(host: str, port: int, path: str, deadline: float, batch: int, counter: list[int],
-                 lat: list[float], status: dict[int, int], accepted: list[int]) -> None:
+async def client(
+    host: str,
+    port: int,
+    path: str,
+    deadline: float,
+    batch: int,
+    counter: list[int],
+    lat: list[float],
+    status: dict[int, int],
+    accepted: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
             counter[0] += 1
             body = payload(counter[0], batch)
-            head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
-                    f"User-Agent: {UA}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
+                f"User-Agent: {UA}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
             t0 = time.perf_counter()
             writer.write(head + body)
             line = await reader.readline()
@@ -83,16 +110,21 @@ async def client(host: str, port: int, path: str, deadline: float, batch: int, c
         writer.close()
 
 
-async def drive(port: int, path: str, seconds: float, connections: int, batch: int,
-                start_at: int) -> dict[str, float]:
+async def drive(
+    port: int, path: str, seconds: float, connections: int, batch: int, start_at: int
+) -> dict[str, float]:
     counter = [start_at]
     lat: list[float] = []
     status: dict[int, int] = {}
     accepted = [0]
     t0 = time.perf_counter()
     deadline = t0 + seconds
-    await asyncio.gather(*(client("127.0.0.1", port, path, deadline, batch, counter, lat, status,
-                                  accepted) for _ in range(connections)))
+    await asyncio.gather(
+        *(
+            client("127.0.0.1", port, path, deadline, batch, counter, lat, status, accepted)
+            for _ in range(connections)
+        )
+    )
     elapsed = time.perf_counter() - t0
     lat.sort()
     ok = sum(v for k, v in status.items() if 200 <= k < 300)
@@ -139,8 +171,9 @@ def main() -> None:
         db = Path(tmp) / "bench.db"
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, str(HERE / "_server.py"), str(cfg), str(db),
-                                 str(port)], env=env)
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_server.py"), str(cfg), str(db), str(port)], env=env
+        )
         try:
             wait_up(port, proc)
             asyncio.run(drive(port, "/beacon", 1.0, 8, args.batch, 10_000_000))  # warm up
@@ -149,13 +182,16 @@ def main() -> None:
             n = 0
             for r in range(args.rounds):
                 for path, sink in (("/beacon", real), ("/__bare", bare)):
-                    res = asyncio.run(drive(port, path, args.seconds, args.connections,
-                                            args.batch, n))
+                    res = asyncio.run(
+                        drive(port, path, args.seconds, args.connections, args.batch, n)
+                    )
                     n += int(res["requests"]) + 1
                     sink.append(res)
-                    print(f"round {r + 1} {path:8} {res['beacons_s']:9.0f} beacons/s "
-                          f"{res['requests_s']:8.0f} req/s  p50 {res['p50_ms']:6.1f} ms  "
-                          f"p99 {res['p99_ms']:6.1f} ms  non-2xx {res['non_2xx']:.0f}")
+                    print(
+                        f"round {r + 1} {path:8} {res['beacons_s']:9.0f} beacons/s "
+                        f"{res['requests_s']:8.0f} req/s  p50 {res['p50_ms']:6.1f} ms  "
+                        f"p99 {res['p99_ms']:6.1f} ms  non-2xx {res['non_2xx']:.0f}"
+                    )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -166,18 +202,25 @@ def main() -> None:
         conn.close()
         acked = sum(int(r["accepted"]) for r in real)
         warm = stored - acked  # the warm-up's rows
-        size = db.stat().st_size + (Path(str(db) + "-wal").stat().st_size
-                                    if Path(str(db) + "-wal").exists() else 0)
+        size = db.stat().st_size + (
+            Path(str(db) + "-wal").stat().st_size if Path(str(db) + "-wal").exists() else 0
+        )
     med = statistics.median
     real_rate = med(r["beacons_s"] for r in real)
     bare_rate = med(b["beacons_s"] for b in bare)
     p99 = med(r["p99_ms"] for r in real)
-    print(f"acknowledged {acked} beacons, stored {stored - warm} (+{warm} from warm-up); "
-          f"lost {acked - (stored - warm)}; database {size / max(stored, 1):.0f} bytes/beacon")
-    print(f"bare endpoint: {bare_rate:.0f} beacons/s at {args.batch} per request; "
-          f"ratio real/bare {real_rate / bare_rate:.2f}")
-    print(f"ingest: {real_rate:.0f} beacons/s (median of {args.rounds}), p99 {p99:.1f} ms, "
-          f"loss {acked - (stored - warm)}, {real_rate / bare_rate:.2f}x bare")
+    print(
+        f"acknowledged {acked} beacons, stored {stored - warm} (+{warm} from warm-up); "
+        f"lost {acked - (stored - warm)}; database {size / max(stored, 1):.0f} bytes/beacon"
+    )
+    print(
+        f"bare endpoint: {bare_rate:.0f} beacons/s at {args.batch} per request; "
+        f"ratio real/bare {real_rate / bare_rate:.2f}"
+    )
+    print(
+        f"ingest: {real_rate:.0f} beacons/s (median of {args.rounds}), p99 {p99:.1f} ms, "
+        f"loss {acked - (stored - warm)}, {real_rate / bare_rate:.2f}x bare"
+    )
 
 
 if __name__ == "__main__":

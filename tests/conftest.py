@@ -47,13 +47,19 @@ class Done:
         return json.loads(self.stdout)
 
 
-def observer(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 150) -> Done:
+def observer(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 150
+) -> Done:
     """Run the real `observer` command in a child process."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        [*OBSERVER, *args], capture_output=True, text=True, env=full_env, cwd=cwd,
-        timeout=timeout, check=False,
+        [*OBSERVER, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
     )
     return Done(proc.returncode, proc.stdout, proc.stderr)
 
