@@ -230,6 +230,16 @@ _LAB_TEMPLATE = """
     webVitals.onCLS(m => { v.cls = m.value; }, all);
     webVitals.onINP(m => { v.inp = m.value; }, {reportAllChanges: true, durationThreshold: 16});
   } catch (e) { /* a page that broke the platform APIs still gets navigation timing */ }
+  // web-vitals hands INP over from an idle callback (up to a second later); a journey may
+  // move on before that, so the longest interaction seen so far stands in until it does.
+  let longest = null;
+  try {
+    new PerformanceObserver(list => {
+      for (const e of list.getEntries()) {
+        if (e.interactionId && (longest === null || e.duration > longest)) longest = e.duration;
+      }
+    }).observe({type: 'event', buffered: true, durationThreshold: 16});
+  } catch (e) { /* no Event Timing: INP stays unknown */ }
   Object.defineProperty(window, '__observerLab', {value: () => {
     const nav = performance.getEntriesByType('navigation')[0];
     const pos = x => (x && x > 0 ? x : null);
@@ -240,7 +250,7 @@ _LAB_TEMPLATE = """
       load: nav ? pos(nav.loadEventEnd) : null,
       fcp: v.fcp, lcp: v.lcp,
       cls: v.cls === null && nav && nav.loadEventEnd > 0 ? 0 : v.cls,
-      inp: v.inp,
+      inp: v.inp !== null ? v.inp : longest,
     };
   }});
 })();

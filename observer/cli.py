@@ -558,7 +558,17 @@ def serve(file: str, host: str, port: int, db: str | None) -> None:
             f"snippet at /rum.js; database {store.path})",
             err=True,
         )
-        uvicorn.Server(config).run()
+        # uvicorn re-raises the signal it stopped on once it has shut down, which would kill
+        # the process after a clean shutdown (every acknowledged beacon committed): exit 0.
+        import signal
+
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in stops}
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     sys.exit(EXIT_OK)
 
 

@@ -62,14 +62,20 @@ def describe(step: m.StepBase) -> str:
     elif isinstance(arg, str):
         target = arg
     else:
+        # What the step is about first (the text, the key), then where, if that is not it.
         target = next(
             (
                 str(getattr(arg, k))
-                for k in ("selector", "text", "url", "load_state", "title", "key", "name")
+                for k in ("text", "key", "url", "load_state", "title", "name", "selector")
                 if getattr(arg, k, None)
             ),
             "",
         )
+        selector = getattr(arg, "selector", None)
+        if selector and target != selector:
+            target += f" in {selector}"
+    if len(target) > 80:
+        target = target[:77] + "..."
     return f"{step.action} {target}".strip()
 
 

@@ -398,6 +398,10 @@ class Probe(Strict):
         None, description="An uncaught page error fails the journey (settings default: false)"
     )
     retries: int | None = Field(None, ge=0, le=5, description="Retries of a failed run")
+    every: Duration | None = Field(None, description="observer serve runs it this often")
+    cron: NonEmpty | None = Field(
+        None, description="Or on this cron schedule (UTC), e.g. */5 * * * *"
+    )
     budgets: list[Budget] = Field(
         default_factory=list, description="Budgets of this probe (probe: is implied)"
     )
@@ -406,6 +410,8 @@ class Probe(Strict):
     def _one_kind(self) -> Probe:
         if (self.http is None) == (self.journey is None):
             raise ValueError("a probe needs exactly one of http (a URL) or journey (steps)")
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give every or cron, not both")
         if self.http is not None:
             wrong = [k for k in _JOURNEY_ONLY if getattr(self, k) is not None]
             if wrong:
@@ -420,6 +426,24 @@ class Probe(Strict):
                 raise ValueError("journey has no steps")
         return self
 
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..scheduler import validate_cron
+
+            problem = validate_cron(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _every_positive(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
     @property
     def kind(self) -> Literal["http", "journey"]:
         """http or journey."""
@@ -430,6 +454,13 @@ _JOURNEY_ONLY = ("device", "viewport", "locale", "timezone", "step_timeout", "fa
 _HTTP_ONLY = ("method", "headers", "body", "expect")
 
 # ----------------------------------------------------------------------------- settings
+
+
+class Retention(Strict):
+    runs: Duration = Field(90 * 86400.0, description="Runs (with steps, errors) older than this go")
+    artifacts: Duration = Field(
+        14 * 86400.0, description="Screenshots and traces older than this go"
+    )
 
 
 class BrowserSettings(Strict):
@@ -460,6 +491,19 @@ class Settings(Strict):
     location: NonEmpty | None = Field(None, description="Where this observer runs; on every run")
     retries: int = Field(0, ge=0, le=5, description="Retries of a failed or errored run")
     window: Duration = Field(3600.0, description="Default time window of budgets")
+    every: Duration = Field(60.0, description="observer serve: how often probes run by default")
+    evaluate_every: Duration = Field(
+        30.0, description="observer serve: how often budgets are judged over their windows"
+    )
+    shutdown_grace: Duration = Field(
+        10.0, description="observer serve: how long in-flight runs may finish on SIGTERM"
+    )
+    retention: Retention = Field(
+        default_factory=lambda: Retention(), description="How long runs and artifacts are kept"
+    )
+    public_url: NonEmpty | None = Field(
+        None, description="Where people reach this observer (links in alerts)"
+    )
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
 
 

@@ -47,6 +47,8 @@ def _depth(data: Any, limit: int = MAX_DEPTH) -> int:
     deepest = 0
     while stack:
         node, d = stack.pop()
+        if not isinstance(node, dict | list):
+            continue  # a value is not a level of nesting: 20 nested containers are allowed
         deepest = max(deepest, d)
         if deepest > limit:
             return deepest
@@ -80,7 +82,7 @@ def parse_body(body: bytes, ctx: Context) -> tuple[list[Item], list[str]]:
     else:
         raise BeaconError("unknown payload: not web-vitals, Faro or observer snippet")
     if len(parsed) > MAX_ITEMS:
-        raise BeaconError(f"more than {MAX_ITEMS} items in one request", 413)
+        raise BeaconError(f"more than {MAX_ITEMS} items in one request")  # 400, as documented
     items: list[Item] = []
     dropped: list[str] = []
     for entry in parsed:
