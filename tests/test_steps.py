@@ -584,7 +584,7 @@ def test_use_runs_the_used_steps_inline(run: dict[str, ProbeResult]) -> None:
         "click text=Add to cart",
         "goto /cart",
         "expect_text Ceramic Dripper in #cart-items",
-        "expect_text nav",
+        "expect_text Logout in nav",
     ]
     assert "use" not in {s.action for s in nested.steps}
     # base-login and base-cart are disabled: they ran only inside the journeys that use them.
