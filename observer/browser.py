@@ -154,6 +154,22 @@ def browser_version(path: str) -> str | None:
     return out.stdout.strip() or None
 
 
+TAG_FLAG = "--observer-browser"
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """PIDs of the Chromium processes launched with this tag (Linux /proc; empty elsewhere)."""
+    pids = []
+    needle = f"{TAG_FLAG}={tag}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
 def launch_args(settings: BrowserSettings | None) -> list[str]:
     """Flags for a headless monitor in a container on a closed network."""
     args = list(QUIET_FLAGS)
@@ -164,17 +180,24 @@ def launch_args(settings: BrowserSettings | None) -> list[str]:
     return args
 
 
-async def launch(pw: Playwright, settings: BrowserSettings | None, headed: bool = False) -> Browser:
-    """Start Chromium; failure is observer's error, never the site's."""
+async def launch(
+    pw: Playwright, settings: BrowserSettings | None, headed: bool = False, tag: str | None = None
+) -> Browser:
+    """Start Chromium; failure is observer's error, never the site's.
+
+    `tag` goes on the command line (Chromium ignores the flag) so the process can be found
+    and killed when it stops answering.
+    """
     from playwright.async_api import Error as PlaywrightError
 
     info = find_chromium(settings)
     headless = (settings.headless if settings else True) and not headed
+    args = launch_args(settings) + ([f"{TAG_FLAG}={tag}"] if tag else [])
     try:
         return await pw.chromium.launch(
             executable_path=info.path,
             headless=headless,
-            args=launch_args(settings),
+            args=args,
             timeout=60_000,
         )
     except PlaywrightError as exc:

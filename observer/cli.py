@@ -530,45 +530,67 @@ def doctor(file: str | None, db: str | None) -> None:
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
 )
-def serve(file: str, host: str, port: int, db: str | None) -> None:
-    """Run the observer server: real-user beacons at rum.path, /rum.js, /healthz."""
-    import logging
-
+@click.option("--watch", is_flag=True, help="Reload when the probe file changes (as on SIGHUP).")
+@click.option("--no-schedule", is_flag=True, help="Only take beacons and serve; run no probes.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event, for people or for log shippers.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    file: str,
+    host: str,
+    port: int,
+    db: str | None,
+    watch: bool,
+    no_schedule: bool,
+    log_format: str,
+    log_level: str,
+) -> None:
+    """The daemon: scheduled probes, budgets judged continuously, beacons, /metrics, /api."""
     import uvicorn
 
+    from . import logs
+    from .secrets import Redactor
     from .server import create_app
 
     project = load(file)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _check_devices(project)
+    logs.setup(log_format, log_level, Redactor(project.secrets))
     with open_store(project, db) as store:
-        app = create_app(project, store)
+        app = create_app(project, store, schedule=not no_schedule, watch=watch)
         config = uvicorn.Config(
             app,
             host=host,
             port=port,
-            log_level="warning",
+            log_level=log_level,
             access_log=False,
-            timeout_graceful_shutdown=10,
+            log_config=None,
             lifespan="on",
+            timeout_graceful_shutdown=int(project.config.settings.shutdown_grace),
         )
-        click.echo(
-            f"observer serving on http://{host}:{port} (beacons at {project.config.rum.path}, "
-            f"snippet at /rum.js; database {store.path})",
-            err=True,
-        )
-        # uvicorn re-raises the signal it stopped on once it has shut down, which would kill
-        # the process after a clean shutdown (every acknowledged beacon committed): exit 0.
-        import signal
+        import logging
 
-        stops = (signal.SIGINT, signal.SIGTERM)
-        previous = {sig: signal.signal(sig, lambda *_: None) for sig in stops}
-        try:
-            uvicorn.Server(config).run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        logging.getLogger("observer").info(
+            "listening on http://%s:%d (beacons at %s, /rum.js, /metrics, /api); database %s",
+            host,
+            port,
+            project.config.rum.path,
+            store.path,
+            extra={"event": "listen"},
+        )
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            _die(f"could not listen on {host}:{port}", EXIT_ERROR)
     sys.exit(EXIT_OK)
 
 

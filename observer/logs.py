@@ -10,7 +10,13 @@ from typing import Any
 
 from .secrets import RedactingFilter, Redactor
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Attributes every record has, and uvicorn's terminal-only copy of its message.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -68,3 +74,6 @@ def setup(fmt: str = "text", level: str = "info", redactor: Redactor | None = No
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # A line per probe request is noise beside observer's own line per run.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,25 +22,42 @@ StartHook = Callable[[Probe], None]
 
 
 class BrowserPool:
-    """Starts Chromium on first need and shares it; remembers why it could not."""
+    """Starts Chromium on first need and shares it; starts a new one when it died.
 
-    def __init__(self, project: Project, headed: bool = False) -> None:
+    A failure to launch is remembered: for the rest of a one-shot invocation, or for
+    `retry_after` seconds in the daemon.
+    """
+
+    def __init__(
+        self, project: Project, headed: bool = False, retry_after: float | None = None
+    ) -> None:
         self.project = project
         self.headed = headed
+        self.retry_after = retry_after
         self._pw_cm: Any = None
         self.playwright: Playwright | None = None
         self.browser: Browser | None = None
         self.devices: dict[str, Any] = {}
         self.failure: str | None = None
+        self.failed_at = 0.0
+        self.launches = 0
+        self.tag = uuid.uuid4().hex[:12]
         self._lock = asyncio.Lock()
 
     async def get(self) -> Browser:
-        """The shared browser, launched once; raises ObserverError if it cannot be."""
+        """The shared browser, launched when needed; raises ObserverError if it cannot be."""
         async with self._lock:
             if self.browser is not None and self.browser.is_connected():
                 return self.browser
+            if self.browser is not None:  # it crashed or was killed: let it go
+                old, self.browser = self.browser, None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(old.close(), timeout=5)
             if self.failure is not None:
-                raise ObserverError(self.failure)
+                waited = time.monotonic() - self.failed_at
+                if self.retry_after is None or waited < self.retry_after:
+                    raise ObserverError(self.failure)
+                self.failure = None
             try:
                 from . import browser as br
 
@@ -51,15 +69,30 @@ class BrowserPool:
                     self.playwright = await self._pw_cm.start()
                     self.devices = dict(self.playwright.devices)
                 self.browser = await br.launch(
-                    self.playwright, self.project.config.settings.browser, self.headed
+                    self.playwright, self.project.config.settings.browser, self.headed, self.tag
                 )
+                self.launches += 1
             except ObserverError as exc:
-                self.failure = str(exc)
+                self.failure, self.failed_at = str(exc), time.monotonic()
                 raise
             except Exception as exc:  # the driver itself could not start
                 self.failure = f"could not start Playwright: {exc}"
+                self.failed_at = time.monotonic()
                 raise ObserverError(self.failure) from exc
             return self.browser
+
+    def kill(self) -> int:
+        """Kill this pool's Chromium processes (it stopped answering); the next get() relaunches."""
+        import os
+        import signal
+
+        from .browser import tagged_processes
+
+        pids = tagged_processes(self.tag)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
 
     async def close(self) -> None:
         """Close the browser and the Playwright driver."""
@@ -131,13 +164,24 @@ class Runner:
     """Runs probes with one browser and one HTTP client for its whole life (use `async with`)."""
 
     def __init__(
-        self, project: Project, *, concurrency: int | None = None, headed: bool = False
+        self,
+        project: Project,
+        *,
+        concurrency: int | None = None,
+        headed: bool = False,
+        retry_launch_after: float | None = None,
     ) -> None:
         self.project = project
         self.limit = asyncio.Semaphore(concurrency or project.config.settings.concurrency)
         self.redactor = Redactor(project.secrets)
-        self.pool = BrowserPool(project, headed=headed)
+        self.pool = BrowserPool(project, headed=headed, retry_after=retry_launch_after)
         self._client: httpx.AsyncClient | None = None
+
+    def use(self, project: Project) -> None:
+        """Run a reloaded project from now on; the browser and HTTP client stay."""
+        self.project = project
+        self.pool.project = project
+        self.redactor = Redactor(project.secrets)
 
     async def __aenter__(self) -> Runner:
         self._client = http_client(self.project)

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import math
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .budgets import evaluate
 from .config import Project
+from .daemon import Daemon
 from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
 from .rum.model import BeaconError, Context
 from .rum.pages import Pages
@@ -28,6 +31,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .config.models import Rum
+    from .metrics import Metrics
 
 log = logging.getLogger("observer.server")
 ACCEPTED_TYPES = ("application/json", "text/plain", "application/reports+json", "")
@@ -45,7 +49,16 @@ class State:
     ingestor: Ingestor
     limiter: RateLimiter | None
     rum_js: bytes
+    metrics: Metrics
     started_at: float = field(default_factory=time.time)
+    daemon: Daemon | None = None
+
+    def use(self, project: Project) -> None:
+        """A reloaded config: new probes, budgets, RUM checks (rum.path needs a restart)."""
+        if project.config.rum.path != self.project.config.rum.path:
+            log.warning("rum.path changed: it takes effect after a restart")
+        self.project = project
+        self.rum_js = snippet_source(project.config.rum)
 
     @property
     def rum(self) -> Rum:
@@ -224,32 +237,170 @@ async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
         await asyncio.sleep(every)
 
 
-def create_app(project: Project, store: Store, *, bench: bool = False) -> Starlette:
-    """The observer server for a loaded project and an open store."""
+def _since(raw: str | None) -> float | None:
+    """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        from .config import parse_duration
+
+        return time.time() - parse_duration(raw)
+
+
+async def api_probes(request: Request) -> Response:
+    """Every probe with its schedule, last run and success over the last 24 hours."""
+    state: State = request.app.state.observer
+    stats = await asyncio.to_thread(state.store.probe_stats, time.time() - 86400)
+    slots = state.daemon.scheduler.slots if state.daemon is not None else {}
+    out = []
+    for probe in state.project.probes:
+        st = stats.get(probe.name, {})
+        slot = slots.get(probe.name)
+        last = st.get("last")
+        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
+        out.append(
+            {
+                "name": probe.name,
+                "kind": probe.kind,
+                "enabled": probe.enabled,
+                "every_s": slot.every if slot else None,
+                "cron": probe.cron,
+                "next_run_at": slot.next_at if slot else None,
+                "running": slot.running if slot else False,
+                "lag_s": slot.last_lag if slot else None,
+                "runs_24h": st.get("runs", 0),
+                "success_rate_24h": (st.get("pass") or 0) / judged if judged else None,
+                "last_run": None
+                if last is None
+                else {
+                    "id": last["id"],
+                    "outcome": last["outcome"],
+                    "started_at": last["started_at"],
+                    "duration_ms": last["duration_ms"],
+                    "error": last["error"],
+                },
+            }
+        )
+    return JSONResponse({"probes": out})
+
+
+async def api_runs(request: Request) -> Response:
+    """Recorded runs, newest first: ?probe=NAME&since=1h|UNIX&limit=N."""
+    state: State = request.app.state.observer
+    q = request.query_params
+    try:
+        since = _since(q.get("since"))
+        limit = int(q.get("limit", "100"))
+        if not 1 <= limit <= 10_000:
+            raise ValueError("limit is 1..10000")
+    except ValueError as exc:
+        return _reply(400, {"error": f"bad query: {exc}"}, None)
+    runs = await asyncio.to_thread(state.store.runs, q.get("probe"), since, limit)
+    return JSONResponse({"runs": runs})
+
+
+async def api_budgets(request: Request) -> Response:
+    """The latest verdicts (judged now when the scheduler is off)."""
+    state: State = request.app.state.observer
+    if state.daemon is not None and state.daemon.last_cycle is not None:
+        verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
+    else:
+        verdicts = await asyncio.to_thread(
+            evaluate,
+            state.project.budgets,
+            state.store,
+            default_window=state.project.config.settings.window,
+        )
+        at = time.time()
+    return JSONResponse(
+        {"evaluated_at": at, "budgets": [v.to_dict(with_values=False) for v in verdicts]}
+    )
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    state: State = request.app.state.observer
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    project: Project,
+    store: Store,
+    *,
+    bench: bool = False,
+    schedule: bool = False,
+    watch: bool = False,
+) -> Starlette:
+    """The observer server for a loaded project and an open store.
+
+    With `schedule`, it also runs the probes on their schedules and judges the budgets (the
+    daemon); SIGHUP (and, with `watch`, a changed file) reloads the config.
+    """
     rum = project.config.rum
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from .metrics import Metrics
+
         ingestor = Ingestor(store, Pages(rum.pages, rum.keep_query), default_app=rum.app)
         ingestor.start()
         limiter = (
             RateLimiter(rum.rate_limit.per_second, rum.rate_limit.burst) if rum.rate_limit else None
         )
-        app.state.observer = State(project, store, ingestor, limiter, snippet_source(rum))
-        log.info("ready: beacons at %s", rum.path)
-        pruner = asyncio.get_running_loop().create_task(_retention(store, rum.retention))
+        state = State(
+            project,
+            store,
+            ingestor,
+            limiter,
+            snippet_source(rum),
+            metrics=Metrics(lambda: ingestor.counters),
+        )
+        app.state.observer = state
+        loop = asyncio.get_running_loop()
+        if schedule:
+            state.daemon = Daemon(project, store, metrics=state.metrics, watch=watch)
+            state.daemon.on_reload.append(state.use)
+            await state.daemon.start()
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.add_signal_handler(
+                    signal.SIGHUP,
+                    lambda: loop.create_task(state.daemon.reload()),  # type: ignore[union-attr]
+                )
+        pruner = loop.create_task(_retention(store, rum.retention))
+        log.info(
+            "ready: beacons at %s%s",
+            rum.path,
+            ", probes scheduled" if schedule else "",
+            extra={"event": "ready"},
+        )
         try:
             yield
         finally:
             pruner.cancel()
+            if state.daemon is not None:
+                with contextlib.suppress(NotImplementedError, AttributeError):
+                    loop.remove_signal_handler(signal.SIGHUP)
+                await state.daemon.stop()
             # Requests still waiting for their commit get it before the process goes.
             await ingestor.close()
-            log.info("beacons flushed: %d accepted", ingestor.counters.accepted)
+            log.info(
+                "beacons flushed: %d accepted",
+                ingestor.counters.accepted,
+                extra={"event": "flushed", "accepted": ingestor.counters.accepted},
+            )
 
     routes = [
         Route(rum.path, beacon, methods=["POST", "OPTIONS"]),
         Route("/rum.js", rum_js, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/probes", api_probes, methods=["GET"]),
+        Route("/api/runs", api_runs, methods=["GET"]),
+        Route("/api/budgets", api_budgets, methods=["GET"]),
     ]
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))

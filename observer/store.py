@@ -577,6 +577,37 @@ class Store:
             args.append(app)
         return " and ".join(where), args
 
+    def prune_runs(self, before: float) -> int:
+        """Delete runs that started before a time, with their steps, pages, errors, files."""
+        with self.transaction():
+            old = "select id from runs where started_at < ?"
+            for table in ("steps", "page_vitals", "errors", "artifacts", "expectations"):
+                self.conn.execute(f"delete from {table} where run_id in ({old})", [before])
+            cur = self.conn.execute("delete from runs where started_at < ?", [before])
+            return int(cur.rowcount)
+
+    def probe_stats(self, since: float) -> dict[str, dict[str, Any]]:
+        """Per probe: runs, passes, fails, errors since a time, and the last run."""
+        out: dict[str, dict[str, Any]] = {}
+        rows = self.conn.execute(
+            "select probe, count(*), sum(outcome = 'pass'), sum(outcome = 'fail'), "
+            "sum(outcome = 'error') from runs where started_at >= ? and final = 1 "
+            "group by probe",
+            [since],
+        )
+        for probe, n, passed, failed, errored in rows:
+            out[probe] = {"runs": n, "pass": passed, "fail": failed, "error": errored}
+        last = self.conn.execute(
+            "select r.* from runs r join (select probe, max(started_at) as t from runs "
+            "where final = 1 group by probe) m on r.probe = m.probe and r.started_at = m.t"
+        )
+        cols = [d[0] for d in last.description]
+        for row in last:
+            rec = dict(zip(cols, row, strict=True))
+            out.setdefault(rec["probe"], {"runs": 0, "pass": 0, "fail": 0, "error": 0})
+            out[rec["probe"]]["last"] = rec
+        return out
+
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""
         row = self.conn.execute(

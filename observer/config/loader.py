@@ -32,6 +32,7 @@ class Project:
     origins: dict[str, tuple[Located, tuple[str | int, ...]]] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     budgets: list[Rule] = field(default_factory=list)
+    included: list[Path] = field(default_factory=list)  # files pulled in by include:
 
     @property
     def base_dir(self) -> Path:
@@ -205,6 +206,7 @@ def load_project(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
             probes.append(probe)
 
     project = Project(path=root, config=config, probes=probes, steps={}, origins=origins)
+    project.included = [Path(loc.root.file) for _, loc in files[:-1] if loc.root is not None]
     for probe in probes:
         if probe.journey is not None:
             project.steps[probe.name] = _expand_uses(project, probe, problems)

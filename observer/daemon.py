@@ -1,0 +1,282 @@
+"""`observer serve`'s engine: scheduled probes, budgets judged every cycle, reloads, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .budgets import Verdict, evaluate
+from .config import ConfigError, Probe, Project, load_project
+from .results import Outcome, ProbeResult
+from .runner import Runner, error_result
+from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .store import Store
+
+log = logging.getLogger("observer.daemon")
+# Past a probe's own timeout (and its retries), this much longer means observer itself hangs.
+HANG_MARGIN = 20.0
+
+
+@dataclass
+class Cycle:
+    """What one evaluation round hands to alerting: verdicts and the runs since the last round."""
+
+    at: float
+    verdicts: list[Verdict]
+    results: list[ProbeResult]
+    project: Project
+
+
+CycleHook = Callable[[Cycle], Any]  # may return an awaitable
+
+
+@dataclass
+class Daemon:
+    """Runs the probes on their schedules and judges the budgets, until stopped."""
+
+    project: Project
+    store: Store
+    metrics: Metrics | None = None
+    watch: bool = False
+    hooks: list[CycleHook] = field(default_factory=list)
+    on_reload: list[Callable[[Project], None]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    last_cycle: float | None = None
+    _recent: list[ProbeResult] = field(default_factory=list)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _runner: Runner | None = None
+    _scheduler: Scheduler | None = None
+    _mtimes: dict[str, float] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Launch nothing yet (the browser starts with the first journey); begin scheduling."""
+        settings = self.project.config.settings
+        self._runner = Runner(self.project, retry_launch_after=10.0)
+        await self._runner.__aenter__()
+        self._scheduler = Scheduler(self._run, settings.concurrency)
+        self._scheduler.set_probes(self.project.probes, settings.every)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._evaluate_loop(), name="evaluate"),
+            loop.create_task(self._retention_loop(), name="retention"),
+        ]
+        if self.watch:
+            self._mtimes = self._stat()
+            self._tasks.append(loop.create_task(self._watch_loop(), name="watch"))
+        log.info("scheduling %d probes", len(self._scheduler.slots), extra={"event": "start"})
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler (after start)."""
+        assert self._scheduler is not None
+        return self._scheduler
+
+    @property
+    def runner(self) -> Runner:
+        """The runner (after start)."""
+        assert self._runner is not None
+        return self._runner
+
+    async def _run(self, probe: Probe, scheduled: float) -> None:
+        lag = max(0.0, time.time() - scheduled)
+        settings = self.project.config.settings
+        retries = probe.retries if probe.retries is not None else settings.retries
+        limit = (probe.timeout or settings.timeout) * (retries + 1) + HANG_MARGIN
+        try:
+            result = await asyncio.wait_for(self.runner.run_one(probe), timeout=limit)
+        except TimeoutError:
+            # The journey's own timeout did not end it: the browser stopped answering.
+            killed = self.runner.pool.kill()
+            result = error_result(
+                probe,
+                f"observer gave up after {limit:g}s: the browser stopped answering "
+                f"({killed} processes killed; a new one starts with the next journey)",
+                settings.location,
+            )
+        try:
+            await asyncio.to_thread(self.store.record, result, source="serve")
+        except Exception as exc:
+            log.error(
+                "run of %s not recorded: %s",
+                probe.name,
+                exc,
+                extra={"event": "store_error", "probe": probe.name},
+            )
+        if self.metrics is not None:
+            self.metrics.observe(result, lag)
+        self._recent.append(result)
+        log.log(
+            logging.INFO if result.outcome == Outcome.PASS else logging.WARNING,
+            "run %s %s %.0fms%s",
+            probe.name,
+            result.outcome,
+            result.duration_ms,
+            f": {result.error}" if result.error else "",
+            extra={
+                "event": "run",
+                "probe": probe.name,
+                "outcome": str(result.outcome),
+                "duration_ms": result.duration_ms,
+                "lag_s": round(lag, 3),
+                "run_id": result.run_id,
+            },
+        )
+
+    async def evaluate_now(self) -> Cycle:
+        """Judge every budget over its window and hand the cycle to the hooks."""
+        project = self.project
+        verdicts = await asyncio.to_thread(
+            evaluate, project.budgets, self.store, default_window=project.config.settings.window
+        )
+        before = {v.name: v.outcome for v in self.verdicts}
+        for v in verdicts:
+            if before.get(v.name) != v.outcome:
+                log.info(
+                    "budget %s %s: %s",
+                    v.name,
+                    v.outcome,
+                    v.message,
+                    extra={"event": "budget", "budget": v.name, "outcome": str(v.outcome)},
+                )
+        self.verdicts = verdicts
+        if self.metrics is not None:
+            self.metrics.judged(verdicts)
+        results, self._recent = self._recent, []
+        cycle = Cycle(time.time(), verdicts, results, project)
+        self.last_cycle = cycle.at
+        for hook in self.hooks:
+            try:
+                outcome = hook(cycle)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            except Exception:
+                log.exception("a cycle hook failed", extra={"event": "hook_error"})
+        return cycle
+
+    async def _evaluate_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.project.config.settings.evaluate_every)
+            try:
+                await self.evaluate_now()
+            except Exception:
+                log.exception("budget evaluation failed", extra={"event": "evaluate_error"})
+
+    async def _retention_loop(self, every: float = 3600.0) -> None:
+        await asyncio.sleep(5)  # let start-up finish first
+        while True:
+            try:
+                await asyncio.to_thread(self.prune)
+            except Exception as exc:
+                log.warning("retention: %s", exc, extra={"event": "retention_error"})
+            await asyncio.sleep(every)
+
+    def prune(self, now: float | None = None) -> dict[str, int]:
+        """Delete runs, artifacts and beacons past their retention."""
+        now = time.time() if now is None else now
+        settings = self.project.config.settings
+        runs = self.store.prune_runs(now - settings.retention.runs)
+        beacons = self.store.prune_beacons(now - self.project.config.rum.retention)
+        files = prune_artifacts(
+            self.project.resolve(settings.artifacts), now - settings.retention.artifacts
+        )
+        gone = {"runs": runs, "beacons": beacons, "artifact_dirs": files}
+        if any(gone.values()):
+            log.info("retention removed %s", gone, extra={"event": "retention", **gone})
+        return gone
+
+    # ---------------------------------------------------------------- reloads
+
+    def _files(self) -> list[str]:
+        return [str(self.project.path), *(str(p) for p in self.project.included)]
+
+    def _stat(self) -> dict[str, float]:
+        out = {}
+        for f in self._files():
+            try:
+                out[f] = os.stat(f).st_mtime
+            except OSError:
+                out[f] = -1.0
+        return out
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self._stat()
+            if now != self._mtimes:
+                self._mtimes = now
+                await self.reload("file changed")
+
+    async def reload(self, why: str = "SIGHUP") -> bool:
+        """Load the config again; a broken one is refused and the running one stays."""
+        try:
+            project = await asyncio.to_thread(load_project, self.project.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem, extra={"event": "reload_refused"})
+            log.error(
+                "reload (%s) refused: %d problems; still running the previous config",
+                why,
+                len(exc.problems),
+                extra={"event": "reload_refused"},
+            )
+            return False
+        self.project = project
+        self.runner.use(project)
+        self.scheduler.set_probes(project.probes, project.config.settings.every)
+        for callback in self.on_reload:
+            callback(project)
+        if self.watch:
+            self._mtimes = self._stat()
+        log.info(
+            "reloaded (%s): %d probes, %d budgets",
+            why,
+            len(project.probes),
+            len(project.budgets),
+            extra={"event": "reload"},
+        )
+        return True
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop scheduling, give in-flight runs `grace` seconds, then close the browser."""
+        grace = self.project.config.settings.shutdown_grace if grace is None else grace
+        for task in self._tasks:
+            task.cancel()
+        cancelled = 0
+        if self._scheduler is not None:
+            cancelled = await self._scheduler.stop(grace)
+        if self._runner is not None:
+            await self._runner.__aexit__(None, None, None)
+        log.info(
+            "stopped (%d in-flight runs cancelled after %gs)",
+            cancelled,
+            grace,
+            extra={"event": "stop", "cancelled": cancelled},
+        )
+
+
+def prune_artifacts(root: Path, before: float) -> int:
+    """Remove run folders (root/probe/run) last changed before a time; returns how many."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for probe_dir in root.iterdir():
+        if not probe_dir.is_dir():
+            continue
+        for run_dir in probe_dir.iterdir():
+            try:
+                if run_dir.is_dir() and run_dir.stat().st_mtime < before:
+                    shutil.rmtree(run_dir)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
