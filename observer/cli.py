@@ -419,9 +419,15 @@ def _verdict_line(report: Any) -> None:
     help="Judge runs of this last stretch of time, e.g. 1h, 30m, 7d "
     "(default: each budget's window, else settings.window).",
 )
+@click.option(
+    "--alert",
+    is_flag=True,
+    help="Also drive the alert rules (incidents, notifications), as serve does.",
+)
 @_report_options
 def budgets(
     file: str,
+    alert: bool,
     db: str | None,
     window: str | None,
     as_json: bool,
@@ -448,6 +454,10 @@ def budgets(
         verdicts = evaluate(
             project.budgets, store, window=seconds, default_window=project.config.settings.window
         )
+        if alert:
+            from .alerts import alert_once
+
+            asyncio.run(alert_once(project, store, verdicts))
     report = Report(verdicts, database=str(store.path), strict=strict)
     _emit(
         report,
@@ -588,6 +598,12 @@ def serve(
             extra={"event": "listen"},
         )
         server = uvicorn.Server(config)
+        import signal
+
+        # After its graceful shutdown uvicorn raises the signal that stopped it again; with the
+        # default handler SIGTERM would then kill the process (143) instead of exiting 0.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: sys.exit(EXIT_OK))
         server.run()
         if not server.started:
             _die(f"could not listen on {host}:{port}", EXIT_ERROR)
@@ -608,6 +624,131 @@ def prune(file: str, db: str | None) -> None:
     with open_store(project, db) as store:
         gone = store.prune_beacons(_time.time() - keep)
     click.echo(f"{gone} beacons older than {keep / 86400:g} days deleted from {store.path}")
+
+
+@main.command()
+@click.argument("words", nargs=-1, metavar="[test] FILE")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    metavar="NAME",
+    help="With test: only this channel (repeatable).",
+)
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print incidents as JSON.")
+def alerts(
+    words: tuple[str, ...], channels: tuple[str, ...], db: str | None, as_json: bool
+) -> None:
+    """`observer alerts FILE`: open and recent incidents. `observer alerts test FILE`: send a
+    test notification to every channel (or --channel) and say which worked."""
+    if not words or len(words) > 2 or (len(words) == 2 and words[0] != "test"):
+        _die(
+            "usage: observer alerts FILE [--db PATH] | observer alerts test FILE [--channel NAME]",
+            EXIT_USAGE,
+        )
+    project = load(words[-1])
+    if words[0] == "test" and len(words) == 2:
+        sys.exit(_alerts_test(project, channels))
+    with open_store(project, db) as store:
+        incidents = store.incidents(since=time.time() - 7 * 86400)
+    if as_json:
+        click.echo(json.dumps({"incidents": incidents}, indent=2))
+        return
+    from .report.console import render_incidents
+
+    render_incidents(console(), incidents)
+
+
+def _alerts_test(project: Project, only: tuple[str, ...]) -> int:
+    from .alerts import masked, send
+
+    cfg = project.config.alerts
+    unknown = [c for c in only if c not in cfg.channels]
+    if unknown:
+        _die(
+            f"no channel named {', '.join(unknown)}; channels: {', '.join(cfg.channels)}",
+            EXIT_USAGE,
+        )
+    names = list(only) or list(cfg.channels)
+    if not names:
+        _die("the file has no alerts.channels", EXIT_USAGE)
+
+    async def go() -> list[tuple[str, bool, str | None]]:
+        out = []
+        for name in names:
+            ok, err = await send(
+                cfg.channels[name],
+                "[TEST] observer can reach this channel",
+                f"A test notification from observer ({project.path}).",
+                None,
+                "info",
+                cfg.timeout,
+            )
+            out.append((name, ok, err))
+        return out
+
+    failed = 0
+    for name, ok, err in asyncio.run(go()):
+        mark = click.style("sent  ", fg="green") if ok else click.style("FAILED", fg="red")
+        click.echo(f"{mark} {name} ({masked(cfg.channels[name])})" + (f": {err}" if err else ""))
+        failed += not ok
+    return EXIT_OK if not failed else EXIT_ERROR
+
+
+@main.command()
+@click.argument("pattern", required=False)
+@click.option("--for", "duration", metavar="DURATION", help="How long, e.g. 2h, 30m, 1d.")
+@click.option("--reason", help="Why (shown in the list and the incident history).")
+@click.option("--list", "show", is_flag=True, help="List the silences in force.")
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file (default ./observer.db).")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False),
+    help="Probe file whose settings.database to use.",
+)
+def silence(
+    pattern: str | None,
+    duration: str | None,
+    reason: str | None,
+    show: bool,
+    db: str | None,
+    file: str | None,
+) -> None:
+    """Silence alerts whose budget, probe or rule matches PATTERN (a glob) for a while.
+
+    Silenced incidents are still recorded, just not sent.
+    """
+    from .config import parse_duration
+
+    project = load(file) if file else None
+    now = time.time()
+    with open_store(project, db) as store:
+        if show or pattern is None:
+            rows = store.silences(now)
+            if not rows:
+                click.echo("no silences in force")
+            for r in rows:
+                left = r["ends_at"] - now
+                until = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["ends_at"]))
+                click.echo(
+                    f"{r['pattern']}  until {until} ({left / 3600:.1f}h left)"
+                    + (f"  {r['reason']}" if r["reason"] else "")
+                )
+            return
+        if not duration:
+            _die("give --for DURATION, e.g. --for 2h", EXIT_USAGE)
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            _die(f"--for: {exc}", EXIT_USAGE)
+        if seconds <= 0:
+            _die("--for: must be more than zero", EXIT_USAGE)
+        store.add_silence(pattern, now, now + seconds, reason, os.environ.get("USER"))
+    click.echo(f"silenced '{pattern}' for {duration}" + (f": {reason}" if reason else ""))
 
 
 @main.command("demo-shop")

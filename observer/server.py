@@ -30,6 +30,7 @@ from .rum.pages import Pages
 from .store import Store
 
 if TYPE_CHECKING:
+    from .alerts import Alerter
     from .config.models import Rum
     from .metrics import Metrics
 
@@ -52,12 +53,15 @@ class State:
     metrics: Metrics
     started_at: float = field(default_factory=time.time)
     daemon: Daemon | None = None
+    alerter: Alerter | None = None
 
     def use(self, project: Project) -> None:
         """A reloaded config: new probes, budgets, RUM checks (rum.path needs a restart)."""
         if project.config.rum.path != self.project.config.rum.path:
             log.warning("rum.path changed: it takes effect after a restart")
         self.project = project
+        if self.alerter is not None:
+            self.alerter.use(project)
         self.rum_js = snippet_source(project.config.rum)
 
     @property
@@ -319,6 +323,20 @@ async def api_budgets(request: Request) -> Response:
     )
 
 
+async def api_incidents(request: Request) -> Response:
+    """Open and recent incidents with their notifications: ?since=1d&limit=N."""
+    state: State = request.app.state.observer
+    q = request.query_params
+    try:
+        since = _since(q.get("since", "7d"))
+        limit = int(q.get("limit", "100"))
+    except ValueError as exc:
+        return _reply(400, {"error": f"bad query: {exc}"}, None)
+    incidents = await asyncio.to_thread(state.store.incidents, since, limit)
+    open_ = [i for i in incidents if i["state"] in ("pending", "firing")]
+    return JSONResponse({"open": open_, "incidents": incidents})
+
+
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -362,7 +380,11 @@ def create_app(
         app.state.observer = state
         loop = asyncio.get_running_loop()
         if schedule:
+            from .alerts import Alerter
+
             state.daemon = Daemon(project, store, metrics=state.metrics, watch=watch)
+            state.alerter = Alerter(project, store, metrics=state.metrics)
+            state.daemon.hooks.append(state.alerter.observe)
             state.daemon.on_reload.append(state.use)
             await state.daemon.start()
             with contextlib.suppress(NotImplementedError, AttributeError):
@@ -385,6 +407,8 @@ def create_app(
                 with contextlib.suppress(NotImplementedError, AttributeError):
                     loop.remove_signal_handler(signal.SIGHUP)
                 await state.daemon.stop()
+            if state.alerter is not None:
+                await state.alerter.drain(timeout=project.config.settings.shutdown_grace)
             # Requests still waiting for their commit get it before the process goes.
             await ingestor.close()
             log.info(
@@ -401,6 +425,7 @@ def create_app(
         Route("/api/probes", api_probes, methods=["GET"]),
         Route("/api/runs", api_runs, methods=["GET"]),
         Route("/api/budgets", api_budgets, methods=["GET"]),
+        Route("/api/incidents", api_incidents, methods=["GET"]),
     ]
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))

@@ -163,9 +163,65 @@ def _m2_beacons(db: sqlite_utils.Database) -> None:
     db.execute("create unique index beacons_dedupe on beacons (dedupe) where dedupe is not null")
 
 
+def _m3_alerts(db: sqlite_utils.Database) -> None:
+    # One row per incident: opened on the first breach, closed when resolved (or when the
+    # breach passes before it fired). Open rows survive restarts: nothing is sent twice.
+    db.execute(
+        """create table incidents (
+            id integer primary key,
+            rule text not null,
+            subject text not null,
+            kind text not null,
+            state text not null,
+            breaches integer not null default 0,
+            healthy integer not null default 0,
+            opened_at real not null,
+            fired_at real,
+            resolved_at real,
+            last_notified_at real,
+            notified integer not null default 0,
+            severity text,
+            title text,
+            body text,
+            value real,
+            run_id integer
+        )"""
+    )
+    db.execute("create index incidents_open on incidents (rule, subject, state)")
+    db.execute("create index incidents_time on incidents (opened_at)")
+    db.execute(
+        """create table notifications (
+            id integer primary key,
+            incident_id integer,
+            rule text,
+            channel text,
+            kind text not null,
+            status text not null,
+            attempt integer not null default 1,
+            error text,
+            title text,
+            at real not null
+        )"""
+    )
+    db.execute("create index notifications_incident on notifications (incident_id)")
+    db.execute("create index notifications_time on notifications (at)")
+    db.execute("create table kv (key text primary key, value text)")
+    db.execute(
+        """create table silences (
+            id integer primary key,
+            pattern text not null,
+            starts_at real not null,
+            ends_at real not null,
+            reason text,
+            created_by text
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
+    ("incidents, notifications, silences", _m3_alerts),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -607,6 +663,201 @@ class Store:
             out.setdefault(rec["probe"], {"runs": 0, "pass": 0, "fail": 0, "error": 0})
             out[rec["probe"]]["last"] = rec
         return out
+
+    # ------------------------------------------------------------------ incidents
+
+    INCIDENT_FIELDS = (
+        "rule",
+        "subject",
+        "kind",
+        "state",
+        "breaches",
+        "healthy",
+        "opened_at",
+        "fired_at",
+        "resolved_at",
+        "last_notified_at",
+        "notified",
+        "severity",
+        "title",
+        "body",
+        "value",
+        "run_id",
+    )
+
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """Incidents pending or firing, oldest first."""
+        cur = self.conn.execute(
+            "select * from incidents where state in ('pending', 'firing') order by opened_at"
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def save_incident(self, incident: dict[str, Any]) -> int:
+        """Insert or update an incident (by id); returns its id."""
+        values = [incident.get(k) for k in self.INCIDENT_FIELDS]
+        with self.transaction():
+            if incident.get("id"):
+                sets = ", ".join(f"{k} = ?" for k in self.INCIDENT_FIELDS)
+                self.conn.execute(
+                    f"update incidents set {sets} where id = ?", [*values, incident["id"]]
+                )
+                return int(incident["id"])
+            cols = ", ".join(self.INCIDENT_FIELDS)
+            marks = ", ".join("?" * len(self.INCIDENT_FIELDS))
+            cur = self.conn.execute(f"insert into incidents ({cols}) values ({marks})", values)
+            return int(cur.lastrowid or 0)
+
+    def incidents(self, since: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Incidents newest first, each with its notifications."""
+        where, args = ("where opened_at >= ?", [since]) if since is not None else ("", [])
+        cur = self.conn.execute(
+            f"select * from incidents {where} order by opened_at desc limit ?", [*args, limit]
+        )
+        cols = [d[0] for d in cur.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cur]
+        for inc in out:
+            n = self.conn.execute(
+                "select channel, kind, status, attempt, error, at from notifications "
+                "where incident_id = ? order by at, id",
+                [inc["id"]],
+            )
+            ncols = [d[0] for d in n.description]
+            inc["notifications"] = [dict(zip(ncols, row, strict=True)) for row in n]
+        return out
+
+    def add_notification(self, row: dict[str, Any]) -> None:
+        """Record one delivery attempt (or a held or silenced notice)."""
+        cols = (
+            "incident_id",
+            "rule",
+            "channel",
+            "kind",
+            "status",
+            "attempt",
+            "error",
+            "title",
+            "at",
+        )
+        with self.transaction():
+            self.conn.execute(
+                f"insert into notifications ({', '.join(cols)}) values "
+                f"({', '.join('?' * len(cols))})",
+                [row.get(c) for c in cols],
+            )
+
+    def notifications(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every notification row, oldest first (optionally of one kind)."""
+        sql = "select * from notifications" + (" where kind = ?" if kind else "") + " order by id"
+        cur = self.conn.execute(sql, [kind] if kind else [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def add_silence(
+        self, pattern: str, starts: float, ends: float, reason: str | None, who: str | None
+    ) -> int:
+        """Silence incidents whose rule or subject matches a glob until `ends`."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "insert into silences (pattern, starts_at, ends_at, reason, created_by) "
+                "values (?, ?, ?, ?, ?)",
+                [pattern, starts, ends, reason, who],
+            )
+            return int(cur.lastrowid or 0)
+
+    def silences(self, now: float, active_only: bool = True) -> list[dict[str, Any]]:
+        """Silences in force now (or all of them)."""
+        sql = (
+            "select * from silences"
+            + (" where starts_at <= ? and ends_at > ?" if active_only else "")
+            + " order by ends_at"
+        )
+        cur = self.conn.execute(sql, [now, now] if active_only else [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def last_runs(self, probe: str, limit: int = 5) -> list[dict[str, Any]]:
+        """A probe's latest final runs with their artifacts, newest first."""
+        cur = self.conn.execute(
+            "select * from runs where probe = ? and final = 1 order by started_at desc limit ?",
+            [probe, limit],
+        )
+        cols = [d[0] for d in cur.description]
+        out = [dict(zip(cols, row, strict=True)) for row in cur]
+        for run in out:
+            run["artifacts"] = [
+                {"kind": k, "path": p}
+                for k, p in self.conn.execute(
+                    "select kind, path from artifacts where run_id = ?", [run["id"]]
+                )
+            ]
+            failed = self.conn.execute(
+                "select name, error from steps where run_id = ? and outcome in ('fail', 'error') "
+                "order by idx limit 1",
+                [run["id"]],
+            ).fetchone()
+            run["failed_step_name"], run["failed_step_error"] = failed or (None, None)
+        return out
+
+    def probe_paths(self, probes: list[str], since: float) -> list[str]:
+        """The URLs a probe's recent runs visited (for customer impact)."""
+        marks = ",".join("?" * len(probes))
+        cur = self.conn.execute(
+            f"select distinct v.url from page_vitals v join runs r on r.id = v.run_id "
+            f"where r.probe in ({marks}) and r.started_at >= ?",
+            [*probes, since],
+        )
+        return [row[0] for row in cur]
+
+    def rum_impact(self, pages: list[str], since: float, until: float) -> dict[str, Any]:
+        """Real users on these pages in a window: sessions, page loads, errors, p75 LCP."""
+        if not pages:
+            return {"sessions": 0, "loads": 0, "errored": 0, "lcp": []}
+        marks = ",".join("?" * len(pages))
+        base = f"received_at >= ? and received_at < ? and synthetic = 0 and page in ({marks})"
+        args = [since, until, *pages]
+        sessions, loads = self.conn.execute(
+            f"select count(distinct session), count(distinct load_id) from beacons where {base} "
+            "and metric = 'pageview'",
+            args,
+        ).fetchone()
+        errored = self.conn.execute(
+            f"select count(distinct load_id) from beacons where {base} and metric = 'error'", args
+        ).fetchone()[0]
+        lcp = [
+            v
+            for (v,) in self.conn.execute(
+                f"select value from beacons where {base} and metric = 'lcp'", args
+            )
+        ]
+        return {
+            "sessions": int(sessions),
+            "loads": int(loads),
+            "errored": int(errored),
+            "lcp": [float(v) for v in lcp],
+        }
+
+    def get_kv(self, key: str) -> str | None:
+        """A small piece of state (such as how far `budgets --alert` has read)."""
+        row = self.conn.execute("select value from kv where key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_kv(self, key: str, value: str) -> None:
+        """Remember a small piece of state."""
+        with self.transaction():
+            self.conn.execute(
+                "insert into kv (key, value) values (?, ?) on conflict (key) "
+                "do update set value = excluded.value",
+                [key, value],
+            )
+
+    def runs_after(self, run_id: int) -> list[dict[str, Any]]:
+        """Final runs recorded after a run id, oldest first."""
+        cur = self.conn.execute(
+            "select * from runs where id > ? and final = 1 order by id", [run_id]
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""

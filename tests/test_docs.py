@@ -26,14 +26,15 @@ def _models() -> list[type[BaseModel]]:
 def test_every_config_key_is_in_the_reference() -> None:
     doc = "".join(
         (ROOT / "docs" / name).read_text(encoding="utf-8")
-        for name in ("config.md", "budgets.md", "rum.md")
+        for name in ("config.md", "budgets.md", "rum.md", "alerts.md")
     )
     missing = sorted(
         f"{model.__name__}.{name}"
         for model in _models()
         for name in model.model_fields
         if not any(
-            f"`{form}`" in doc for form in (name, f"{name}:", f"browser.{name}", f"expect.{name}")
+            f"`{form}`" in doc
+            for form in (name, f"{name}:", f"browser.{name}", f"expect.{name}", f"retention.{name}")
         )
     )
     assert missing == []

@@ -212,6 +212,7 @@ def load_project(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
             project.steps[probe.name] = _expand_uses(project, probe, problems)
     if not problems:
         project.budgets = _resolve_budgets(project, located, problems)
+        _check_alerts(project, located, problems)
     if problems:
         raise ConfigError(problems)
     project.secrets = _collect_secrets(project)
@@ -287,6 +288,77 @@ def _probe_path(project: Project, name: str) -> str:
     return format_path(project.origins[name][1])
 
 
+def url_secrets(url: str) -> set[str]:
+    """A channel URL and the parts of it that are credentials (password, tokens, keys)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    found = {url}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    if parts.password:
+        found.add(parts.password)
+    # Webhook services put their tokens in the path (Slack: /T000/B000/XXXX).
+    found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
+    for key, value in parse_qsl(parts.query):
+        if len(value) >= 6 and any(w in key.lower() for w in ("pass", "token", "key", "secret")):
+            found.add(value)
+    return found
+
+
+def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> None:
+    """Rules name channels that exist and budgets or probes that match something."""
+    from fnmatch import fnmatchcase
+
+    alerts = project.config.alerts
+    probe_names = [p.name for p in project.probes]
+    budget_names = [b.name for b in project.budgets]
+    seen: set[str] = set()
+    for idx, rule in enumerate(alerts.rules):
+        path: tuple[str | int, ...] = ("alerts", "rules", idx)
+        if rule.name in seen:
+            problems.append(
+                Problem(
+                    root.mark_of((*path, "name")),
+                    format_path((*path, "name")),
+                    f"rule '{rule.name}' is already defined",
+                )
+            )
+        seen.add(rule.name)
+        for j, channel in enumerate(rule.notify):
+            if channel not in alerts.channels:
+                at = (*path, "notify", j)
+                hint = _suggest(channel, list(alerts.channels))
+                problems.append(
+                    Problem(
+                        root.mark_of(at), format_path(at), f"no channel named '{channel}'{hint}"
+                    )
+                )
+        for key, names in (("budgets", budget_names), ("probes", probe_names)):
+            for j, pattern in enumerate(getattr(rule, key)):
+                if not any(fnmatchcase(n, pattern) for n in names):
+                    at = (*path, key, j)
+                    problems.append(
+                        Problem(
+                            root.mark_of(at),
+                            format_path(at),
+                            f"no {key[:-1]} matches '{pattern}'{_suggest(pattern, names)}",
+                        )
+                    )
+    for probe in project.probes:
+        for j, dep in enumerate(probe.depends_on):
+            if dep not in probe_names or dep == probe.name:
+                located, base = project.origins[probe.name]
+                at = (*base, "depends_on", j)
+                why = (
+                    "a probe cannot depend on itself"
+                    if dep == probe.name
+                    else (f"no probe named '{dep}'{_suggest(dep, probe_names)}")
+                )
+                problems.append(Problem(located.mark_of(at), format_path(at), why))
+
+
 def _collect_secrets(project: Project) -> list[str]:
     found: set[str] = set()
     for steps in project.steps.values():
@@ -295,6 +367,8 @@ def _collect_secrets(project: Project) -> list[str]:
                 found.add(step.fill.value)
     if project.config.rum.api_key:
         found.add(project.config.rum.api_key)
+    for url in project.config.alerts.channels.values():
+        found.update(url_secrets(url))
     # Longest first, so a secret that contains another is masked whole.
     return sorted(found, key=len, reverse=True)
 

@@ -399,6 +399,9 @@ class Probe(Strict):
     )
     retries: int | None = Field(None, ge=0, le=5, description="Retries of a failed run")
     every: Duration | None = Field(None, description="observer serve runs it this often")
+    depends_on: list[ProbeName] = Field(
+        default_factory=list, description="Probes this one needs: its alerts wait while they fail"
+    )
     cron: NonEmpty | None = Field(
         None, description="Or on this cron schedule (UTC), e.g. */5 * * * *"
     )
@@ -551,6 +554,54 @@ class Rum(Strict):
         return None if value is False or value == "off" else value
 
 
+class AlertRule(Strict):
+    """When to tell whom: which budgets or probes, how persistent a breach must be, where to."""
+
+    name: NonEmpty = Field(description="Shown in notifications; unique")
+    budgets: list[NonEmpty] = Field(default_factory=list, description="Budget names or globs")
+    probes: list[NonEmpty] = Field(
+        default_factory=list, description="Probe names or globs: alert when their runs fail"
+    )
+    notify: list[NonEmpty] = Field(description="Channel names from alerts.channels")
+    severity: Literal["critical", "warning", "info"] = "critical"
+    after: int = Field(3, ge=1, le=1000, description="Consecutive breached evaluations to fire")
+    resolve_after: int = Field(2, ge=1, le=1000, description="Consecutive healthy ones to resolve")
+    repeat: Duration | None = Field(None, description="Remind this often while still firing")
+    send_resolved: bool = Field(True, description="Tell the channels when it is over")
+    on_degraded: bool = Field(False, description="A degraded budget counts as breached")
+    on_error: bool = Field(
+        True, description="A probe run that ended in error (observer's trouble) counts as breached"
+    )
+
+    @model_validator(mode="after")
+    def _selects(self) -> AlertRule:
+        if not self.budgets and not self.probes:
+            raise ValueError("give budgets: [...] or probes: [...] (names or globs)")
+        if not self.notify:
+            raise ValueError("notify needs at least one channel")
+        return self
+
+
+class Alerts(Strict):
+    """Notifications through apprise: channels by name, and rules that use them."""
+
+    channels: dict[str, NonEmpty] = Field(
+        default_factory=dict, description="name: apprise URL (secret: never logged or stored)"
+    )
+    rules: list[AlertRule] = Field(default_factory=list)
+    timeout: Duration = Field(10.0, description="Limit of one delivery attempt")
+    retries: int = Field(3, ge=0, le=10, description="Further attempts after a failed delivery")
+    backoff: Duration = Field(1.0, description="Wait before the first retry; doubles each time")
+
+    @field_validator("channels")
+    @classmethod
+    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if "://" not in url:
+                raise ValueError(f"channel '{name}' is not an apprise URL (scheme://...)")
+        return value
+
+
 class Config(Strict):
     """A whole probe file."""
 
@@ -567,3 +618,4 @@ class Config(Strict):
     probes: list[Probe] = Field(default_factory=list)
     budgets: list[Budget] = Field(default_factory=list, description="Experience budgets")
     rum: Rum = Field(default_factory=lambda: Rum(), description="Real-user beacons (serve)")
+    alerts: Alerts = Field(default_factory=lambda: Alerts(), description="Notifications")
