@@ -480,12 +480,17 @@ async def send(
     if title.startswith("[RESOLVED]"):
         kind = apprise.NotifyType.SUCCESS
     ap = apprise.Apprise()
-    if not ap.add(url):
-        return False, f"not a usable apprise URL ({masked(url)})"
     try:
+        if not ap.add(url):
+            return False, f"not a usable apprise URL ({masked(url)})"
+        # The body is plain text: lines kept, and e-mail does not read page errors as HTML.
         result = await asyncio.wait_for(
             ap.async_notify(
-                body=body, title=title, notify_type=kind, attach=[attach] if attach else None
+                body=body,
+                title=title,
+                notify_type=kind,
+                body_format=apprise.NotifyFormat.TEXT,
+                attach=[attach] if attach else None,
             ),
             timeout=timeout,
         )

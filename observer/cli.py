@@ -222,8 +222,15 @@ def run_and_record(
             results = asyncio.run(go(progress))
     except StoreError as exc:
         _die(f"results not recorded: {exc}", EXIT_ERROR)
-    if not quiet and rounds == 1:
-        render_results(console(), results, db=str(store.path), elapsed=time.perf_counter() - t0)
+    if not quiet:
+        out = console()
+        if rounds > 1:
+            from .report.console import render_rounds
+
+            render_rounds(out, results, rounds)
+            out.print("[bold]The last round:[/]")
+        last = results[-len(selected) :]
+        render_results(out, last, db=str(store.path), elapsed=time.perf_counter() - t0)
     return results
 
 
@@ -782,7 +789,14 @@ def demo_shop(host: str, port: int, rum_script: str | None) -> None:
     type=click.IntRange(0, 20),
     help="Rounds of pretend customers whose browsers send real-user beacons.",
 )
-def demo(file: str, port: int, customers: int) -> None:
+@click.option(
+    "--rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="How many times the probes run (the dashboard's charts want a few points).",
+)
+def demo(file: str, port: int, customers: int, rounds: int) -> None:
     """Start the demo shop and observer's server, run FILE once, send customers, judge budgets."""
     from .budgets import evaluate
     from .demo.shop import ShopServer
@@ -804,7 +818,12 @@ def demo(file: str, port: int, customers: int) -> None:
             observer_server.start(create_app(project, server_store))
             try:
                 results = run_and_record(
-                    project, choose(project, ()), store, quiet=False, concurrency=None
+                    project,
+                    choose(project, ()),
+                    store,
+                    quiet=False,
+                    concurrency=None,
+                    rounds=rounds,
                 )
                 if customers:
                     before = store.rum_count(synthetic=False)
@@ -821,6 +840,10 @@ def demo(file: str, port: int, customers: int) -> None:
                 project.budgets, store, default_window=project.config.settings.window
             )
         render_verdicts(console(), verdicts, Report(verdicts).warnings)
+    click.echo(
+        f"\nSee it all on the dashboard: {sys.argv[0]} serve {file} --no-schedule "
+        "(then open http://127.0.0.1:8780/)"
+    )
     sys.exit(exit_code(results))
 
 

@@ -241,6 +241,12 @@ async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
         await asyncio.sleep(every)
 
 
+def _api_allowed(request: Request) -> bool:
+    from .web.dashboard import authorized
+
+    return authorized(request)
+
+
 def _since(raw: str | None) -> float | None:
     """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
     if raw is None or raw == "":
@@ -255,6 +261,8 @@ def _since(raw: str | None) -> float | None:
 
 async def api_probes(request: Request) -> Response:
     """Every probe with its schedule, last run and success over the last 24 hours."""
+    if not _api_allowed(request):
+        return _reply(401, {"error": "this API needs the dashboard token"}, None)
     state: State = request.app.state.observer
     stats = await asyncio.to_thread(state.store.probe_stats, time.time() - 86400)
     slots = state.daemon.scheduler.slots if state.daemon is not None else {}
@@ -292,6 +300,8 @@ async def api_probes(request: Request) -> Response:
 
 async def api_runs(request: Request) -> Response:
     """Recorded runs, newest first: ?probe=NAME&since=1h|UNIX&limit=N."""
+    if not _api_allowed(request):
+        return _reply(401, {"error": "this API needs the dashboard token"}, None)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -307,6 +317,8 @@ async def api_runs(request: Request) -> Response:
 
 async def api_budgets(request: Request) -> Response:
     """The latest verdicts (judged now when the scheduler is off)."""
+    if not _api_allowed(request):
+        return _reply(401, {"error": "this API needs the dashboard token"}, None)
     state: State = request.app.state.observer
     if state.daemon is not None and state.daemon.last_cycle is not None:
         verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
@@ -325,6 +337,8 @@ async def api_budgets(request: Request) -> Response:
 
 async def api_incidents(request: Request) -> Response:
     """Open and recent incidents with their notifications: ?since=1d&limit=N."""
+    if not _api_allowed(request):
+        return _reply(401, {"error": "this API needs the dashboard token"}, None)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -417,7 +431,15 @@ def create_app(
                 extra={"event": "flushed", "accepted": ingestor.counters.accepted},
             )
 
+    from .web import dashboard as dash
+
     routes = [
+        Route("/", dash.overview, methods=["GET"]),
+        Route("/probes/{name:path}", dash.probe_page, methods=["GET"]),
+        Route("/runs/{run_id}", dash.run_page, methods=["GET"]),
+        Route("/rum", dash.rum_page, methods=["GET"]),
+        Route("/incidents", dash.incidents_page, methods=["GET"]),
+        Route("/artifacts/{path:path}", dash.artifact, methods=["GET"]),
         Route(rum.path, beacon, methods=["POST", "OPTIONS"]),
         Route("/rum.js", rum_js, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

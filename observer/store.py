@@ -859,6 +859,71 @@ class Store:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
+    # ------------------------------------------------------------------ dashboard
+
+    def recent_runs(self, probe: str, limit: int = 30) -> list[dict[str, Any]]:
+        """A probe's last final runs, newest first (id, time, outcome, duration, vitals)."""
+        cur = self.conn.execute(
+            "select id, started_at, outcome, duration_ms, error, ttfb_ms, fcp_ms, lcp_ms, cls, "
+            "inp_ms, load_ms, http_status, attempt, location from runs "
+            "where probe = ? and final = 1 order by started_at desc limit ?",
+            [probe, limit],
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def runs_window(self, probe: str, since: float, limit: int = 2000) -> list[dict[str, Any]]:
+        """A probe's final runs since a time, oldest first (for time series)."""
+        cur = self.conn.execute(
+            "select * from (select id, started_at, outcome, duration_ms, ttfb_ms, fcp_ms, lcp_ms,"
+            " cls, inp_ms, load_ms from runs where probe = ? and final = 1 and started_at >= ? "
+            "order by started_at desc limit ?) order by started_at",
+            [probe, since, limit],
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def step_window(self, run_ids: list[int]) -> list[tuple[int, str, float, str]]:
+        """(run id, step name, duration, outcome) of these runs' steps."""
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        cur = self.conn.execute(
+            f"select run_id, name, duration_ms, outcome from steps where run_id in ({marks}) "
+            "and outcome in ('pass', 'fail') order by run_id, idx",
+            run_ids,
+        )
+        return [(int(a), str(b), float(c or 0), str(d)) for a, b, c, d in cur]
+
+    def open_incident_rows(self) -> list[dict[str, Any]]:
+        """Open incidents for the overview."""
+        return self.open_incidents()
+
+    def rum_values(
+        self,
+        since: float,
+        until: float,
+        metrics: tuple[str, ...] = ("lcp", "inp", "cls", "fcp", "ttfb"),
+    ) -> list[tuple[float, str, str, float, str | None, str | None]]:
+        """(time, page, metric, value, rating, device) of real users' vitals in a window."""
+        marks = ",".join("?" * len(metrics))
+        cur = self.conn.execute(
+            f"select received_at, page, metric, value, rating, device from beacons "
+            f"where metric in ({marks}) and received_at >= ? and received_at < ? "
+            "and synthetic = 0 and value is not null",
+            [*metrics, since, until],
+        )
+        return list(cur)
+
+    def lab_pages(self, since: float) -> list[tuple[str, str, float | None, float | None]]:
+        """(probe, page URL, LCP, INP) of the pages journeys visited since a time."""
+        cur = self.conn.execute(
+            "select r.probe, v.url, v.lcp_ms, v.inp_ms from page_vitals v "
+            "join runs r on r.id = v.run_id where r.started_at >= ?",
+            [since],
+        )
+        return list(cur)
+
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""
         row = self.conn.execute(

@@ -369,6 +369,11 @@ def _collect_secrets(project: Project) -> list[str]:
         found.add(project.config.rum.api_key)
     for url in project.config.alerts.channels.values():
         found.update(url_secrets(url))
+    dash = project.config.settings.dashboard
+    if dash.token:
+        found.add(dash.token)
+    if dash.basic_auth:
+        found.add(dash.basic_auth.password)
     # Longest first, so a secret that contains another is masked whole.
     return sorted(found, key=len, reverse=True)
 

@@ -466,6 +466,18 @@ class Retention(Strict):
     )
 
 
+class BasicAuth(Strict):
+    user: NonEmpty
+    password: NonEmpty
+
+
+class Dashboard(Strict):
+    token: NonEmpty | None = Field(
+        None, description="Pages and /api need ?token=, a Bearer header or its cookie"
+    )
+    basic_auth: BasicAuth | None = Field(None, description="Or HTTP basic credentials")
+
+
 class BrowserSettings(Strict):
     executable: NonEmpty | None = Field(
         None, description="Chromium or Chrome binary (else OBSERVER_CHROMIUM, Playwright's, PATH)"
@@ -506,6 +518,9 @@ class Settings(Strict):
     )
     public_url: NonEmpty | None = Field(
         None, description="Where people reach this observer (links in alerts)"
+    )
+    dashboard: Dashboard = Field(
+        default_factory=lambda: Dashboard(), description="Access control of the dashboard"
     )
     browser: BrowserSettings = Field(default_factory=lambda: BrowserSettings())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .agent import browser_family, device_class
 from .model import Context, Item, compact, number, text
 from .webvitals import ATTRIBUTION_KEYS, NAMES
 
@@ -28,6 +29,12 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
         "format": "snippet",
     }
     page = text(data.get("page"), 2000)
+    # The page's own navigator.userAgent; the server reduces it to family and class like the
+    # header's (a browser's beacon may go out with a different header than the page saw).
+    ua = text(data.get("ua"), 500)
+    if ua:
+        common["browser"] = browser_family(ua)
+        common["device"] = device_class(ua)
     out: list[Any] = []
     for it in items:
         if not isinstance(it, dict):

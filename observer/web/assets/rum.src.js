@@ -35,6 +35,8 @@
 
   var load = rand();
   var seq = 0;
+  // Read once, as the page loads: the server keeps only browser family and device class.
+  var ua = navigator.userAgent;
   var queue = [];
   // Set by observer's own journeys, so their beacons are kept apart from real users.
   var synthetic = !!window.__observerSynthetic;
@@ -56,7 +58,7 @@
   }
   function flush() {
     if (!queue.length) return;
-    var body = JSON.stringify({observer: 1, app: app, sid: sid, load: load, syn: synthetic, page: location.href, items: queue.splice(0, queue.length)});
+    var body = JSON.stringify({observer: 1, app: app, sid: sid, load: load, syn: synthetic, page: location.href, ua: ua, items: queue.splice(0, queue.length)});
     var sent = false;
     try { sent = navigator.sendBeacon && navigator.sendBeacon(endpoint, body); } catch (e) { sent = false; }
     if (!sent) {

@@ -1,0 +1,515 @@
+"""The dashboard: server-rendered pages over the store. Every value from a beacon is escaped."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from ..budgets import Verdict, covers, evaluate, format_value, measured, percentile
+from ..rum.model import THRESHOLDS, rating_for
+from ..rum.pages import Pages
+from . import charts
+
+if TYPE_CHECKING:
+    from ..server import State
+
+DAY = 86400.0
+VITAL_UNITS = {"lcp": "ms", "inp": "ms", "cls": "score", "fcp": "ms", "ttfb": "ms"}
+LAB_COLUMNS = {
+    "duration": "duration_ms",
+    "ttfb": "ttfb_ms",
+    "fcp": "fcp_ms",
+    "lcp": "lcp_ms",
+    "cls": "cls",
+    "inp": "inp_ms",
+    "load": "load_ms",
+    "time": "duration_ms",
+}
+_env: Environment | None = None
+
+
+def env() -> Environment:
+    """The template environment (autoescaping everything, always)."""
+    global _env
+    if _env is None:
+        _env = Environment(
+            loader=PackageLoader("observer.web", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
+        _env.filters["ms"] = lambda v: "–" if v is None else format_value(float(v), "ms")
+        _env.filters["when"] = lambda t: (
+            "–" if not t else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t)))
+        )
+        _env.filters["ago"] = _ago
+        _env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
+        _env.globals["rating_colour"] = lambda r: {
+            "good": "good",
+            "needs-improvement": "ni",
+            "poor": "poor",
+        }.get(r or "", "")
+    return _env
+
+
+def _ago(t: float | None) -> str:
+    if not t:
+        return "never"
+    s = max(0.0, time.time() - float(t))
+    if s < 90:
+        return f"{s:.0f}s ago"
+    if s < 5400:
+        return f"{s / 60:.0f}m ago"
+    if s < 2 * DAY:
+        return f"{s / 3600:.1f}h ago"
+    return f"{s / DAY:.1f}d ago"
+
+
+def render(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLResponse:
+    """A page from its template."""
+    state: State = request.app.state.observer
+    html = (
+        env()
+        .get_template(name)
+        .render(request=request, project=state.project, nav=name.split(".")[0], **ctx)
+    )
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; "
+            "style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
+
+
+# ------------------------------------------------------------------- access control
+
+TOKEN_COOKIE = "observer_token"
+
+
+def authorized(request: Request) -> bool:
+    """No access control configured, or the request carries the token / basic credentials."""
+    state: State = request.app.state.observer
+    dash = state.project.config.settings.dashboard
+    if dash.token is None and dash.basic_auth is None:
+        return True
+    if dash.token is not None:
+        given = (
+            request.query_params.get("token")
+            or request.cookies.get(TOKEN_COOKIE)
+            or _bearer(request)
+        )
+        if given and hmac.compare_digest(given.encode(), dash.token.encode()):
+            return True
+    if dash.basic_auth is not None:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return False
+            ok_user = hmac.compare_digest(user.encode(), dash.basic_auth.user.encode())
+            ok_pass = hmac.compare_digest(password.encode(), dash.basic_auth.password.encode())
+            return ok_user and ok_pass
+    return False
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def denied(request: Request) -> Response:
+    """401, asking for basic credentials when those are configured."""
+    state: State = request.app.state.observer
+    headers = {}
+    if state.project.config.settings.dashboard.basic_auth is not None:
+        headers["WWW-Authenticate"] = 'Basic realm="observer"'
+    return HTMLResponse(
+        "<!doctype html><title>401</title><p>observer: this dashboard needs a "
+        "token (?token=...) or credentials.</p>",
+        status_code=401,
+        headers=headers,
+    )
+
+
+def remember_token(request: Request, response: Response) -> Response:
+    """A token given in the URL is kept in a cookie, so links work without it."""
+    token = request.query_params.get("token")
+    if token:
+        response.set_cookie(
+            TOKEN_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+# ------------------------------------------------------------------- pages
+
+
+def _verdicts(state: State) -> list[Verdict]:
+    if state.daemon is not None and state.daemon.last_cycle is not None:
+        return state.daemon.verdicts
+    return evaluate(
+        state.project.budgets, state.store, default_window=state.project.config.settings.window
+    )
+
+
+def _overview_data(state: State) -> dict[str, Any]:
+    store, project = state.store, state.project
+    now = time.time()
+    stats = store.probe_stats(now - DAY)
+    probes = []
+    for p in project.probes:
+        recent = store.recent_runs(p.name, 40)
+        st = stats.get(p.name, {})
+        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
+        last = recent[0] if recent else None
+        probes.append(
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "state": last["outcome"] if last else "none",
+                "last": last,
+                "runs": st.get("runs", 0),
+                "success": (st.get("pass") or 0) / judged if judged else None,
+                "spark": charts.sparkline(
+                    [r["duration_ms"] or 0 for r in reversed(recent)],
+                    [r["outcome"] for r in reversed(recent)],
+                ),
+            }
+        )
+    verdicts = _verdicts(state)
+    return {
+        "probes": probes,
+        "verdicts": verdicts,
+        "incidents": store.open_incidents(),
+        "rum": _rum_table(state, now - DAY, now, limit=8),
+        "covers": covers,
+        "measured": measured,
+    }
+
+
+def _rum_table(state: State, since: float, until: float, limit: int = 20) -> list[dict[str, Any]]:
+    """Top pages by page loads with p75 LCP, INP, CLS and their ratings."""
+    rows = state.store.rum_values(since, until, ("lcp", "inp", "cls"))
+    by_page: dict[str, dict[str, list[float]]] = {}
+    for _, page, metric, value, _, _ in rows:
+        by_page.setdefault(page or "(unknown)", {}).setdefault(metric, []).append(value)
+    ranked = sorted(by_page.items(), key=lambda kv: -len(kv[1].get("lcp", [])))[:limit]
+    out = []
+    for page, metrics in ranked:
+        row: dict[str, Any] = {"page": page, "samples": len(metrics.get("lcp", []))}
+        for m in ("lcp", "inp", "cls"):
+            vals = metrics.get(m, [])
+            if vals:
+                p75 = percentile(vals, 75)
+                row[m] = {"value": format_value(p75, VITAL_UNITS[m]), "rating": rating_for(m, p75)}
+            else:
+                row[m] = None
+        out.append(row)
+    return out
+
+
+async def overview(request: Request) -> Response:
+    """Every probe and budget with its state; open incidents on top; real users."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    data = await asyncio.to_thread(_overview_data, state)
+    return remember_token(request, render("overview.html", request, **data))
+
+
+def _probe_data(state: State, name: str) -> dict[str, Any] | None:
+    try:
+        probe = state.project.probe(name)
+    except KeyError:
+        return None
+    now = time.time()
+    since = now - DAY
+    runs = state.store.runs_window(name, since)
+    recent = state.store.recent_runs(name, 30)
+    rules = [r for r in state.project.budgets if name in r.probes]
+
+    def lines_for(metric: str) -> list[charts.Line]:
+        out = []
+        for r in rules:
+            if r.metric.name == metric and r.metric.step is None:
+                out.append(charts.Line(f"{r.name}: {r.threshold.text}", r.threshold.limit))
+                if r.warn is not None:
+                    out.append(charts.Line(f"warn {r.warn.text}", r.warn.limit, "#d97706"))
+        return out
+
+    passed = [r for r in runs if r["outcome"] == "pass"]
+    main_metric = "time" if probe.kind == "http" else "duration"
+    duration = charts.timeseries(
+        [charts.Series("duration", [(r["started_at"], r["duration_ms"]) for r in passed])],
+        lines_for(main_metric) + (lines_for("duration") if main_metric == "time" else []),
+        title="Duration of runs that completed (24 h)",
+    )
+    step_chart = None
+    vitals_chart = None
+    cls_chart = None
+    if probe.kind == "journey":
+        steps: dict[str, list[tuple[float, float]]] = {}
+        when = {r["id"]: r["started_at"] for r in runs}
+        for run_id, step, ms, _ in state.store.step_window([r["id"] for r in runs][-300:]):
+            steps.setdefault(step, []).append((when[run_id], ms))
+        top = sorted(steps.items(), key=lambda kv: -max(v for _, v in kv[1]))[:8]
+        step_lines = [
+            charts.Line(f"{r.name}: {r.threshold.text}", r.threshold.limit)
+            for r in rules
+            if r.metric.step is not None
+        ]
+        step_chart = charts.timeseries(
+            [charts.Series(k, v) for k, v in top], step_lines, title="Slowest steps (24 h)"
+        )
+        vitals_chart = charts.timeseries(
+            [
+                charts.Series(
+                    m.upper(),
+                    [
+                        (r["started_at"], r[LAB_COLUMNS[m]])
+                        for r in runs
+                        if r[LAB_COLUMNS[m]] is not None
+                    ],
+                )
+                for m in ("ttfb", "fcp", "lcp", "inp")
+            ],
+            [ln for m in ("lcp", "fcp", "ttfb", "inp") for ln in lines_for(m)],
+            title="Web vitals, worst page of each run (24 h)",
+        )
+        cls_chart = charts.timeseries(
+            [
+                charts.Series(
+                    "CLS", [(r["started_at"], r["cls"]) for r in runs if r["cls"] is not None]
+                )
+            ],
+            lines_for("cls"),
+            unit="score",
+            title="CLS (24 h)",
+            height=160,
+        )
+    judged = [r for r in runs if r["outcome"] in ("pass", "fail")]
+    success = len(passed) / len(judged) if judged else None
+    verdicts = [v for v in _verdicts(state) if name in v.probes]
+    return {
+        "probe": probe,
+        "runs": recent,
+        "duration": duration,
+        "steps": step_chart,
+        "vitals": vitals_chart,
+        "cls": cls_chart,
+        "success": success,
+        "count": len(runs),
+        "verdicts": verdicts,
+        "measured": measured,
+    }
+
+
+async def probe_page(request: Request) -> Response:
+    """One probe: its charts with budget lines, recent runs, success rate."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    name = request.path_params["name"]
+    data = await asyncio.to_thread(_probe_data, state, name)
+    if data is None:
+        return render("missing.html", request, 404, what=f"probe {name}")
+    return remember_token(request, render("probe.html", request, **data))
+
+
+async def run_page(request: Request) -> Response:
+    """One run: the step waterfall, errors, the screenshot, the trace."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    try:
+        run_id = int(request.path_params["run_id"])
+    except ValueError:
+        return render("missing.html", request, 404, what="that run")
+    run = await asyncio.to_thread(state.store.run_details, run_id)
+    if run is None:
+        return render("missing.html", request, 404, what=f"run {run_id}")
+    root = state.project.resolve(state.project.config.settings.artifacts)
+    for art in run["artifacts"]:
+        art["href"] = _artifact_href(root, art["path"])
+    return remember_token(
+        request, render("run.html", request, run=run, waterfall=charts.waterfall(run["steps"]))
+    )
+
+
+def _artifact_href(root: Path, path: str) -> str | None:
+    try:
+        rel = Path(path).resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    return "/artifacts/" + rel.as_posix()
+
+
+async def artifact(request: Request) -> Response:
+    """A screenshot or trace, only from inside the artifacts directory."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    root = state.project.resolve(state.project.config.settings.artifacts).resolve()
+    rel = request.path_params["path"]
+    try:
+        target = (root / rel).resolve()
+        target.relative_to(root)
+    except (ValueError, OSError):
+        return Response("not an artifact", status_code=404)
+    if not target.is_file():
+        return Response("not an artifact", status_code=404)
+    if target.suffix == ".zip":
+        return FileResponse(target, filename=target.name, media_type="application/zip")
+    media = {".png": "image/png", ".jpeg": "image/jpeg", ".jpg": "image/jpeg"}.get(target.suffix)
+    if media is None:
+        return Response("not an artifact", status_code=404)
+    return FileResponse(target, media_type=media)
+
+
+def _rum_data(state: State) -> dict[str, Any]:
+    now = time.time()
+    since = now - DAY
+    rows = state.store.rum_values(since, now)
+    pages: dict[str, int] = {}
+    for _, page, metric, _, _, _ in rows:
+        if metric == "lcp":
+            pages[page or "(unknown)"] = pages.get(page or "(unknown)", 0) + 1
+    top = [p for p, _ in sorted(pages.items(), key=lambda kv: -kv[1])[:6]]
+    hourly: dict[tuple[str, str], dict[float, list[float]]] = {}
+    shares: dict[str, dict[str, int]] = {}
+    devices: dict[tuple[str, str], list[float]] = {}
+    for t, page, metric, value, rating, device in rows:
+        page = page or "(unknown)"
+        hour = t - t % 3600
+        if page in top:
+            hourly.setdefault((metric, page), {}).setdefault(hour, []).append(value)
+        r = rating or rating_for(metric, value)
+        shares.setdefault(metric, {"good": 0, "needs-improvement": 0, "poor": 0})[r] += 1
+        devices.setdefault((metric, device or "unknown"), []).append(value)
+    charts_by_metric = {}
+    for metric in ("lcp", "inp", "cls"):
+        series = [
+            charts.Series(
+                page,
+                [
+                    (h + 1800, percentile(v, 75))
+                    for h, v in sorted(hourly.get((metric, page), {}).items())
+                ],
+            )
+            for page in top
+        ]
+        good, ni = THRESHOLDS[metric]
+        charts_by_metric[metric] = charts.timeseries(
+            series,
+            [
+                charts.Line(f"good ≤ {format_value(good, VITAL_UNITS[metric])}", good, "#16a34a"),
+                charts.Line(f"poor > {format_value(ni, VITAL_UNITS[metric])}", ni),
+            ],
+            unit=VITAL_UNITS[metric],
+            title=f"p75 {metric.upper()} by page, hourly (24 h)",
+        )
+    share_rows = [
+        {
+            "metric": m.upper(),
+            "bar": charts.bar_shares(s["good"], s["needs-improvement"], s["poor"]),
+            **s,
+            "total": sum(s.values()),
+        }
+        for m, s in sorted(shares.items())
+    ]
+    device_rows = []
+    for metric in ("lcp", "inp", "cls", "fcp", "ttfb"):
+        row: dict[str, Any] = {"metric": metric.upper()}
+        for dev in ("mobile", "desktop", "tablet"):
+            vals = devices.get((metric, dev), [])
+            row[dev] = (
+                {
+                    "value": format_value(percentile(vals, 75), VITAL_UNITS[metric]),
+                    "rating": rating_for(metric, percentile(vals, 75)),
+                    "n": len(vals),
+                }
+                if vals
+                else None
+            )
+        device_rows.append(row)
+    rum = state.project.config.rum
+    namer = Pages(rum.pages, rum.keep_query)
+    lab: dict[str, list[float]] = {}
+    lab_probes: dict[str, set[str]] = {}
+    for probe, url, lcp, _ in state.store.lab_pages(since):
+        lab_page = namer.name(url)
+        if lab_page and lcp is not None:
+            lab.setdefault(lab_page, []).append(lcp)
+            lab_probes.setdefault(lab_page, set()).add(probe)
+    field: dict[str, list[float]] = {}
+    for _, page, metric, value, _, _ in rows:
+        if metric == "lcp" and page in lab:
+            field.setdefault(page, []).append(value)
+    side = []
+    for page in sorted(lab):
+        lab_p75 = percentile(lab[page], 75)
+        f = field.get(page)
+        side.append(
+            {
+                "page": page,
+                "probes": ", ".join(sorted(lab_probes[page])),
+                "lab": {
+                    "value": format_value(lab_p75, "ms"),
+                    "rating": rating_for("lcp", lab_p75),
+                    "n": len(lab[page]),
+                },
+                "field": None
+                if not f
+                else {
+                    "value": format_value(percentile(f, 75), "ms"),
+                    "rating": rating_for("lcp", percentile(f, 75)),
+                    "n": len(f),
+                },
+            }
+        )
+    return {
+        "charts": charts_by_metric,
+        "shares": share_rows,
+        "devices": device_rows,
+        "side": side,
+        "table": _rum_table(state, since, now),
+        "beacons": len(rows),
+    }
+
+
+async def rum_page(request: Request) -> Response:
+    """Real users: p75 by page over time, rating shares, devices, lab beside field."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    data = await asyncio.to_thread(_rum_data, state)
+    return remember_token(request, render("rum.html", request, **data))
+
+
+async def incidents_page(request: Request) -> Response:
+    """Incident history with the notifications sent."""
+    if not authorized(request):
+        return denied(request)
+    state: State = request.app.state.observer
+    rows = await asyncio.to_thread(state.store.incidents, time.time() - 30 * DAY, 200)
+    return remember_token(request, render("incidents.html", request, incidents=rows))
+
+
+async def budgets_page(request: Request) -> Response:
+    """Redirect to the overview, where the budgets are."""
+    return RedirectResponse("/#budgets")
