@@ -218,7 +218,7 @@ class Alerter:
                 self._save(inc)
                 self._notify(rule, inc, "firing", now)
                 return
-            if inc["state"] == "firing" and inc["notified"] and rule.repeat:
+            if inc["state"] == "firing" and inc["notified"] == 1 and rule.repeat:
                 last = inc.get("last_notified_at") or inc["fired_at"]
                 if now - last >= rule.repeat:
                     self._save(inc)
@@ -236,7 +236,7 @@ class Alerter:
             return
         inc["healthy"] += 1
         if inc["healthy"] >= rule.resolve_after:
-            lasted = _ago(now - (inc.get("fired_at") or inc["opened_at"]))
+            lasted = _ago(now - inc["opened_at"])
             inc["state"] = "resolved"
             inc["resolved_at"] = now
             inc["title"] = f"{title} (after {lasted})"
@@ -356,6 +356,9 @@ class Alerter:
             title = f"[STILL FIRING {_ago(now - (inc.get('fired_at') or now))}] {inc['title']}"
         inc["last_notified_at"] = now
         silence = self._silenced(rule, inc, now)
+        if kind == "resolved" and inc["notified"] == 2 and silence is None:
+            # It fired under a silence that has ended since: the channels never heard of it.
+            silence = {"pattern": "(the silence it fired under)", "ends_at": now}
         held = self._held_by(inc) if kind != "resolved" else []
         status = "silenced" if silence else "held" if held else None
         if status is not None:
@@ -379,7 +382,9 @@ class Alerter:
                     }
                 )
             if silence:
-                inc["notified"] = 1  # a silence counts as told: no catch-up when it ends
+                # Told nobody, on purpose: no catch-up when the silence ends, and no resolved
+                # message to channels that never heard it fire.
+                inc["notified"] = 2
             self._save(inc)
             log.info(
                 "%s %s: %s",

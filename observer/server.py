@@ -229,6 +229,20 @@ async def bare(request: Request) -> Response:
     return _reply(202, {"accepted": 0, "dropped": 0}, {})
 
 
+async def _reload_unscheduled(state: State) -> None:
+    """SIGHUP under --no-schedule: the new config's RUM settings; a broken one is refused."""
+    from .config import ConfigError, load_project
+
+    try:
+        project = await asyncio.to_thread(load_project, state.project.path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("reload refused: %s", problem, extra={"event": "reload_refused"})
+        return
+    state.use(project)
+    log.info("reloaded (SIGHUP)", extra={"event": "reload"})
+
+
 async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
     """Delete beacons past rum.retention, now and then every hour."""
     while True:
@@ -247,6 +261,14 @@ def _api_allowed(request: Request) -> bool:
     return authorized(request)
 
 
+def _api_denied(request: Request) -> Response:
+    """401, asking for basic credentials when those are configured (RFC 9110 wants it)."""
+    state: State = request.app.state.observer
+    basic = state.project.config.settings.dashboard.basic_auth is not None
+    headers = {"WWW-Authenticate": 'Basic realm="observer"'} if basic else None
+    return _reply(401, {"error": "this API needs the dashboard token"}, headers)
+
+
 def _since(raw: str | None) -> float | None:
     """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
     if raw is None or raw == "":
@@ -262,7 +284,7 @@ def _since(raw: str | None) -> float | None:
 async def api_probes(request: Request) -> Response:
     """Every probe with its schedule, last run and success over the last 24 hours."""
     if not _api_allowed(request):
-        return _reply(401, {"error": "this API needs the dashboard token"}, None)
+        return _api_denied(request)
     state: State = request.app.state.observer
     stats = await asyncio.to_thread(state.store.probe_stats, time.time() - 86400)
     slots = state.daemon.scheduler.slots if state.daemon is not None else {}
@@ -301,7 +323,7 @@ async def api_probes(request: Request) -> Response:
 async def api_runs(request: Request) -> Response:
     """Recorded runs, newest first: ?probe=NAME&since=1h|UNIX&limit=N."""
     if not _api_allowed(request):
-        return _reply(401, {"error": "this API needs the dashboard token"}, None)
+        return _api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -318,7 +340,7 @@ async def api_runs(request: Request) -> Response:
 async def api_budgets(request: Request) -> Response:
     """The latest verdicts (judged now when the scheduler is off)."""
     if not _api_allowed(request):
-        return _reply(401, {"error": "this API needs the dashboard token"}, None)
+        return _api_denied(request)
     state: State = request.app.state.observer
     if state.daemon is not None and state.daemon.last_cycle is not None:
         verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
@@ -338,7 +360,7 @@ async def api_budgets(request: Request) -> Response:
 async def api_incidents(request: Request) -> Response:
     """Open and recent incidents with their notifications: ?since=1d&limit=N."""
     if not _api_allowed(request):
-        return _reply(401, {"error": "this API needs the dashboard token"}, None)
+        return _api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -406,6 +428,12 @@ def create_app(
                     signal.SIGHUP,
                     lambda: loop.create_task(state.daemon.reload()),  # type: ignore[union-attr]
                 )
+        else:
+            # SIGHUP's default action ends the process: without the scheduler it still reloads.
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.add_signal_handler(
+                    signal.SIGHUP, lambda: loop.create_task(_reload_unscheduled(state))
+                )
         pruner = loop.create_task(_retention(store, rum.retention))
         log.info(
             "ready: beacons at %s%s",
@@ -417,9 +445,9 @@ def create_app(
             yield
         finally:
             pruner.cancel()
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.remove_signal_handler(signal.SIGHUP)
             if state.daemon is not None:
-                with contextlib.suppress(NotImplementedError, AttributeError):
-                    loop.remove_signal_handler(signal.SIGHUP)
                 await state.daemon.stop()
             if state.alerter is not None:
                 await state.alerter.drain(timeout=project.config.settings.shutdown_grace)

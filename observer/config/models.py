@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -466,6 +467,17 @@ class Retention(Strict):
     )
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; people mean the word.
+    return "off" if value is False else value
+
+
+OnOff = Annotated[
+    Literal["on_failure", "always", "off"],
+    BeforeValidator(_yaml_off),
+]
+
+
 class BasicAuth(Strict):
     user: NonEmpty
     password: NonEmpty
@@ -494,12 +506,10 @@ class Settings(Strict):
     timeout: Duration = Field(30.0, description="Whole-probe limit")
     step_timeout: Duration = Field(10.0, description="Default limit of one journey step")
     concurrency: int = Field(4, ge=1, le=64, description="Probes run at once")
-    screenshots: Literal["on_failure", "always", "off"] = Field(
+    screenshots: OnOff = Field(
         "on_failure", description="When to save a screenshot at the end of a journey"
     )
-    trace: Literal["on_failure", "always", "off"] = Field(
-        "on_failure", description="When to keep a Playwright trace of a journey"
-    )
+    trace: OnOff = Field("on_failure", description="When to keep a Playwright trace of a journey")
     fail_on_page_error: bool = Field(False, description="Uncaught page errors fail journeys")
     user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
     verify_tls: bool = Field(True, description="Check TLS certificates")

@@ -68,7 +68,10 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
                             if k not in ("rating", "navigation_type", "id")
                         }
                     ),
-                    dedupe=key() if not context.get("id") else f"faro:{text(context['id'], 128)}",
+                    # One measurement may carry several vitals under one context id.
+                    dedupe=key()
+                    if not context.get("id")
+                    else f"faro:{text(context['id'], 128)}:{metric}",
                     **common,
                 )
             )

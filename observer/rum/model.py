@@ -116,8 +116,9 @@ def check(item: Item) -> Item:
         top = MAX_CLS if item.metric == "cls" else MAX_TIME_MS
         if not 0 <= item.value <= top:
             raise ItemError(f"{item.metric} value {item.value:g} is outside 0..{top:g}")
-        if item.rating not in RATINGS:
-            item.rating = rating_for(item.metric, item.value)
+        # Judged here by the web.dev thresholds, whatever the sender said: a beacon's own
+        # rating is just another claim from the client.
+        item.rating = rating_for(item.metric, item.value)
     else:
         item.value = None
         item.rating = None
