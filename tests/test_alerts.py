@@ -513,7 +513,7 @@ def test_recovery_resolves_once_and_says_how_long(
         await h.alerter.drain()
         return opened, fired, over
 
-    opened, fired, over = run(go())
+    opened, _fired, over = run(go())
     lasted = f"{round((over - opened) / 60)}m"  # from the first breach
     title = f"[RESOLVED] checkout is fast: p95 2 s < 4 s (12 samples) (after {lasted})"
     assert resolved(hook.titles) == [title]
