@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from . import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -56,7 +57,7 @@ def exit_code(results: list[ProbeResult]) -> int:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="observer")
+@click.version_option(__version__, prog_name="observer")
 def main() -> None:
     """observer: synthetic journeys and real-user experience, judged by one budget language."""
 
@@ -80,6 +81,8 @@ def _n(count: int, noun: str) -> str:
 
 
 def _check_devices(project: Project) -> None:
+    if not any(p.device for p in project.probes):
+        return  # reading Playwright's device list costs a 3 MB file read
     from .browser import known_devices
 
     devices = known_devices()
@@ -198,6 +201,8 @@ def run_and_record(
     batch: str | None = None,
 ) -> list[ProbeResult]:
     """Run the selected probes `rounds` times with progress on stderr, recording each round."""
+    import asyncio
+
     from .report.console import Progress, render_results
     from .runner import Runner
     from .store import StoreError
@@ -444,6 +449,8 @@ def budgets(
     strict: bool,
 ) -> None:
     """Judge every budget over stored runs, without running probes (exit 0 ok, 1 failed)."""
+    import asyncio
+
     from .budgets import evaluate
     from .config import parse_duration
     from .report.check import Report
@@ -670,6 +677,8 @@ def alerts(
 
 
 def _alerts_test(project: Project, only: tuple[str, ...]) -> int:
+    import asyncio
+
     from .alerts import masked, send
 
     cfg = project.config.alerts
@@ -798,6 +807,8 @@ def demo_shop(host: str, port: int, rum_script: str | None) -> None:
 )
 def demo(file: str, port: int, customers: int, rounds: int) -> None:
     """Start the demo shop and observer's server, run FILE once, send customers, judge budgets."""
+    import asyncio
+
     from .budgets import evaluate
     from .demo.shop import ShopServer
     from .demo.traffic import customers as send_customers

@@ -26,7 +26,9 @@ from .types import Duration, NonEmpty, Percent, ProbeName, Size
 class Strict(BaseModel):
     """A config section: unknown keys are errors, and we remember what was allowed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # defer_build: the schemas are built once, for the whole file, when one is first loaded,
+    # not class by class at import: `observer validate` starts noticeably faster.
+    model_config = ConfigDict(extra="forbid", frozen=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
