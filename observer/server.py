@@ -286,7 +286,9 @@ async def api_probes(request: Request) -> Response:
     if not _api_allowed(request):
         return _api_denied(request)
     state: State = request.app.state.observer
-    stats = await asyncio.to_thread(state.store.probe_stats, time.time() - 86400)
+    stats = await asyncio.to_thread(
+        state.store.probe_stats, time.time() - 86400, [p.name for p in state.project.probes]
+    )
     slots = state.daemon.scheduler.slots if state.daemon is not None else {}
     out = []
     for probe in state.project.probes:
@@ -423,14 +425,14 @@ def create_app(
             state.daemon.hooks.append(state.alerter.observe)
             state.daemon.on_reload.append(state.use)
             await state.daemon.start()
-            with contextlib.suppress(NotImplementedError, AttributeError):
+            with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
                 loop.add_signal_handler(
                     signal.SIGHUP,
                     lambda: loop.create_task(state.daemon.reload()),  # type: ignore[union-attr]
                 )
         else:
             # SIGHUP's default action ends the process: without the scheduler it still reloads.
-            with contextlib.suppress(NotImplementedError, AttributeError):
+            with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
                 loop.add_signal_handler(
                     signal.SIGHUP, lambda: loop.create_task(_reload_unscheduled(state))
                 )
@@ -445,7 +447,7 @@ def create_app(
             yield
         finally:
             pruner.cancel()
-            with contextlib.suppress(NotImplementedError, AttributeError):
+            with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
             if state.daemon is not None:
                 await state.daemon.stop()

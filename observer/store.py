@@ -642,7 +642,7 @@ class Store:
             cur = self.conn.execute("delete from runs where started_at < ?", [before])
             return int(cur.rowcount)
 
-    def probe_stats(self, since: float) -> dict[str, dict[str, Any]]:
+    def probe_stats(self, since: float, probes: list[str]) -> dict[str, dict[str, Any]]:
         """Per probe: runs, passes, fails, errors since a time, and the last run."""
         out: dict[str, dict[str, Any]] = {}
         rows = self.conn.execute(
@@ -653,15 +653,19 @@ class Store:
         )
         for probe, n, passed, failed, errored in rows:
             out[probe] = {"runs": n, "pass": passed, "fail": failed, "error": errored}
-        last = self.conn.execute(
-            "select r.* from runs r join (select probe, max(started_at) as t from runs "
-            "where final = 1 group by probe) m on r.probe = m.probe and r.started_at = m.t"
-        )
-        cols = [d[0] for d in last.description]
-        for row in last:
+        # The newest run of each probe, one index probe each (a GROUP BY would scan every run).
+        for probe in probes:
+            cur = self.conn.execute(
+                "select * from runs where probe = ? and final = 1 order by started_at desc limit 1",
+                [probe],
+            )
+            cols = [d[0] for d in cur.description]
+            row = cur.fetchone()
+            if row is None:
+                continue
             rec = dict(zip(cols, row, strict=True))
-            out.setdefault(rec["probe"], {"runs": 0, "pass": 0, "fail": 0, "error": 0})
-            out[rec["probe"]]["last"] = rec
+            out.setdefault(probe, {"runs": 0, "pass": 0, "fail": 0, "error": 0})
+            out[probe]["last"] = rec
         return out
 
     # ------------------------------------------------------------------ incidents

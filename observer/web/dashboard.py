@@ -170,7 +170,7 @@ def _verdicts(state: State) -> list[Verdict]:
 def _overview_data(state: State) -> dict[str, Any]:
     store, project = state.store, state.project
     now = time.time()
-    stats = store.probe_stats(now - DAY)
+    stats = store.probe_stats(now - DAY, [p.name for p in project.probes])
     probes = []
     for p in project.probes:
         recent = store.recent_runs(p.name, 40)
@@ -196,18 +196,18 @@ def _overview_data(state: State) -> dict[str, Any]:
         "probes": probes,
         "verdicts": verdicts,
         "incidents": store.open_incidents(),
-        "rum": _rum_table(state, now - DAY, now, limit=8),
+        "rum": _rum_table(store.rum_values(now - DAY, now, ("lcp", "inp", "cls")), limit=8),
         "covers": covers,
         "measured": measured,
     }
 
 
-def _rum_table(state: State, since: float, until: float, limit: int = 20) -> list[dict[str, Any]]:
-    """Top pages by page loads with p75 LCP, INP, CLS and their ratings."""
-    rows = state.store.rum_values(since, until, ("lcp", "inp", "cls"))
+def _rum_table(rows: list[Any], limit: int = 20) -> list[dict[str, Any]]:
+    """Top pages by LCP samples with p75 LCP, INP, CLS and their ratings (from rum_values)."""
     by_page: dict[str, dict[str, list[float]]] = {}
     for _, page, metric, value, _, _ in rows:
-        by_page.setdefault(page or "(unknown)", {}).setdefault(metric, []).append(value)
+        if metric in ("lcp", "inp", "cls"):
+            by_page.setdefault(page or "(unknown)", {}).setdefault(metric, []).append(value)
     ranked = sorted(by_page.items(), key=lambda kv: -len(kv[1].get("lcp", [])))[:limit]
     out = []
     for page, metrics in ranked:
@@ -339,7 +339,7 @@ async def run_page(request: Request) -> Response:
     try:
         run_id = int(request.path_params["run_id"])
     except ValueError:
-        return render("missing.html", request, 404, what="that run")
+        return render("missing.html", request, 404, what=f"run {request.path_params['run_id']}")
     run = await asyncio.to_thread(state.store.run_details, run_id)
     if run is None:
         return render("missing.html", request, 404, what=f"run {run_id}")
@@ -487,7 +487,7 @@ def _rum_data(state: State) -> dict[str, Any]:
         "shares": share_rows,
         "devices": device_rows,
         "side": side,
-        "table": _rum_table(state, since, now),
+        "table": _rum_table(rows),
         "beacons": len(rows),
     }
 
