@@ -9,26 +9,81 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from observer.store import Store  # noqa: E402
+from observer.store import Store
 
 PROBES = {
     "health": ("http", []),
     "home page": ("http", []),
-    "login": ("journey", ["goto /login", "fill #email", "fill #password", "submit",
-                          "expect_text Welcome"]),
-    "search": ("journey", ["goto /products", "fill #search", "select Price in #sort", "search",
-                           "expect_text Travel Mug"]),
-    "checkout": ("journey", ["goto /login", "fill #email", "fill #password", "submit",
-                             "expect_text Welcome", "goto /products/1", "click text=Add to cart",
-                             "goto /cart", "click text=Checkout", "fill #address", "place order",
-                             "expect_url **/orders/*", "expect_text Thank you"]),
+    "login": (
+        "journey",
+        ["goto /login", "fill #email", "fill #password", "submit", "expect_text Welcome"],
+    ),
+    "search": (
+        "journey",
+        [
+            "goto /products",
+            "fill #search",
+            "select Price in #sort",
+            "search",
+            "expect_text Travel Mug",
+        ],
+    ),
+    "checkout": (
+        "journey",
+        [
+            "goto /login",
+            "fill #email",
+            "fill #password",
+            "submit",
+            "expect_text Welcome",
+            "goto /products/1",
+            "click text=Add to cart",
+            "goto /cart",
+            "click text=Checkout",
+            "fill #address",
+            "place order",
+            "expect_url **/orders/*",
+            "expect_text Thank you",
+        ],
+    ),
 }
-PAGES = ["/", "/products", "/products/*", "/cart", "/checkout", "/login", "/account",
-         "/orders/*"] + [f"/blog/post-{i}" for i in range(40)]
-RUN_COLS = ("probe", "kind", "outcome", "started_at", "duration_ms", "completed", "last_mark",
-            "error", "failed_step", "attempt", "location", "device", "source", "batch", "final",
-            "ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms", "error_count",
-            "http_status", "size_bytes")
+PAGES = [
+    "/",
+    "/products",
+    "/products/*",
+    "/cart",
+    "/checkout",
+    "/login",
+    "/account",
+    "/orders/*",
+] + [f"/blog/post-{i}" for i in range(40)]
+RUN_COLS = (
+    "probe",
+    "kind",
+    "outcome",
+    "started_at",
+    "duration_ms",
+    "completed",
+    "last_mark",
+    "error",
+    "failed_step",
+    "attempt",
+    "location",
+    "device",
+    "source",
+    "batch",
+    "final",
+    "ttfb_ms",
+    "fcp_ms",
+    "lcp_ms",
+    "cls",
+    "inp_ms",
+    "dcl_ms",
+    "load_ms",
+    "error_count",
+    "http_status",
+    "size_bytes",
+)
 
 
 def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
@@ -46,14 +101,19 @@ def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
         with store.transaction():
             conn.executemany(
                 f"insert into runs (id, {', '.join(RUN_COLS)}) values "
-                f"(?, {', '.join('?' * len(RUN_COLS))})", batch_runs)
+                f"(?, {', '.join('?' * len(RUN_COLS))})",
+                batch_runs,
+            )
             conn.executemany(
                 "insert into steps (run_id, idx, name, action, outcome, start_ms, duration_ms, "
-                "error, url) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch_steps)
+                "error, url) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                batch_steps,
+            )
             conn.executemany(
                 "insert into page_vitals (run_id, seq, step_index, url, ttfb_ms, fcp_ms, lcp_ms, "
                 "cls, inp_ms, dcl_ms, load_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                batch_pages)
+                batch_pages,
+            )
         batch_runs.clear()
         batch_steps.clear()
         batch_pages.clear()
@@ -65,18 +125,57 @@ def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
         t = start + (now - start) * i / runs
         ok = rnd.random() > 0.02
         dur = rnd.lognormvariate(7.2 if kind == "journey" else 3.5, 0.3)
-        vit = [rnd.lognormvariate(4, 0.4), rnd.lognormvariate(5.5, 0.3),
-               rnd.lognormvariate(5.7, 0.3), 0.0, rnd.lognormvariate(4, 0.5), 300.0, 400.0]
+        vit = [
+            rnd.lognormvariate(4, 0.4),
+            rnd.lognormvariate(5.5, 0.3),
+            rnd.lognormvariate(5.7, 0.3),
+            0.0,
+            rnd.lognormvariate(4, 0.5),
+            300.0,
+            400.0,
+        ]
         if kind == "http":
             vit = [dur * 0.8, None, None, None, None, None, None]
-        batch_runs.append((run_id, probe, kind, "pass" if ok else "fail", t, dur, int(ok), None,
-                           None if ok else "step 3: timeout", None, 1, None, None, "serve", None,
-                           1, *vit, 0 if ok else 2, 200 if kind == "http" else None, 1024))
+        batch_runs.append(
+            (
+                run_id,
+                probe,
+                kind,
+                "pass" if ok else "fail",
+                t,
+                dur,
+                int(ok),
+                None,
+                None if ok else "step 3: timeout",
+                None,
+                1,
+                None,
+                None,
+                "serve",
+                None,
+                1,
+                *vit,
+                0 if ok else 2,
+                200 if kind == "http" else None,
+                1024,
+            )
+        )
         offset = 0.0
         for idx, step in enumerate(steps):
             sd = dur / len(steps)
-            batch_steps.append((run_id, idx, step, step.split()[0], "pass", offset, sd, None,
-                                f"http://shop{PAGES[idx % 8]}"))
+            batch_steps.append(
+                (
+                    run_id,
+                    idx,
+                    step,
+                    step.split()[0],
+                    "pass",
+                    offset,
+                    sd,
+                    None,
+                    f"http://shop{PAGES[idx % 8]}",
+                )
+            )
             offset += sd
         if kind == "journey":
             for seq in range(2):
@@ -88,13 +187,32 @@ def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
     rows = []
     for i in range(beacons):
         metric = metrics[i % len(metrics)]
-        value = None if metric == "pageview" else (
-            rnd.random() * 0.3 if metric == "cls" else rnd.lognormvariate(7, 0.5))
+        value = (
+            None
+            if metric == "pageview"
+            else (rnd.random() * 0.3 if metric == "cls" else rnd.lognormvariate(7, 0.5))
+        )
         page = PAGES[rnd.randrange(len(PAGES))]
-        rows.append((start + (now - start) * i / beacons, "shop", page, metric, value,
-                     None if value is None else "good", "navigate",
-                     "mobile" if i % 3 else "desktop", "Chrome", f"s{i // 12}", f"l{i // 6}",
-                     int(i % 50 == 0), None, None, "snippet", None))
+        rows.append(
+            (
+                start + (now - start) * i / beacons,
+                "shop",
+                page,
+                metric,
+                value,
+                None if value is None else "good",
+                "navigate",
+                "mobile" if i % 3 else "desktop",
+                "Chrome",
+                f"s{i // 12}",
+                f"l{i // 6}",
+                int(i % 50 == 0),
+                None,
+                None,
+                "snippet",
+                None,
+            )
+        )
         if len(rows) >= 50_000:
             store.insert_beacons(rows)
             rows.clear()

@@ -65,20 +65,29 @@ def plans(store: Store) -> list[tuple[str, str]]:
     """EXPLAIN QUERY PLAN of each kind of query evaluate() makes."""
     now = time.time()
     queries = {
-        "run metric": ("select r.probe, r.lcp_ms from runs r where r.probe in (?, ?) and "
-                       "r.final = 1 and r.outcome != 'error' and r.started_at >= ? and "
-                       "r.started_at < ? and r.lcp_ms is not null", ["login", "checkout",
-                                                                      now - 3600, now]),
-        "step metric": ("select r.probe, s.duration_ms from runs r join steps s on s.run_id = r.id"
-                        " where r.probe in (?) and r.final = 1 and r.outcome != 'error' and "
-                        "r.started_at >= ? and r.started_at < ? and s.name = ? and "
-                        "s.outcome = 'pass'", ["login", now - 3600, now, "submit"]),
-        "rum metric": ("select value from beacons where metric = ? and received_at >= ? and "
-                       "received_at < ? and synthetic = ? and page glob ? and value is not null",
-                       ["lcp", now - 3600, now, 0, "/checkout*"]),
-        "rum loads": ("select count(distinct load_id) from beacons where metric = ? and "
-                      "received_at >= ? and received_at < ? and synthetic = ?",
-                      ["pageview", now - 3600, now, 0]),
+        "run metric": (
+            "select r.probe, r.lcp_ms from runs r where r.probe in (?, ?) and "
+            "r.final = 1 and r.outcome != 'error' and r.started_at >= ? and "
+            "r.started_at < ? and r.lcp_ms is not null",
+            ["login", "checkout", now - 3600, now],
+        ),
+        "step metric": (
+            "select r.probe, s.duration_ms from runs r join steps s on s.run_id = r.id"
+            " where r.probe in (?) and r.final = 1 and r.outcome != 'error' and "
+            "r.started_at >= ? and r.started_at < ? and s.name = ? and "
+            "s.outcome = 'pass'",
+            ["login", now - 3600, now, "submit"],
+        ),
+        "rum metric": (
+            "select value from beacons where metric = ? and received_at >= ? and "
+            "received_at < ? and synthetic = ? and page glob ? and value is not null",
+            ["lcp", now - 3600, now, 0, "/checkout*"],
+        ),
+        "rum loads": (
+            "select count(distinct load_id) from beacons where metric = ? and "
+            "received_at >= ? and received_at < ? and synthetic = ?",
+            ["pageview", now - 3600, now, 0],
+        ),
     }
     out = []
     for name, (sql, args) in queries.items():
@@ -118,13 +127,17 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         samples = sum(v.samples for v in verdicts)
         results[label] = statistics.median(times)
-        print(f"window {label:>3}: {len(verdicts)} budgets over {samples} samples in "
-              f"{results[label] * 1000:.0f} ms (median of {args.repeat})")
+        print(
+            f"window {label:>3}: {len(verdicts)} budgets over {samples} samples in "
+            f"{results[label] * 1000:.0f} ms (median of {args.repeat})"
+        )
     store.close()
     verdict = "no full table scan" if not scans else f"FULL SCAN in {', '.join(scans)}"
-    print(f"budgets: 20 budgets over {args.runs} runs and {args.beacons} beacons: "
-          f"{results['1h'] * 1000:.0f} ms for a 1h window, {results['30d'] * 1000:.0f} ms for "
-          f"30 days; {verdict}")
+    print(
+        f"budgets: 20 budgets over {args.runs} runs and {args.beacons} beacons: "
+        f"{results['1h'] * 1000:.0f} ms for a 1h window, {results['30d'] * 1000:.0f} ms for "
+        f"30 days; {verdict}"
+    )
 
 
 if __name__ == "__main__":

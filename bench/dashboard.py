@@ -44,8 +44,17 @@ def main() -> None:
     project = load_project(cfg)
     store = Store(db)
     last = store.conn.execute("select max(id) from runs where probe = 'checkout'").fetchone()[0]
-    pages = ["/", "/probes/checkout", "/probes/health", f"/runs/{last}", "/rum", "/incidents",
-             "/api/probes", "/api/budgets", "/api/runs?probe=checkout&since=1h"]
+    pages = [
+        "/",
+        "/probes/checkout",
+        "/probes/health",
+        f"/runs/{last}",
+        "/rum",
+        "/incidents",
+        "/api/probes",
+        "/api/budgets",
+        "/api/runs?probe=checkout&since=1h",
+    ]
     server = BackgroundServer().start(create_app(project, store))
     times: dict[str, list[float]] = {p: [] for p in pages}
     try:
@@ -65,8 +74,10 @@ def main() -> None:
     for p, v in med.items():
         print(f"{p:40} median {v:7.1f} ms  max {max(times[p]) * 1000:7.1f} ms")
     worst = max(med, key=lambda p: med[p])
-    print(f"dashboard: slowest page {worst} {med[worst]:.0f} ms (median of {args.repeat}) with "
-          f"{args.runs} runs and {args.beacons} beacons")
+    print(
+        f"dashboard: slowest page {worst} {med[worst]:.0f} ms (median of {args.repeat}) with "
+        f"{args.runs} runs and {args.beacons} beacons"
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def main() -> None:
     observer_bin = str(Path(sys.executable).parent / "observer")
     with ShopServer() as shop, tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "checkout.yaml"
-        cfg.write_text(PROBE.replace("database: bench.db",
-                                     f"database: bench.db\n  trace: {args.trace}"))
+        cfg.write_text(
+            PROBE.replace("database: bench.db", f"database: bench.db\n  trace: {args.trace}")
+        )
         env = {**os.environ, "BASE_URL": shop.url, "PYTHONPATH": str(ROOT)}
         plain = [sys.executable, str(ROOT / "bench" / "_plain_checkout.py"), shop.url]
         ours = [observer_bin, "run", str(cfg), "--json"]

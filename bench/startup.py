@@ -44,8 +44,10 @@ def main() -> None:
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     for name, value in med.items():
         print(f"{name:18} median {value:6.0f} ms  (min {min(times[name]) * 1000:.0f} ms)")
-    print(f"start-up: observer --help {med['observer --help']:.0f} ms, observer validate "
-          f"{med['observer validate']:.0f} ms (python itself {med['python -c pass']:.0f} ms)")
+    print(
+        f"start-up: observer --help {med['observer --help']:.0f} ms, observer validate "
+        f"{med['observer validate']:.0f} ms (python itself {med['python -c pass']:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":
