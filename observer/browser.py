@@ -253,16 +253,25 @@ _LAB_TEMPLATE = """
     webVitals.onCLS(m => { v.cls = m.value; }, all);
     webVitals.onINP(m => { v.inp = m.value; }, {reportAllChanges: true, durationThreshold: 16});
   } catch (e) { /* a page that broke the platform APIs still gets navigation timing */ }
-  // web-vitals hands INP over from an idle callback (up to a second later); a journey may
-  // move on before that, so the longest interaction seen so far stands in until it does.
-  let longest = null;
+  // web-vitals reports from observer callbacks, and INP from an idle callback up to a second
+  // later; a journey may leave the page before either runs. Until they do, the raw entries
+  // stand in: the first contentful paint, the latest LCP candidate, the longest interaction.
+  let longest = null, lcpEntry = null;
   try {
     new PerformanceObserver(list => {
       for (const e of list.getEntries()) {
         if (e.interactionId && (longest === null || e.duration > longest)) longest = e.duration;
       }
     }).observe({type: 'event', buffered: true, durationThreshold: 16});
-  } catch (e) { /* no Event Timing: INP stays unknown */ }
+    new PerformanceObserver(list => {
+      const all = list.getEntries();
+      if (all.length) lcpEntry = all[all.length - 1].startTime;
+    }).observe({type: 'largest-contentful-paint', buffered: true});
+  } catch (e) { /* an old engine: what web-vitals reports is all there is */ }
+  const firstPaint = () => {
+    const e = performance.getEntriesByName('first-contentful-paint')[0];
+    return e ? e.startTime : null;
+  };
   Object.defineProperty(window, '__observerLab', {value: () => {
     const nav = performance.getEntriesByType('navigation')[0];
     const pos = x => (x && x > 0 ? x : null);
@@ -271,7 +280,8 @@ _LAB_TEMPLATE = """
       ttfb: nav ? pos(nav.responseStart) : null,
       dcl: nav ? pos(nav.domContentLoadedEventEnd) : null,
       load: nav ? pos(nav.loadEventEnd) : null,
-      fcp: v.fcp, lcp: v.lcp,
+      fcp: v.fcp !== null ? v.fcp : firstPaint(),
+      lcp: v.lcp !== null ? v.lcp : lcpEntry,
       cls: v.cls === null && nav && nav.loadEventEnd > 0 ? 0 : v.cls,
       inp: v.inp !== null ? v.inp : longest,
     };

@@ -919,6 +919,18 @@ class Store:
         )
         return list(cur)
 
+    def rum_errors(self, since: float, until: float, limit: int = 20) -> list[dict[str, Any]]:
+        """Real users' uncaught errors in a window, most frequent first."""
+        cur = self.conn.execute(
+            "select label, detail, page, count(*) as n, count(distinct session) as sessions, "
+            "max(received_at) as last from beacons where metric = 'error' and received_at >= ? "
+            "and received_at < ? and synthetic = 0 group by label, detail, page "
+            "order by n desc limit ?",
+            [since, until, limit],
+        )
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
     def lab_pages(self, since: float) -> list[tuple[str, str, float | None, float | None]]:
         """(probe, page URL, LCP, INP) of the pages journeys visited since a time."""
         cur = self.conn.execute(

@@ -47,8 +47,9 @@ def sparkline(
         return Markup(f'<svg class="spark" width="{width}" height="{height}"></svg>')
     top = max(values) or 1.0
     n = len(values)
-    step = width / max(n - 1, 1)
-    pts = [(i * step, height - 2 - (v / top) * (height - 4)) for i, v in enumerate(values)]
+    pad = 3  # room for the dots at the ends
+    step = (width - 2 * pad) / max(n - 1, 1)
+    pts = [(pad + i * step, height - 3 - (v / top) * (height - 6)) for i, v in enumerate(values)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     dots = "".join(
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{OUTCOME_COLOUR.get(o, "#dc2626")}"/>'

@@ -488,8 +488,22 @@ def _rum_data(state: State) -> dict[str, Any]:
         "devices": device_rows,
         "side": side,
         "table": _rum_table(rows),
+        "errors": _errors(state.store.rum_errors(since, now)),
         "beacons": len(rows),
     }
+
+
+def _errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import json
+
+    for row in rows:
+        try:
+            detail = json.loads(row["detail"] or "{}")
+        except ValueError:
+            detail = {}
+        row["message"] = detail.get("message") or ""
+        row["where"] = detail.get("source") or detail.get("frames") or ""
+    return rows
 
 
 async def rum_page(request: Request) -> Response:
