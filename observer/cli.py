@@ -600,6 +600,12 @@ def serve(
             log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=int(project.config.settings.shutdown_grace),
+            # Bounds against floods and slow clients: past this many connections uvicorn
+            # answers 503, idle keep-alive connections close after 5 s, and a header block
+            # may not grow past 64 KiB.
+            limit_concurrency=2000,
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=65536,
         )
         import logging
 

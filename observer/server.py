@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 
 log = logging.getLogger("observer.server")
+BODY_TIMEOUT = 10.0  # seconds a client gets to send a beacon's body
 ACCEPTED_TYPES = ("application/json", "text/plain", "application/reports+json", "")
 CORS_HEADERS = (
     "Content-Type, Content-Encoding, X-Faro-Session-Id, Idempotency-Key, X-API-Key, Authorization"
@@ -112,11 +113,20 @@ async def _read(request: Request, limit: int) -> bytes:
             raise BeaconError("bad Content-Length") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BeaconError(f"body over {limit} bytes", 413)
-        chunks.append(chunk)
+
+    async def collect() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BeaconError(f"body over {limit} bytes", 413)
+            chunks.append(chunk)
+
+    # A client that trickles its body (slowloris) must not hold a request open for ever.
+    try:
+        await asyncio.wait_for(collect(), timeout=BODY_TIMEOUT)
+    except TimeoutError:
+        raise BeaconError(f"body not received within {BODY_TIMEOUT:g}s", 408) from None
     return b"".join(chunks)
 
 
