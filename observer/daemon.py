@@ -92,6 +92,7 @@ class Daemon:
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         limit = (probe.timeout or settings.timeout) * (retries + 1) + HANG_MARGIN
+        started = time.time()
         try:
             result = await asyncio.wait_for(self.runner.run_one(probe), timeout=limit)
         except TimeoutError:
@@ -103,6 +104,9 @@ class Daemon:
                 f"({killed} processes killed; a new one starts with the next journey)",
                 settings.location,
             )
+            # The run began when it was started, not when observer gave up on it.
+            result.started_at = started
+            result.duration_ms = round((time.time() - started) * 1000, 1)
         try:
             await asyncio.to_thread(self.store.record, result, source="serve")
         except Exception as exc:

@@ -7,8 +7,9 @@ import contextlib
 import re
 import secrets as _random
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import browser as br
 from .config import Probe, Project
@@ -42,6 +43,8 @@ _CLOSED = re.compile(
 )
 # Chromium cancels in-flight requests when the page navigates away: not a site problem.
 _BENIGN_FAILURES = ("net::ERR_ABORTED", "NS_BINDING_ABORTED")
+_T = TypeVar("_T")
+OPEN_TIMEOUT = 30.0  # opening a context and page; past this the browser is stuck
 MAX_PAGE_ERRORS = 200
 _RESOURCE_STATUS = "Failed to load resource: the server responded with a status of"
 
@@ -142,6 +145,25 @@ def _is_closed(exc: BaseException, browser: Browser) -> bool:
     return not browser.is_connected() or bool(_CLOSED.search(str(exc)))
 
 
+async def _opening(browser: Browser, call: Awaitable[_T], limit: float = OPEN_TIMEOUT) -> _T:
+    """A call that sets up the context or page (Chromium's work, outside the journey's own
+    timeout). When the browser dies meanwhile, Playwright may never answer it (new_page hangs
+    for good), so stop waiting once the browser is gone or after `limit` seconds."""
+    task = asyncio.ensure_future(call)
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            done, _ = await asyncio.wait([task], timeout=0.25)
+            if done:
+                return task.result()
+            if not browser.is_connected():
+                raise ObserverError("could not open a browser page: the browser went away")
+            if time.monotonic() > deadline:
+                raise ObserverError(f"could not open a browser page in {limit:g}s")
+    finally:
+        task.cancel()
+
+
 async def run_journey(
     browser: Browser,
     project: Project,
@@ -183,16 +205,19 @@ async def run_journey(
         try:
             # Inside the try: an unknown device is observer's error, reported as such.
             ctx_opts = _context_options(project, probe, devices)
-            context = await browser.new_context(**ctx_opts)
-            await context.add_init_script(br.lab_script())
+            context = await _opening(browser, browser.new_context(**ctx_opts))
+            await _opening(browser, context.add_init_script(br.lab_script()))
             if settings.trace != "off":
                 # Screencast frames are pixels: a secret typed in a plain text field would show
                 # and cannot be masked afterwards, so journeys with secrets trace DOM only.
-                await context.tracing.start(
-                    screenshots=not secret_selectors, snapshots=True, sources=False
+                await _opening(
+                    browser,
+                    context.tracing.start(
+                        screenshots=not secret_selectors, snapshots=True, sources=False
+                    ),
                 )
                 tracing = True
-            page = await context.new_page()
+            page = await _opening(browser, context.new_page())
         except ObserverError:
             raise
         except Exception as exc:
