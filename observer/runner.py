@@ -68,6 +68,8 @@ class BrowserPool:
                     self._pw_cm = async_playwright()
                     self.playwright = await self._pw_cm.start()
                     self.devices = dict(self.playwright.devices)
+                # A tag per launch: killing a stuck browser must not kill its replacement.
+                self.tag = uuid.uuid4().hex[:12]
                 self.browser = await br.launch(
                     self.playwright, self.project.config.settings.browser, self.headed, self.tag
                 )

@@ -178,8 +178,10 @@ async def beacon(request: Request) -> Response:
         body = decode_body(raw, request.headers.get("content-encoding"), rum.max_body)
         ctx = Context(
             received_at=time.time(),
-            referer=request.headers.get("referer"),
-            user_agent=request.headers.get("user-agent"),
+            # Capped: both are cached by value, and matching a long User-Agent against the
+            # browser patterns costs time quadratic in its length (a 300 KB one: seconds).
+            referer=request.headers.get("referer", "")[:2000] or None,
+            user_agent=request.headers.get("user-agent", "")[:500] or None,
             idempotency_key=(request.headers.get("idempotency-key") or "")[:128] or None,
             session_header=request.headers.get("x-faro-session-id"),
         )

@@ -23,7 +23,7 @@ from conftest import ROOT, Done, observer, rows
 
 from observer.browser import find_chromium
 from observer.demo.shop import ShopServer
-from observer.store import SCHEMA_VERSION
+from observer.store import SCHEMA_VERSION, Store
 
 EXAMPLE = ROOT / "probes.example.yaml"
 EXAMPLE_PROBES = ("health", "login", "checkout")
@@ -559,6 +559,7 @@ def test_eight_journeys_at_once_all_finish_and_are_recorded(
 
 def test_doctor_reports_browser_playwright_and_schema(tmp_path: Path) -> None:
     db = tmp_path / "doctor.db"
+    Store(db).close()  # doctor looks at a database; it does not create one
     done = observer("doctor", "--db", str(db), cwd=tmp_path)
     assert done.code == 0, done.stdout + done.stderr
     out = done.stdout
@@ -588,9 +589,9 @@ def test_doctor_without_a_browser_exits_3_and_says_why(tmp_path: Path) -> None:
 
 def test_demo_starts_its_own_shop_and_passes(tmp_path: Path) -> None:
     file = copy_example(tmp_path)
-    done = observer("demo", str(file), cwd=tmp_path)
+    done = observer("demo", str(file), "--rounds", "1", cwd=tmp_path)
     assert done.code == 0, done.stdout + done.stderr
-    assert re.search(r"demo shop running at http://127\.0\.0\.1:\d+", done.stderr)
+    assert re.search(r"demo shop at http://127\.0\.0\.1:\d+, observer at http://127", done.stderr)
     table = table_rows(done.stdout)
     for probe in EXAMPLE_PROBES:
         assert "pass" in table.get(probe, []), done.stdout
@@ -599,11 +600,33 @@ def test_demo_starts_its_own_shop_and_passes(tmp_path: Path) -> None:
     assert sorted((r["probe"], r["outcome"]) for r in runs) == sorted(
         (p, "pass") for p in EXAMPLE_PROBES
     )
+    # The shop carries the snippet: the pretend customers' beacons land as real users, the
+    # journeys' own as synthetic, and the field budgets are judged.
+    beacons = rows(
+        tmp_path / "observer.db", "select synthetic, count(*) as n from beacons group by synthetic"
+    )
+    counts = {b["synthetic"]: b["n"] for b in beacons}
+    assert counts.get(0, 0) > 0 and counts.get(1, 0) > 0, counts
+    assert "real-user beacons" in done.stdout
+    assert "field LCP on product pages" in done.stdout
 
 
 # --------------------------------------------------------------------------- help
 
-COMMANDS = {"run", "validate", "schema", "doctor", "demo-shop", "demo"}
+COMMANDS = {
+    "run",
+    "validate",
+    "schema",
+    "doctor",
+    "demo-shop",
+    "demo",
+    "check",
+    "budgets",
+    "serve",
+    "prune",
+    "alerts",
+    "silence",
+}
 
 
 def listed_commands(help_text: str) -> set[str]:

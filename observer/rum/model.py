@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ NAV_TYPES = (
 MAX_TEXT = 500
 MAX_DETAIL = 1000
 MAX_ID = 128
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Good / needs-improvement limits (web.dev): rating for senders that do not send one.
 THRESHOLDS = {
     "lcp": (2500, 4000),
@@ -94,15 +96,25 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "")
-    return value[:limit] if value else None
+    value = _utf8(value.replace("\x00", "")[:limit])
+    return value if value else None
+
+
+def _utf8(value: str) -> str:
+    """The string with each lone surrogate (JSON may carry "\\ud800") replaced by U+FFFD:
+    SQLite stores UTF-8, and one unencodable string would fail the group commit that other
+    requests share."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 def number(value: Any) -> float | None:
     """A finite number, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer literal past float's range (1 followed by 400 zeros)
+        return None
     return value if math.isfinite(value) else None
 
 
@@ -138,11 +150,11 @@ def compact(data: Any, limit: int = MAX_DETAIL) -> str | None:
         if not isinstance(key, str):
             continue
         if isinstance(value, str):
-            out[key[:64]] = value[:300]
+            out[_utf8(key[:64])] = _utf8(value[:300])
         elif isinstance(value, bool) or value is None:
             continue
-        elif isinstance(value, int | float) and math.isfinite(float(value)):
-            out[key[:64]] = round(float(value), 3)
+        elif (num := number(value)) is not None:
+            out[_utf8(key[:64])] = round(num, 3)
     if not out:
         return None
     dumped = json.dumps(out, separators=(",", ":"), ensure_ascii=False)

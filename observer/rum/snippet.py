@@ -46,7 +46,7 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
         url = text(it.get("u"), 2000) or page
         if kind == "vital":
             name = it.get("n")
-            if name not in NAMES:
+            if not isinstance(name, str) or name not in NAMES:
                 out.append(ValueError(f"unknown vital {text(name, 20)!r}"))
                 continue
             attribution = it.get("a")

@@ -35,7 +35,12 @@ ATTRIBUTION_KEYS = (
 def looks_like(data: Any) -> bool:
     """A metric object, or a list of them."""
     first = data[0] if isinstance(data, list) and data else data
-    return isinstance(first, dict) and first.get("name") in NAMES and "value" in first
+    # isinstance first: a hostile name ([] or {}) cannot be looked up in a dict (TypeError).
+    return isinstance(first, dict) and _named(first) and "value" in first
+
+
+def _named(m: dict[str, Any]) -> bool:
+    return isinstance(m.get("name"), str) and m["name"] in NAMES
 
 
 def parse(data: Any, ctx: Context) -> list[Any]:
@@ -43,7 +48,7 @@ def parse(data: Any, ctx: Context) -> list[Any]:
     metrics = data if isinstance(data, list) else [data]
     out: list[Any] = []
     for m in metrics:
-        if not isinstance(m, dict) or m.get("name") not in NAMES:
+        if not isinstance(m, dict) or not _named(m):
             out.append(ValueError("not a web-vitals metric object"))
             continue
         attribution = m.get("attribution")
