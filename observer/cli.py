@@ -156,7 +156,8 @@ def console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(stderr=stderr, highlight=False, width=width)
+    # soft_wrap: a message is one line however narrow the terminal (logs, grep); tables fit.
+    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=True)
 
 
 def open_store(project: Project | None, db: str | None) -> Store:
