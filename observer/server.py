@@ -229,7 +229,9 @@ async def healthz(request: Request) -> Response:
     """Alive, with the database reachable."""
     state: State = request.app.state.observer
     try:
-        state.store.schema_version()
+        # In a thread: the connection is shared with writers, and one waiting out another
+        # process's lock holds it; read on the loop, that would stall every request.
+        await asyncio.to_thread(state.store.schema_version)
     except Exception as exc:
         return _reply(503, {"status": "unhealthy", "error": str(exc)}, None)
     return _reply(200, {"status": "ok", "uptime_s": round(time.time() - state.started_at, 1)}, None)

@@ -51,7 +51,10 @@ def observer(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 150
 ) -> Done:
     """Run the real `observer` command in a child process."""
-    full_env = {**os.environ, **(env or {})}
+    # The tables are as wide as COLUMNS says when it is set (pytest-xdist workers set 80):
+    # the tests read observer's output as a CI log would, with no terminal width.
+    full_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    full_env.update(env or {})
     proc = subprocess.run(
         [*OBSERVER, *args],
         capture_output=True,

@@ -232,7 +232,7 @@ def test_secret_echoed_in_an_error_message_is_masked(json_run: Run) -> None:
     r = result(json_run, "echo")
     assert r["outcome"] == "fail"
     step = r["steps"][-1]
-    assert step["name"] == "expect_text #result-count"
+    assert step["name"] == "expect_text *** in #result-count"
     # The message names the text it looked for and the URL it was on: both carried the secret.
     assert f"text '{MASK}' not found in #result-count" in step["error"]
     assert f"q={MASK}" in step["error"]
