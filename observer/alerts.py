@@ -90,6 +90,7 @@ class Alerter:
             if runs:
                 self.probe_outcome[probe.name] = runs[0]["outcome"]
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._outbox: list[Delivery] = []
 
     def use(self, project: Project) -> None:
         """A reloaded config; open incidents stay."""
@@ -98,7 +99,17 @@ class Alerter:
     # ------------------------------------------------------------------ evaluation
 
     async def observe(self, cycle: Cycle) -> None:
-        """One cycle: every rule's subjects step through their state machines."""
+        """One cycle: every rule's subjects step through their state machines.
+
+        The state lives in SQLite, so the stepping runs in a thread (a database locked by
+        another process must not stall the server); the deliveries it decides on then go out
+        as tasks of their own.
+        """
+        for delivery in await asyncio.to_thread(self._step_all, cycle):
+            self._spawn(delivery)
+
+    def _step_all(self, cycle: Cycle) -> list[Delivery]:
+        self._outbox = []
         now = self.clock()
         results = sorted(cycle.results, key=lambda r: r.started_at)
         for r in results:
@@ -115,6 +126,7 @@ class Alerter:
             held = self._rule(rule_name)
             if held and inc["state"] == "firing" and not inc["notified"] and not self._held_by(inc):
                 self._notify(held, inc, "firing", now)
+        return self._outbox
 
     def _rule(self, name: str) -> AlertRule | None:
         return next((r for r in self.project.config.alerts.rules if r.name == name), None)
@@ -415,7 +427,7 @@ class Alerter:
                 attach,
                 rule.severity,
             )
-            self._spawn(d)
+            self._outbox.append(d)
         log.info(
             "%s %s -> %s",
             kind,
