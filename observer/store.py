@@ -18,6 +18,12 @@ from .results import ProbeResult
 BUSY_TIMEOUT_MS = 10_000
 
 
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts by column name."""
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur]
+
+
 class StoreError(Exception):
     """The database cannot be used: unreadable, from a newer observer, locked for too long."""
 
@@ -694,8 +700,7 @@ class Store:
         cur = self.conn.execute(
             "select * from incidents where state in ('pending', 'firing') order by opened_at"
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def save_incident(self, incident: dict[str, Any]) -> int:
         """Insert or update an incident (by id); returns its id."""
@@ -718,8 +723,7 @@ class Store:
         cur = self.conn.execute(
             f"select * from incidents {where} order by opened_at desc limit ?", [*args, limit]
         )
-        cols = [d[0] for d in cur.description]
-        out = [dict(zip(cols, row, strict=True)) for row in cur]
+        out = _dicts(cur)
         for inc in out:
             n = self.conn.execute(
                 "select channel, kind, status, attempt, error, at from notifications "
@@ -754,8 +758,7 @@ class Store:
         """Every notification row, oldest first (optionally of one kind)."""
         sql = "select * from notifications" + (" where kind = ?" if kind else "") + " order by id"
         cur = self.conn.execute(sql, [kind] if kind else [])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def add_silence(
         self, pattern: str, starts: float, ends: float, reason: str | None, who: str | None
@@ -777,8 +780,7 @@ class Store:
             + " order by ends_at"
         )
         cur = self.conn.execute(sql, [now, now] if active_only else [])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def last_runs(self, probe: str, limit: int = 5) -> list[dict[str, Any]]:
         """A probe's latest final runs with their artifacts, newest first."""
@@ -786,8 +788,7 @@ class Store:
             "select * from runs where probe = ? and final = 1 order by started_at desc limit ?",
             [probe, limit],
         )
-        cols = [d[0] for d in cur.description]
-        out = [dict(zip(cols, row, strict=True)) for row in cur]
+        out = _dicts(cur)
         for run in out:
             run["artifacts"] = [
                 {"kind": k, "path": p}
@@ -860,8 +861,7 @@ class Store:
         cur = self.conn.execute(
             "select * from runs where id > ? and final = 1 order by id", [run_id]
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     # ------------------------------------------------------------------ dashboard
 
@@ -873,8 +873,7 @@ class Store:
             "where probe = ? and final = 1 order by started_at desc limit ?",
             [probe, limit],
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def runs_window(self, probe: str, since: float, limit: int = 2000) -> list[dict[str, Any]]:
         """A probe's final runs since a time, oldest first (for time series)."""
@@ -884,8 +883,7 @@ class Store:
             "order by started_at desc limit ?) order by started_at",
             [probe, since, limit],
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def step_window(self, run_ids: list[int]) -> list[tuple[int, str, float, str]]:
         """(run id, step name, duration, outcome) of these runs' steps."""
@@ -928,8 +926,7 @@ class Store:
             "order by n desc limit ?",
             [since, until, limit],
         )
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
+        return _dicts(cur)
 
     def lab_pages(self, since: float) -> list[tuple[str, str, float | None, float | None]]:
         """(probe, page URL, LCP, INP) of the pages journeys visited since a time."""
