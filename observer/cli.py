@@ -275,7 +275,8 @@ def _report_options(fn: Any) -> Any:
 
 def _emit(
     report: Any, *, as_json: bool, junit: str | None, github: bool, markdown: str | None, title: str
-) -> None:
+) -> NoReturn:
+    """Print and write every report asked for, then exit with the report's code."""
     from .report import formats
     from .report.console import render_verdicts
 
@@ -300,6 +301,9 @@ def _emit(
                     fh.write(formats.markdown(report, title))
     except OSError as exc:
         _die(f"cannot write the report: {exc}", EXIT_ERROR)
+    if not as_json:
+        _verdict_line(report)
+    sys.exit(report.exit_code)
 
 
 def _select_rules(project: Project, names: tuple[str, ...]) -> list[Any]:
@@ -405,9 +409,6 @@ def check(
         markdown=markdown,
         title="observer check",
     )
-    if not as_json:
-        _verdict_line(report)
-    sys.exit(report.exit_code)
 
 
 def _verdict_line(report: Any) -> None:
@@ -482,9 +483,6 @@ def budgets(
         markdown=markdown,
         title="observer budgets",
     )
-    if not as_json:
-        _verdict_line(report)
-    sys.exit(report.exit_code)
 
 
 @main.command()

@@ -227,7 +227,17 @@ async def run_journey(
         page.on("requestfailed", rec.on_requestfailed)
         page.on("response", rec.on_response)
         await _run_steps(
-            browser, page, steps, result, rec, docs, folder, step_default, total_timeout, t0
+            browser,
+            page,
+            steps,
+            result,
+            rec,
+            docs,
+            folder,
+            step_default,
+            total_timeout,
+            t0,
+            secret_selectors,
         )
     except ObserverError as exc:
         result.outcome = Outcome.ERROR
@@ -294,15 +304,14 @@ async def _run_steps(
     step_default: float,
     total_timeout: float,
     t0: float,
+    secret_selectors: list[str],
 ) -> None:
     ctx = StepContext(
         page=page,
         timeout_ms=step_default * 1000,
         artifacts=folder,
         index=0,
-        secret_selectors=[
-            s.fill.selector for s in steps if isinstance(s, FillStep) and s.fill.secret
-        ],
+        secret_selectors=secret_selectors,
     )
     current: StepResult | None = None
     try:

@@ -439,18 +439,19 @@ def create_app(
             state.daemon.hooks.append(state.alerter.observe)
             state.daemon.on_reload.append(state.use)
             await state.daemon.start()
-            with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
-                loop.add_signal_handler(
-                    signal.SIGHUP,
-                    lambda: loop.create_task(state.daemon.reload()),  # type: ignore[union-attr]
-                )
-        else:
+        daemon = state.daemon
+        reloading: set[asyncio.Task[Any]] = set()  # kept referenced until done
+
+        def reload() -> None:
             # SIGHUP's default action ends the process: without the scheduler it still reloads.
-            with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
-                loop.add_signal_handler(
-                    signal.SIGHUP, lambda: loop.create_task(_reload_unscheduled(state))
-                )
-        pruner = loop.create_task(_retention(store, rum.retention))
+            task = loop.create_task(daemon.reload() if daemon else _reload_unscheduled(state))
+            reloading.add(task)
+            task.add_done_callback(reloading.discard)
+
+        with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, reload)
+        # The daemon prunes runs, artifacts and beacons itself; without it, beacons still age out.
+        pruner = None if daemon else loop.create_task(_retention(store, rum.retention))
         log.info(
             "ready: beacons at %s%s",
             rum.path,
@@ -460,7 +461,8 @@ def create_app(
         try:
             yield
         finally:
-            pruner.cancel()
+            if pruner is not None:
+                pruner.cancel()
             with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
             if state.daemon is not None:
