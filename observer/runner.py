@@ -44,6 +44,12 @@ class BrowserPool:
         self.tag = uuid.uuid4().hex[:12]
         self._lock = asyncio.Lock()
 
+    def adopt(self, manager: Any, playwright: Playwright) -> None:
+        """Use a Playwright driver started elsewhere on this loop (see observer.early)."""
+        if self.playwright is None:
+            self._pw_cm, self.playwright = manager, playwright
+            self.devices = dict(playwright.devices)
+
     async def get(self) -> Browser:
         """The shared browser, launched when needed; raises ObserverError if it cannot be."""
         async with self._lock:
@@ -126,16 +132,20 @@ async def run_probe(
     project: Project,
     probe: Probe,
     pool: BrowserPool,
-    client: httpx.AsyncClient,
+    client: Callable[[], httpx.AsyncClient],
     redactor: Redactor,
 ) -> ProbeResult:
-    """Run one probe once; never raises for the probe's own trouble."""
+    """Run one probe once; never raises for the probe's own trouble.
+
+    `client` gives the shared HTTP client; it is only asked for by HTTP checks, so a file of
+    journeys never imports httpx.
+    """
     from .http_check import run_http
     from .journey import run_journey
 
     location = project.config.settings.location
     if probe.kind == "http":
-        return await run_http(client, project, probe, redactor=redactor)
+        return await run_http(client(), project, probe, redactor=redactor)
     try:
         browser = await pool.get()
     except ObserverError as exc:
@@ -178,6 +188,7 @@ class Runner:
         self.redactor = Redactor(project.secrets)
         self.pool = BrowserPool(project, headed=headed, retry_after=retry_launch_after)
         self._client: httpx.AsyncClient | None = None
+        self._entered = False
 
     def use(self, project: Project) -> None:
         """Run a reloaded project from now on; the browser and HTTP client stay."""
@@ -186,21 +197,29 @@ class Runner:
         self.redactor = Redactor(project.secrets)
 
     async def __aenter__(self) -> Runner:
-        self._client = http_client(self.project)
+        self._entered = True
         return self
+
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client of this runner, made on first use (httpx costs ~0.15 s to import)."""
+        if self._client is None:
+            self._client = http_client(self.project)
+        return self._client
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             await self.pool.close()
         finally:
+            self._entered = False
             if self._client is not None:
                 await self._client.aclose()
+                self._client = None
 
     async def attempt(self, probe: Probe) -> ProbeResult:
         """One attempt at a probe; never raises for the probe's own trouble."""
-        assert self._client is not None, "use Runner in `async with`"
+        assert self._entered, "use Runner in `async with`"
         try:
-            return await run_probe(self.project, probe, self.pool, self._client, self.redactor)
+            return await run_probe(self.project, probe, self.pool, self.client, self.redactor)
         except Exception as exc:  # a bug of ours must not hide other results
             return error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
 

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from .results import ProbeResult
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -24,11 +25,25 @@ def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(cols, row, strict=True)) for row in cur]
 
 
+def _insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> int:
+    """Insert rows that share the first row's keys; the last rowid.
+
+    Plain INSERTs on the write path: sqlite-utils (used for the schema) would look up the
+    table's columns on every insert and costs ~0.15 s to import in a one-shot `observer run`.
+    """
+    cols = list(rows[0])
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    if len(rows) == 1:
+        return int(conn.execute(sql, [rows[0][c] for c in cols]).lastrowid or 0)
+    conn.executemany(sql, [[row[c] for c in cols] for row in rows])
+    return 0
+
+
 class StoreError(Exception):
     """The database cannot be used: unreadable, from a newer observer, locked for too long."""
 
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 
 
 def _m1_runs(db: sqlite_utils.Database) -> None:
@@ -273,13 +288,22 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.conn = connect(self.path)
-        self.db = sqlite_utils.Database(self.conn)
+        self._db: sqlite_utils.Database | None = None
         self._lock = threading.RLock()
         try:
             self.migrate()
         except BaseException:
             self.conn.close()  # refused (newer schema, locked): do not leak the connection
             raise
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the connection, for schema work (imported only when needed)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def close(self) -> None:
         """Close the connection."""
@@ -382,10 +406,12 @@ class Store:
         row.update(r.vitals)
         if http is not None:
             row["ttfb_ms"] = http.ttfb_ms
-        run_id = int(self.db.table("runs").insert(row).last_pk or 0)
+        run_id = _insert(self.conn, "runs", [row])
         r.run_id = run_id
         if r.steps:
-            self.db.table("steps").insert_all(
+            _insert(
+                self.conn,
+                "steps",
                 [
                     {
                         "run_id": run_id,
@@ -399,20 +425,22 @@ class Store:
                         "url": s.url,
                     }
                     for s in r.steps
-                ]
+                ],
             )
         if r.pages:
-            self.db.table("page_vitals").insert_all(
-                [{"run_id": run_id, "seq": i, **asdict(p)} for i, p in enumerate(r.pages)]
+            _insert(
+                self.conn,
+                "page_vitals",
+                [{"run_id": run_id, "seq": i, **asdict(p)} for i, p in enumerate(r.pages)],
             )
         if r.errors:
-            self.db.table("errors").insert_all([{"run_id": run_id, **asdict(e)} for e in r.errors])
+            _insert(self.conn, "errors", [{"run_id": run_id, **asdict(e)} for e in r.errors])
         if r.artifacts:
-            self.db.table("artifacts").insert_all(
-                [{"run_id": run_id, **asdict(a)} for a in r.artifacts]
-            )
+            _insert(self.conn, "artifacts", [{"run_id": run_id, **asdict(a)} for a in r.artifacts])
         if http is not None and http.expectations:
-            self.db.table("expectations").insert_all(
+            _insert(
+                self.conn,
+                "expectations",
                 [
                     {
                         "run_id": run_id,
@@ -422,7 +450,7 @@ class Store:
                         "actual": e.actual,
                     }
                     for e in http.expectations
-                ]
+                ],
             )
         return run_id
 
@@ -445,14 +473,14 @@ class Store:
             sql += " where " + " and ".join(where)
         sql += " order by started_at desc limit ?"
         args.append(limit)
-        return [dict(r) for r in self.db.query(sql, args)]
+        return _dicts(self.conn.execute(sql, args))
 
     def run_details(self, run_id: int) -> dict[str, Any] | None:
         """One run with its steps, pages, errors, artifacts and expectations."""
-        rows = list(self.db.query("select * from runs where id = ?", [run_id]))
+        rows = _dicts(self.conn.execute("select * from runs where id = ?", [run_id]))
         if not rows:
             return None
-        run = dict(rows[0])
+        run = rows[0]
         for table, order in (
             ("steps", "idx"),
             ("page_vitals", "seq"),
@@ -460,12 +488,11 @@ class Store:
             ("artifacts", "rowid"),
             ("expectations", "rowid"),
         ):
-            run[table] = [
-                dict(r)
-                for r in self.db.query(
+            run[table] = _dicts(
+                self.conn.execute(
                     f"select * from {table} where run_id = ? order by {order}", [run_id]
                 )
-            ]
+            )
         return run
 
     def samples(
