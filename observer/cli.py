@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .config import Probe, Project
+    from .early import EarlyDriver
     from .results import ProbeResult
     from .store import Store
 
@@ -137,13 +138,22 @@ def run(
     headed: bool,
 ) -> None:
     """Run each probe once, record the results, and exit 0 pass / 1 fail / 3 error."""
-    project = load(file)
-    _check_devices(project)
-    selected = choose(project, probes)
-    with open_store(project, db) as store:
-        results = run_and_record(
-            project, selected, store, quiet=as_json, concurrency=concurrency, headed=headed
-        )
+    from .early import early_driver
+
+    with early_driver(file) as early:
+        project = load(file)
+        _check_devices(project)
+        selected = choose(project, probes)
+        with open_store(project, db) as store:
+            results = run_and_record(
+                project,
+                selected,
+                store,
+                quiet=as_json,
+                concurrency=concurrency,
+                headed=headed,
+                early=early,
+            )
     if as_json:
         payload = {"results": [r.to_dict() for r in results], "database": str(store.path)}
         click.echo(json.dumps(payload, indent=2))
@@ -200,8 +210,12 @@ def run_and_record(
     source: str = "run",
     rounds: int = 1,
     batch: str | None = None,
+    early: EarlyDriver | None = None,
 ) -> list[ProbeResult]:
-    """Run the selected probes `rounds` times with progress on stderr, recording each round."""
+    """Run the selected probes `rounds` times with progress on stderr, recording each round.
+
+    With `early`, they run on its loop with the Playwright driver it has been booting.
+    """
     import asyncio
 
     from .report.console import Progress, render_results
@@ -214,6 +228,9 @@ def run_and_record(
     async def go(progress: Progress) -> list[ProbeResult]:
         everything: list[ProbeResult] = []
         async with Runner(project, concurrency=concurrency, headed=headed) as runner:
+            driver = await early.driver() if early else None
+            if driver is not None:
+                runner.pool.adopt(*driver)
             for _ in range(rounds):
                 results = await runner.run(
                     selected, on_start=progress.start, on_result=progress.finish
@@ -225,7 +242,7 @@ def run_and_record(
 
     try:
         with Progress(err, len(selected) * rounds) as progress:
-            results = asyncio.run(go(progress))
+            results = early.run(go(progress)) if early else asyncio.run(go(progress))
     except StoreError as exc:
         _die(f"results not recorded: {exc}", EXIT_ERROR)
     if not quiet:
@@ -365,32 +382,38 @@ def check(
     """Run probes N times and judge every budget: the deploy gate (exit 0 ok, 1 failed, 3 error)."""
     import uuid
 
-    from .budgets import evaluate, load_baseline
-    from .report.check import Report
-    from .report.console import render_rounds
+    from .early import early_driver
 
-    project = load(file)
-    _check_devices(project)
-    baselines = None
-    if baseline:
-        try:
-            baselines = load_baseline(baseline)
-        except ValueError as exc:
-            _die(f"--baseline: {exc}", EXIT_USAGE)
-    batch = uuid.uuid4().hex
-    selected = choose(project, probes)
-    with open_store(project, db) as store:
-        results = run_and_record(
-            project,
-            selected,
-            store,
-            quiet=True,
-            concurrency=concurrency,
-            source="check",
-            rounds=runs,
-            batch=batch,
-        )
-        verdicts = evaluate(_select_rules(project, probes), store, batch=batch, baselines=baselines)
+    with early_driver(file) as early:  # first: it boots while the rest is imported and read
+        from .budgets import evaluate, load_baseline
+        from .report.check import Report
+        from .report.console import render_rounds
+
+        project = load(file)
+        _check_devices(project)
+        baselines = None
+        if baseline:
+            try:
+                baselines = load_baseline(baseline)
+            except ValueError as exc:
+                _die(f"--baseline: {exc}", EXIT_USAGE)
+        batch = uuid.uuid4().hex
+        selected = choose(project, probes)
+        with open_store(project, db) as store:
+            results = run_and_record(
+                project,
+                selected,
+                store,
+                quiet=True,
+                concurrency=concurrency,
+                source="check",
+                rounds=runs,
+                batch=batch,
+                early=early,
+            )
+            verdicts = evaluate(
+                _select_rules(project, probes), store, batch=batch, baselines=baselines
+            )
     report = Report(
         verdicts,
         [r for r in results],
