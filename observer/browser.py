@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import platform
 import re
@@ -224,8 +225,12 @@ def known_devices() -> frozenset[str]:
 
 
 @functools.cache
-def lab_script() -> str:
-    """The init script that measures web vitals in every page with Google's web-vitals."""
+def lab_script(nonce: str = "") -> str:
+    """The init script that measures web vitals in every page with Google's web-vitals.
+
+    When a page is left it reports its final figures as a console.debug message that starts
+    with `nonce` (see `read_report`), so the journey need not ask after every step.
+    """
     try:
         vendor = resources.files("observer.web").joinpath("static/vendor/web-vitals.iife.js")
         library = vendor.read_text(encoding="utf-8")
@@ -234,7 +239,7 @@ def lab_script() -> str:
             "the web-vitals bundle is missing from observer/web/static/vendor; "
             "run `bash .ci/setup` (or reinstall observer)"
         ) from exc
-    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library)
+    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library).replace("/*NONCE*/", json.dumps(nonce))
 
 
 # Runs before any script of the page, in every frame's main world. The library is wrapped in
@@ -272,7 +277,7 @@ _LAB_TEMPLATE = """
     const e = performance.getEntriesByName('first-contentful-paint')[0];
     return e ? e.startTime : null;
   };
-  Object.defineProperty(window, '__observerLab', {value: () => {
+  const snapshot = () => {
     const nav = performance.getEntriesByType('navigation')[0];
     const pos = x => (x && x > 0 ? x : null);
     return {
@@ -285,14 +290,50 @@ _LAB_TEMPLATE = """
       cls: v.cls === null && nav && nav.loadEventEnd > 0 ? 0 : v.cls,
       inp: v.inp !== null ? v.inp : longest,
     };
-  }});
+  };
+  Object.defineProperty(window, '__observerLab', {value: snapshot});
+  // Leaving the page (a navigation, a reload, a form sent): report its final figures.
+  // beforeunload, not pagehide: by pagehide the next document has replaced this one and its
+  // console messages are dropped. console.debug is taken now, before the page's own scripts
+  // could replace it; the nonce is the journey's own, kept in this closure, so a page cannot
+  // pass off figures of its own as ours. The listener never cancels the navigation.
+  const nonce = /*NONCE*/;
+  const report = console.debug.bind(console);
+  if (nonce) addEventListener('beforeunload', () => {
+    try { report(nonce + JSON.stringify(snapshot())); } catch (e) { /* nothing to report */ }
+  }, true);
 })();
 """
 
 
 def snapshot_js() -> str:
-    """Expression that reads the current document's lab metrics."""
-    return "() => (window.__observerLab ? window.__observerLab() : null)"
+    """Expression that reads the current document's lab metrics.
+
+    It first lets two frames pass (at most 250 ms): the browser reports an interaction's timing
+    only after the next frame is presented, and a journey may end right after a click.
+    """
+    return _SNAPSHOT_JS
+
+
+_SNAPSHOT_JS = """async () => {
+  if (!window.__observerLab) return null;
+  await Promise.race([
+    new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0)))),
+    new Promise(r => setTimeout(r, 250)),
+  ]);
+  return window.__observerLab();
+}"""
+
+
+def read_report(text: str, nonce: str) -> dict[str, Any] | None:
+    """The figures in a page's leaving report (a console message), or None if it is not one."""
+    if not nonce or not text.startswith(nonce) or len(text) > 20_000:
+        return None
+    try:
+        raw = json.loads(text[len(nonce) :])
+    except ValueError:
+        return None
+    return parse_snapshot(raw)
 
 
 def parse_snapshot(raw: Any) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         Browser,
         BrowserContext,
         ConsoleMessage,
+        Frame,
         Page,
         Request,
         Response,
@@ -71,10 +72,49 @@ def first_line(exc: BaseException) -> str:
 class _Recorder:
     """Collects what the page reports while the journey runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, nonce: str = "") -> None:
         self.step_index: int | None = None
         self.errors: list[PageError] = []
         self.dropped = 0
+        self.nonce = nonce
+        # Each document's vitals, in the order the journey reached them: reported by the page
+        # when it is left (see browser.lab_script) and read from the page the journey ends on.
+        self.docs: dict[Any, PageVitals] = {}
+        # (URL, step) of each main-frame navigation, for the step that opened each document.
+        self.navigations: list[tuple[str, int]] = []
+        self._claimed = 0
+
+    def on_navigated(self, frame: Frame) -> None:
+        if frame.parent_frame is None and self.step_index is not None:
+            self.navigations.append((frame.url.split("#")[0], self.step_index))
+
+    def take(self, snap: dict[str, Any] | None) -> None:
+        """Keep a document's latest figures."""
+        if snap is None or snap["url"] in ("about:blank", ""):
+            return
+        url = snap["url"].split("#")[0]
+        key = (snap["origin"], url)
+        pv = self.docs.get(key)
+        if pv is None:
+            pv = self.docs[key] = PageVitals(url=snap["url"], step_index=self._opened_by(url))
+        for field, name in (
+            ("ttfb_ms", "ttfb"),
+            ("fcp_ms", "fcp"),
+            ("lcp_ms", "lcp"),
+            ("cls", "cls"),
+            ("inp_ms", "inp"),
+            ("dcl_ms", "dcl"),
+            ("load_ms", "load"),
+        ):
+            if snap[name] is not None:
+                setattr(pv, field, round(snap[name], 4 if name == "cls" else 1))
+
+    def _opened_by(self, url: str) -> int:
+        for i in range(self._claimed, len(self.navigations)):
+            if self.navigations[i][0] == url:
+                self._claimed = i + 1
+                return self.navigations[i][1]
+        return self.step_index or 0
 
     def add(self, kind: Any, message: str, url: str | None) -> None:
         if len(self.errors) >= MAX_PAGE_ERRORS:
@@ -83,6 +123,9 @@ class _Recorder:
         self.errors.append(PageError(kind, message[:2000], url, self.step_index))
 
     def on_console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "debug" and self.nonce and msg.text.startswith(self.nonce):
+            self.take(br.read_report(msg.text, self.nonce))
+            return
         # Chromium also logs every 4xx/5xx resource as a console error; on_response already
         # recorded it with its URL, so counting it twice would double the errors metric.
         if msg.type == "error" and not msg.text.startswith(_RESOURCE_STATUS):
@@ -106,30 +149,13 @@ class _Recorder:
             self.add("http", f"HTTP {response.status} {response.status_text}".strip(), response.url)
 
 
-async def _snapshot(page: Page, docs: dict[Any, PageVitals], step_index: int) -> None:
-    """Read the current document's vitals; keep the latest values per document."""
+async def _snapshot(page: Page, rec: _Recorder) -> None:
+    """Read the current document's vitals (the documents left before reported themselves)."""
     try:
         raw = await asyncio.wait_for(page.evaluate(br.snapshot_js()), timeout=2)
     except Exception:
-        return  # mid-navigation or the page is gone: the next read will catch up
-    snap = br.parse_snapshot(raw)
-    if snap is None or snap["url"] in ("about:blank", ""):
-        return
-    key = (snap["origin"], snap["url"].split("#")[0])
-    pv = docs.get(key)
-    if pv is None:
-        pv = docs[key] = PageVitals(url=snap["url"], step_index=step_index)
-    for field, name in (
-        ("ttfb_ms", "ttfb"),
-        ("fcp_ms", "fcp"),
-        ("lcp_ms", "lcp"),
-        ("cls", "cls"),
-        ("inp_ms", "inp"),
-        ("dcl_ms", "dcl"),
-        ("load_ms", "load"),
-    ):
-        if snap[name] is not None:
-            setattr(pv, field, round(snap[name], 4 if name == "cls" else 1))
+        return  # mid-navigation or the page is gone
+    rec.take(br.parse_snapshot(raw))
 
 
 def summarize_vitals(pages: list[PageVitals]) -> dict[str, float | None]:
@@ -195,8 +221,7 @@ async def run_journey(
         location=settings.location,
         device=probe.device,
     )
-    rec = _Recorder()
-    docs: dict[Any, PageVitals] = {}
+    rec = _Recorder(nonce=_random.token_hex(8))
     secret_selectors = [s.fill.selector for s in steps if isinstance(s, FillStep) and s.fill.secret]
     context: BrowserContext | None = None
     page: Page | None = None
@@ -206,7 +231,7 @@ async def run_journey(
             # Inside the try: an unknown device is observer's error, reported as such.
             ctx_opts = _context_options(project, probe, devices)
             context = await _opening(browser, browser.new_context(**ctx_opts))
-            await _opening(browser, context.add_init_script(br.lab_script()))
+            await _opening(browser, context.add_init_script(br.lab_script(rec.nonce)))
             if settings.trace != "off":
                 # Screencast frames are pixels: a secret typed in a plain text field would show
                 # and cannot be masked afterwards, so journeys with secrets trace DOM only.
@@ -226,13 +251,13 @@ async def run_journey(
         page.on("pageerror", rec.on_pageerror)
         page.on("requestfailed", rec.on_requestfailed)
         page.on("response", rec.on_response)
+        page.on("framenavigated", rec.on_navigated)
         await _run_steps(
             browser,
             page,
             steps,
             result,
             rec,
-            docs,
             folder,
             step_default,
             total_timeout,
@@ -244,7 +269,7 @@ async def run_journey(
         result.error = str(exc)
     finally:
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        result.pages = list(docs.values())
+        result.pages = list(rec.docs.values())
         result.vitals = summarize_vitals(result.pages)
         result.errors = rec.errors
         if rec.dropped:
@@ -299,7 +324,6 @@ async def _run_steps(
     steps: list[Any],
     result: ProbeResult,
     rec: _Recorder,
-    docs: dict[Any, PageVitals],
     folder: Path,
     step_default: float,
     total_timeout: float,
@@ -347,8 +371,6 @@ async def _run_steps(
                 current.duration_ms = round((time.perf_counter() - start) * 1000, 1)
                 with contextlib.suppress(Exception):
                     current.url = page.url
-                if step.action != "mark":
-                    await _snapshot(page, docs, index)
                 if ctx.marks:
                     result.last_mark = ctx.marks[-1]
                 for shot in ctx.screenshots:
@@ -356,8 +378,11 @@ async def _run_steps(
                 ctx.screenshots.clear()
                 if current.outcome != Outcome.PASS:
                     _stop(result, steps, current)
-                    return
+                    current = None  # judged: running out of time now changes nothing
+                    break
                 current = None
+            # The page the journey ends on has not been left, so it has not reported: read it.
+            await _snapshot(page, rec)
     except TimeoutError:
         if current is None:
             return
