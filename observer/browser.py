@@ -47,8 +47,12 @@ SYSTEM_NAMES = (
     "google-chrome",
     "google-chrome-stable",
     "chrome",
-    "chrome-headless-shell",
 )
+# Chromium's headless-only build (what Playwright itself runs headless): it opens and closes a
+# browser context for about a fifth of the CPU the full browser spends, which is most of what
+# a monitor does. Preferred whenever the browser runs headless.
+HEADLESS_SHELL_NAMES = ("chromium-headless-shell", "chrome-headless-shell")
+
 MAC_APPS = (
     "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
     "/Applications/Chromium.app/Contents/MacOS/Chromium",
@@ -79,12 +83,16 @@ def install_hint() -> str:
         if "ID=ubuntu" in distro:
             # Ubuntu's chromium package is a snap stub that does not run in containers.
             return f"{sys.executable} -m playwright install --with-deps chromium"
-        return "sudo apt-get install -y chromium   (or: python -m playwright install chromium)"
+        return (
+            "sudo apt-get install -y chromium-headless-shell chromium   "
+            "(or: python -m playwright install chromium)"
+        )
     return f"{sys.executable} -m playwright install chromium"
 
 
-def playwright_browser() -> str | None:
-    """Playwright's own downloaded Chromium, if one is installed (found without starting it)."""
+def playwright_browser(headless: bool = True) -> str | None:
+    """Playwright's own downloaded Chromium, if one is installed (found without starting it);
+    its headless shell first when headless."""
     base = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
     roots: list[Path] = []
     if base and base != "0":
@@ -95,7 +103,16 @@ def playwright_browser() -> str | None:
         home / "Library" / "Caches" / "ms-playwright",
         home / "AppData" / "Local" / "ms-playwright",
     ]
-    rel = (
+    shell = (
+        "chrome-headless-shell-linux64/chrome-headless-shell",
+        "chrome-linux/headless_shell",
+        "chrome-headless-shell-mac-arm64/chrome-headless-shell",
+        "chrome-headless-shell-mac-x64/chrome-headless-shell",
+        "chrome-mac/headless_shell",
+        "chrome-headless-shell-win64/chrome-headless-shell.exe",
+        "chrome-win/headless_shell.exe",
+    )
+    full = (
         "chrome-linux/chrome",
         "chrome-linux64/chrome",
         "chrome-mac/Chromium.app/Contents/MacOS/Chromium",
@@ -104,19 +121,23 @@ def playwright_browser() -> str | None:
         "chrome-win/chrome.exe",
         "chrome-win64/chrome.exe",
     )
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for build in sorted(root.glob("chromium-*"), reverse=True):
-            for r in rel:
-                exe = build / r
-                if exe.is_file() and os.access(exe, os.X_OK):
-                    return str(exe)
+    kinds = [("chromium_headless_shell-*", shell)] if headless else []
+    kinds.append(("chromium-*", full))
+    for pattern, rel in kinds:
+        for root in roots:
+            if not root.is_dir():
+                continue
+            for build in sorted(root.glob(pattern), reverse=True):
+                for r in rel:
+                    exe = build / r
+                    if exe.is_file() and os.access(exe, os.X_OK):
+                        return str(exe)
     return None
 
 
-def find_chromium(settings: BrowserSettings | None = None) -> BrowserInfo:
-    """settings.browser.executable, OBSERVER_CHROMIUM, Playwright's browser, then PATH."""
+def find_chromium(settings: BrowserSettings | None = None, headless: bool = True) -> BrowserInfo:
+    """settings.browser.executable, OBSERVER_CHROMIUM, Playwright's browser, then PATH; a
+    headless shell before the full browser when headless."""
     explicit = [
         (settings.executable if settings else None, "settings.browser.executable"),
         (os.environ.get("OBSERVER_CHROMIUM") or None, "OBSERVER_CHROMIUM"),
@@ -130,18 +151,36 @@ def find_chromium(settings: BrowserSettings | None = None) -> BrowserInfo:
                     f"fix it, or install a browser with: {install_hint()}"
                 )
             return BrowserInfo(str(exe), source)
-    pw = playwright_browser()
+    pw = playwright_browser(headless)
     if pw:
         return BrowserInfo(pw, "playwright")
-    for name in SYSTEM_NAMES:
+    for name in (HEADLESS_SHELL_NAMES if headless else ()) + SYSTEM_NAMES:
         found = shutil.which(name)
         if found:
-            return BrowserInfo(found, "PATH")
+            return BrowserInfo(_unwrap(found) if name in HEADLESS_SHELL_NAMES else found, "PATH")
     if platform.system() == "Darwin":
         for app in MAC_APPS:
             if Path(app).is_file():
                 return BrowserInfo(app, "applications")
     raise BrowserNotFound(f"no Chromium or Chrome found; install one with: {install_hint()}")
+
+
+def _unwrap(path: str) -> str:
+    """The binary a launcher script runs. Debian's chromium-headless-shell is a shell script
+    that starts the real one without exec: killing "the browser" would kill only the shell."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return path
+    if not head.startswith(b"#!"):
+        return path
+    name = Path(path).name
+    for token in re.findall(rb"/[\w./+-]+", head):
+        candidate: str = bytes(token).decode(errors="replace")
+        if Path(candidate).name == name and candidate != path and os.access(candidate, os.X_OK):
+            return candidate
+    return path
 
 
 def browser_version(path: str) -> str | None:
@@ -191,8 +230,8 @@ async def launch(
     """
     from playwright.async_api import Error as PlaywrightError
 
-    info = find_chromium(settings)
     headless = (settings.headless if settings else True) and not headed
+    info = find_chromium(settings, headless)
     args = launch_args(settings) + ([f"{TAG_FLAG}={tag}"] if tag else [])
     try:
         return await pw.chromium.launch(

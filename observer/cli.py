@@ -533,7 +533,7 @@ def doctor(file: str | None, db: str | None) -> None:
         ok = False
     settings = project.config.settings.browser if project else None
     try:
-        info = find_chromium(settings)
+        info = find_chromium(settings, settings.headless if settings else True)
         ver = browser_version(info.path) or "version unknown"
         line("browser", f"{info.path} ({ver}; found via {info.source})")
     except BrowserNotFound as exc:

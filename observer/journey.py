@@ -456,6 +456,11 @@ async def _finish(
                 await asyncio.wait_for(context.tracing.stop(), timeout=15)
         except Exception:
             pass
+    if page is not None:
+        # Leave the last page as a user would, so its own scripts see it hidden (a real-user
+        # snippet sends its beacon then): the headless shell closes a context without that.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(page.goto("about:blank", wait_until="commit"), timeout=3)
     if context is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(context.close(), timeout=10)

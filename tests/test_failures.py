@@ -614,6 +614,33 @@ def test_browser_missing_nowhere_to_be_found(shop: ShopServer, tmp_path: Path) -
     assert message.startswith("no Chromium or Chrome found; install one with: ")
 
 
+def _executable(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_headless_prefers_the_headless_shell_and_sees_through_its_launcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's /usr/bin/chromium-headless-shell runs the real binary without exec: observer
+    must launch (and, when it hangs, kill) the real one, not the shell around it."""
+    from observer.browser import find_chromium
+
+    real = _executable(tmp_path / "lib" / "chromium-headless-shell", "#!/bin/sh\nexit 0\n")
+    bin_dir = tmp_path / "bin"
+    _executable(bin_dir / "chromium-headless-shell", f'#!/bin/sh -e\n{real} "$@"\n')
+    full = _executable(bin_dir / "chromium", "#!/bin/sh\nexit 0\n")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OBSERVER_CHROMIUM", raising=False)
+    monkeypatch.delenv("PLAYWRIGHT_BROWSERS_PATH", raising=False)
+    assert find_chromium().path == str(real)
+    # Headed needs the full browser: the shell has no window.
+    assert find_chromium(headless=False).path == str(full)
+
+
 @pytest.fixture
 def usage_file(tmp_path: Path) -> Path:
     return write_file(
