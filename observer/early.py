@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 # How long closing may take before the process goes on without it.
 CLOSE_TIMEOUT = 10.0
-# How long the caller waits for Playwright's import before reading the file anyway.
+# How long the caller waits for the driver's process to be spawned before going on anyway.
 IMPORT_TIMEOUT = 2.0
 
 
@@ -54,7 +54,8 @@ class EarlyDriver:
         self._thread = threading.Thread(target=self._main, name="observer-loop", daemon=True)
         self._thread.start()
         # Let the thread import Playwright and spawn the driver before the caller goes on to
-        # read the file: both are Python work, and sharing the GIL would delay the spawn.
+        # read the file: both are Python work, and sharing the GIL would delay the spawn by
+        # as long as the reading takes.
         self._spawning.wait(IMPORT_TIMEOUT)
 
     def _main(self) -> None:
@@ -62,6 +63,15 @@ class EarlyDriver:
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        spawn = loop.subprocess_exec
+
+        async def spawned(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await spawn(*args, **kwargs)
+            finally:
+                self._spawning.set()  # the driver's process exists: the caller may go on
+
+        loop.subprocess_exec = spawned  # type: ignore[method-assign]
         self._boot_task = loop.create_task(self._boot())
         self._loop_ready.set_result(loop)
         try:
@@ -70,22 +80,18 @@ class EarlyDriver:
             loop.close()
 
     async def _boot(self) -> None:
-        import asyncio
 
         try:
-            try:
-                from playwright.async_api import async_playwright
+            from playwright.async_api import async_playwright
 
-                manager = async_playwright()
-                start = asyncio.ensure_future(manager.start())
-                await asyncio.sleep(0)  # the driver's process is spawned in the first step
-            finally:
-                self._spawning.set()
-            playwright = await start
+            manager = async_playwright()
+            playwright = await manager.start()
         except BaseException as exc:  # reported by the browser pool when it starts its own
             self._driver.set_exception(exc)
         else:
             self._driver.set_result((manager, playwright))
+        finally:
+            self._spawning.set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
