@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import browser as br
 from .config import Probe, Project
 from .config.models import FillStep
+from .config.naming import describe
 from .results import (
     Artifact,
     ObserverError,
@@ -24,7 +25,7 @@ from .results import (
     StepResult,
 )
 from .secrets import Redactor
-from .steps import REGISTRY, StepContext, StepFailed, describe
+from .steps import REGISTRY, StepContext, StepFailed
 
 if TYPE_CHECKING:
     from playwright.async_api import (
@@ -198,9 +199,16 @@ async def run_journey(
     devices: dict[str, Any] | None = None,
     artifacts_root: Path,
     redactor: Redactor | None = None,
+    after_failure: bool = False,
 ) -> ProbeResult:
-    """Run a journey; the site's faults are `fail`, observer's own are `error`."""
+    """Run a journey; the site's faults are `fail`, observer's own are `error`.
+
+    `after_failure`: the probe's previous attempt failed, so `trace: on_retry` traces this one.
+    """
     settings = project.config.settings
+    trace = settings.trace
+    if trace == "on_retry":
+        trace = "on_failure" if after_failure else "off"
     started = time.time()
     t0 = time.perf_counter()
     steps = project.steps[probe.name]
@@ -232,7 +240,7 @@ async def run_journey(
             ctx_opts = _context_options(project, probe, devices)
             context = await _opening(browser, browser.new_context(**ctx_opts))
             await _opening(browser, context.add_init_script(br.lab_script(rec.nonce)))
-            if settings.trace != "off":
+            if trace != "off":
                 # Screencast frames are pixels: a secret typed in a plain text field would show
                 # and cannot be masked afterwards, so journeys with secrets trace DOM only.
                 await _opening(
@@ -287,7 +295,7 @@ async def run_journey(
             page,
             result,
             settings.screenshots,
-            settings.trace,
+            trace,
             tracing,
             folder,
             redactor,

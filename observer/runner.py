@@ -134,6 +134,7 @@ async def run_probe(
     pool: BrowserPool,
     client: Callable[[], httpx.AsyncClient],
     redactor: Redactor,
+    after_failure: bool = False,
 ) -> ProbeResult:
     """Run one probe once; never raises for the probe's own trouble.
 
@@ -158,6 +159,7 @@ async def run_probe(
         # Absolute: the paths are stored, and read later from other working directories.
         artifacts_root=project.resolve(project.config.settings.artifacts).absolute(),
         redactor=redactor,
+        after_failure=after_failure,
     )
 
 
@@ -189,6 +191,8 @@ class Runner:
         self.pool = BrowserPool(project, headed=headed, retry_after=retry_launch_after)
         self._client: httpx.AsyncClient | None = None
         self._entered = False
+        # Probes whose last attempt did not pass: their next attempt is traced (on_retry).
+        self._failing: set[str] = set()
 
     def use(self, project: Project) -> None:
         """Run a reloaded project from now on; the browser and HTTP client stay."""
@@ -219,9 +223,21 @@ class Runner:
         """One attempt at a probe; never raises for the probe's own trouble."""
         assert self._entered, "use Runner in `async with`"
         try:
-            return await run_probe(self.project, probe, self.pool, self.client, self.redactor)
+            result = await run_probe(
+                self.project,
+                probe,
+                self.pool,
+                self.client,
+                self.redactor,
+                after_failure=probe.name in self._failing,
+            )
         except Exception as exc:  # a bug of ours must not hide other results
-            return error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+            result = error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+        if result.outcome == Outcome.PASS:
+            self._failing.discard(probe.name)
+        else:
+            self._failing.add(probe.name)
+        return result
 
     async def run_one(self, probe: Probe) -> ProbeResult:
         """A probe with its retries: the final attempt, carrying the ones it replaced."""

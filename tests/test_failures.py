@@ -557,6 +557,47 @@ def test_exit_0_when_everything_passes(shop: ShopServer, tmp_path: Path) -> None
     assert {r["outcome"] for r in by_probe(done).values()} == {"pass"}
 
 
+def test_trace_on_retry_traces_only_the_attempts_after_a_failure(
+    shop: ShopServer, tmp_path: Path
+) -> None:
+    """`trace: on_retry`: a first failure has its screenshot but was not traced; its retry is
+    traced and, failing too, keeps the trace; a passing probe is never traced."""
+    write_file(
+        tmp_path,
+        f"""
+        settings: {{trace: on_retry, retries: 1, database: results.db}}
+        probes:
+          - name: missing
+            journey:
+              - goto: {shop.url}/products
+              - {{expect_text: "no such words anywhere", timeout: 1s}}
+          - name: fine
+            journey:
+              - goto: {shop.url}/products
+        """,
+    )
+    done = observer("run", "probes.yaml", "--json", cwd=tmp_path)
+    assert done.code == 1, done.stderr
+    results = by_probe(done)
+    assert results["fine"]["outcome"] == "pass" and results["fine"]["artifacts"] == []
+    missing = results["missing"]
+    assert (missing["outcome"], missing["attempt"]) == ("fail", 2), explain(missing)
+    assert sorted(a["kind"] for a in missing["artifacts"]) == ["screenshot", "trace"]
+    assert [r["outcome"] for r in missing["retried"]] == ["fail"]
+    kept = rows(
+        tmp_path / "results.db",
+        "select r.attempt, a.kind from runs r join artifacts a on a.run_id = r.id "
+        "where r.probe = 'missing' order by r.attempt, a.kind",
+    )
+    assert [(r["attempt"], r["kind"]) for r in kept] == [
+        (1, "screenshot"),
+        (2, "screenshot"),
+        (2, "trace"),
+    ]
+    traces = [p for p in (tmp_path / "artifacts").rglob("trace.zip")]
+    assert len(traces) == 1 and zipfile.is_zipfile(traces[0]), traces
+
+
 def _missing_browser_file(folder: Path, shop: ShopServer) -> Path:
     return write_file(
         folder,

@@ -478,6 +478,10 @@ OnOff = Annotated[
     Literal["on_failure", "always", "off"],
     BeforeValidator(_yaml_off),
 ]
+TraceMode = Annotated[
+    Literal["on_retry", "on_failure", "always", "off"],
+    BeforeValidator(_yaml_off),
+]
 
 
 class BasicAuth(Strict):
@@ -511,7 +515,11 @@ class Settings(Strict):
     screenshots: OnOff = Field(
         "on_failure", description="When to save a screenshot at the end of a journey"
     )
-    trace: OnOff = Field("on_failure", description="When to keep a Playwright trace of a journey")
+    trace: TraceMode = Field(
+        "on_failure",
+        description="When to keep a Playwright trace of a journey; on_retry traces only the "
+        "attempts after a failure (a retry, the next run) and keeps them when they fail",
+    )
     fail_on_page_error: bool = Field(False, description="Uncaught page errors fail journeys")
     user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
     verify_tls: bool = Field(True, description="Check TLS certificates")
