@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .config import models as m
 
@@ -45,38 +44,6 @@ def action(name: str) -> Callable[[Action], Action]:
         return fn
 
     return deco
-
-
-def describe(step: m.StepBase) -> str:
-    """A readable default name: `click button[type=submit]`, `goto /login`."""
-    if step.name:
-        return step.name
-    arg: Any = getattr(step, step.action)
-    if isinstance(step, m.GotoStep):
-        parts = urlsplit(step.goto.url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    elif isinstance(step, m.WaitStep):
-        from .config.types import format_duration
-
-        target = format_duration(step.wait)
-    elif isinstance(arg, str):
-        target = arg
-    else:
-        # What the step is about first (the text, the key), then where, if that is not it.
-        target = next(
-            (
-                str(getattr(arg, k))
-                for k in ("text", "key", "url", "load_state", "title", "name", "selector")
-                if getattr(arg, k, None)
-            ),
-            "",
-        )
-        selector = getattr(arg, "selector", None)
-        if selector and target != selector:
-            target += f" in {selector}"
-    if len(target) > 80:
-        target = target[:77] + "..."
-    return f"{step.action} {target}".strip()
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:

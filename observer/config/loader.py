@@ -382,7 +382,7 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
     """Parse thresholds and tie each budget to the probes that can produce its metric."""
     from fnmatch import fnmatchcase
 
-    from ..steps import describe
+    from .naming import describe
 
     specs: list[tuple[Budget, Located, tuple[str | int, ...], str | None]] = []
     for idx, spec in enumerate(project.config.budgets):
