@@ -3,7 +3,11 @@ Playwright script, same Chromium, interleaved (A B A B ...), whole processes tim
 
     .venv/bin/python bench/journey.py [--runs 10]
 
-The last line is the headline: the ratio of the medians (target: at most 1.10).
+Four series, interleaved: the plain script without and with a Playwright trace (recorded as
+observer records it for this journey, DOM snapshots without screencast since it types a
+password, and dropped when the journey passes), and `observer run` with `trace: off` and with
+the default `trace: on_failure`. Like is compared with like. The last line is the headline: the
+ratios of the medians (target: at most 1.10).
 """
 
 from __future__ import annotations
@@ -55,29 +59,45 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--trace", default="on_failure", help="settings.trace for observer's runs")
     args = ap.parse_args()
     observer_bin = str(Path(sys.executable).parent / "observer")
     with ShopServer() as shop, tempfile.TemporaryDirectory() as tmp:
-        cfg = Path(tmp) / "checkout.yaml"
-        cfg.write_text(
-            PROBE.replace("database: bench.db", f"database: bench.db\n  trace: {args.trace}")
-        )
         env = {**os.environ, "BASE_URL": shop.url, "PYTHONPATH": str(ROOT)}
         plain = [sys.executable, str(ROOT / "bench" / "_plain_checkout.py"), shop.url]
-        ours = [observer_bin, "run", str(cfg), "--json"]
-        timed(plain, env)
-        timed(ours, env)  # warm caches of both
-        a: list[float] = []
-        b: list[float] = []
+        series: dict[str, list[str]] = {
+            "plain Playwright": plain,
+            "plain Playwright, traced": [*plain, "--trace"],
+        }
+        for trace in ("off", "on_failure"):
+            cfg = Path(tmp) / f"checkout-{trace}.yaml"
+            cfg.write_text(
+                PROBE.replace("database: bench.db", f"database: bench.db\n  trace: '{trace}'")
+            )
+            series[f"observer run, trace: {trace}"] = [observer_bin, "run", str(cfg), "--json"]
+        for cmd in series.values():
+            timed(cmd, env)  # warm the caches of each
+        times: dict[str, list[float]] = {name: [] for name in series}
         for i in range(args.runs):
-            a.append(timed(plain, env))
-            b.append(timed(ours, env))
-            print(f"run {i + 1:2}: plain {a[-1]:.3f}s  observer {b[-1]:.3f}s")
+            for name, cmd in series.items():  # interleaved: A B C D A B C D ...
+                times[name].append(timed(cmd, env))
+            print(f"run {i + 1:2}: " + "  ".join(f"{t[-1]:.3f}s" for t in times.values()))
         shutil.rmtree(Path(tmp) / "artifacts", ignore_errors=True)
-    ma, mb = statistics.median(a), statistics.median(b)
-    print(f"median plain Playwright {ma:.3f}s, observer run {mb:.3f}s (trace: {args.trace})")
-    print(f"journey overhead: {mb / ma:.2f}x plain Playwright (median of {args.runs} each)")
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name, m in med.items():
+        print(f"median {name:<32} {m:.3f}s")
+    untraced = med["observer run, trace: off"] / med["plain Playwright"]
+    traced = med["observer run, trace: on_failure"] / med["plain Playwright, traced"]
+    default = med["observer run, trace: on_failure"] / med["plain Playwright"]
+    print(
+        f"the trace itself: {med['plain Playwright, traced'] - med['plain Playwright']:+.3f}s "
+        f"in plain Playwright, "
+        f"{med['observer run, trace: on_failure'] - med['observer run, trace: off']:+.3f}s "
+        f"in observer; observer's default (on_failure) against untraced plain: {default:.2f}x"
+    )
+    print(
+        f"journey overhead: {untraced:.2f}x plain Playwright untraced, {traced:.2f}x traced "
+        f"(median of {args.runs} each)"
+    )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,9 @@ def parse_body(body: bytes, ctx: Context) -> tuple[list[Item], list[str]]:
         data = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise BeaconError("body is not JSON") from None
-    if _depth(data) > MAX_DEPTH:
+    # Nesting cannot be deeper than the brackets in the text (counted at C speed): only a body
+    # with many of them is walked.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise BeaconError("JSON nested too deeply")
     if snippet.looks_like(data):
         parsed = snippet.parse(data, ctx)
