@@ -30,7 +30,7 @@ T = TypeVar("T")
 # How long closing may take before the process goes on without it.
 CLOSE_TIMEOUT = 10.0
 # How long the caller waits for the driver's process to be spawned before going on anyway.
-IMPORT_TIMEOUT = 2.0
+SPAWN_TIMEOUT = 2.0
 
 
 def wants_browser(file: str) -> bool:
@@ -56,12 +56,17 @@ class EarlyDriver:
         # Let the thread import Playwright and spawn the driver before the caller goes on to
         # read the file: both are Python work, and sharing the GIL would delay the spawn by
         # as long as the reading takes.
-        self._spawning.wait(IMPORT_TIMEOUT)
+        self._spawning.wait(SPAWN_TIMEOUT)
 
     def _main(self) -> None:
         import asyncio
 
-        loop = asyncio.new_event_loop()
+        try:
+            loop = asyncio.new_event_loop()
+        except BaseException as exc:  # no loop, no driver: the caller runs without them
+            self._loop_ready.set_exception(exc)
+            self._spawning.set()
+            raise
         asyncio.set_event_loop(loop)
         spawn = loop.subprocess_exec
 
@@ -80,7 +85,6 @@ class EarlyDriver:
             loop.close()
 
     async def _boot(self) -> None:
-
         try:
             from playwright.async_api import async_playwright
 
@@ -167,6 +171,11 @@ def early_driver(file: str) -> Iterator[EarlyDriver | None]:
         yield None
         return
     early = EarlyDriver()
+    try:
+        early.loop  # noqa: B018 (raises if the thread could not make its loop)
+    except Exception:
+        yield None
+        return
     try:
         yield early
     finally:

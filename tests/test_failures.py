@@ -655,6 +655,78 @@ def test_browser_missing_nowhere_to_be_found(shop: ShopServer, tmp_path: Path) -
     assert message.startswith("no Chromium or Chrome found; install one with: ")
 
 
+def _wait_gone(pids: set[int], seconds: float = 20) -> set[int]:
+    """The processes of `pids` still there after waiting up to `seconds` for them to end."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if Path(f"/proc/{p}").exists() and _running(p)}
+        if alive:
+            time.sleep(0.05)
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds processes through /proc")
+def test_early_driver_runs_the_journeys_and_leaves_nothing_behind(
+    shop: ShopServer, tmp_path: Path
+) -> None:
+    """`observer run` boots Playwright's driver while the file is read: the journeys run with
+    that driver, and no driver outlives the command, used or not (a config error, say)."""
+    from observer.early import early_driver
+    from observer.runner import Runner
+
+    path = write_file(
+        tmp_path,
+        f"""
+        settings: {{trace: "off"}}
+        probes:
+          - name: home
+            journey:
+              - goto: {shop.url}/products
+        """,
+    )
+    before = set(child_processes(os.getpid()))
+    with early_driver(str(path)) as early:
+        assert early is not None
+        project = load_project(path)
+
+        async def go() -> tuple[list[ProbeResult], bool, set[int]]:
+            async with Runner(project) as runner:
+                pair = await early.driver()
+                assert pair is not None
+                runner.pool.adopt(*pair)
+                results = await runner.run(project.probes)
+                running = set(child_processes(os.getpid())) - before
+                return results, runner.pool.playwright is pair[1], running
+
+        (result,), adopted, started = early.run(go())
+    assert result.outcome == Outcome.PASS, explain(result)
+    assert adopted and result.vitals["ttfb_ms"] is not None
+    assert started, "the driver ran as a child of this process"
+    assert not _wait_gone(started), "a driver outlived the run"
+
+    # Not taken (the file was refused, say): closing stops the driver it booted.
+    with early_driver(str(path)) as early:
+        assert early is not None
+        early.loop  # noqa: B018
+        unused = set(child_processes(os.getpid())) - before
+    assert unused and not _wait_gone(unused), "an unused driver outlived the command"
+
+    # A file without journeys boots nothing.
+    checks = write_file(tmp_path, f"probes: [{{name: h, http: {shop.url}/health}}]\n", "h.yaml")
+    with early_driver(str(checks)) as early:
+        assert early is None
+
+
 def _executable(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

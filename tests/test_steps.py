@@ -688,3 +688,34 @@ def test_every_action_is_exercised() -> None:
     # a selector: it only fails on a key name Playwright does not know, a mistake in the file);
     # a failure inside `use` is test_failure_inside_a_used_journey.
     assert set(ACTIONS) - failed == {"wait", "mark", "screenshot", "use"}
+
+
+def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:
+    """Pages report their figures on leaving as a console message; a page's own messages,
+    whatever they claim, are not taken for them, and the figures are range-checked."""
+    import json as _json
+
+    from observer.browser import lab_script, read_report
+
+    good = {"url": "https://shop.test/a", "origin": 1.0, "lcp": 812.5, "cls": 0.01}
+    assert read_report("n0nce" + _json.dumps(good), "n0nce") == {
+        "url": "https://shop.test/a",
+        "origin": 1.0,
+        "ttfb": None,
+        "dcl": None,
+        "load": None,
+        "fcp": None,
+        "lcp": 812.5,
+        "cls": 0.01,
+        "inp": None,
+    }
+    assert read_report(_json.dumps(good), "n0nce") is None  # no nonce
+    assert read_report("other" + _json.dumps(good), "n0nce") is None  # someone else's
+    assert read_report("n0nce" + _json.dumps(good), "") is None  # reports off
+    assert read_report("n0nce{not json", "n0nce") is None
+    assert read_report("n0nce[1, 2]", "n0nce") is None
+    assert read_report("n0nce" + " " * 20_001, "n0nce") is None  # too long to be ours
+    hostile = read_report("n0nce" + _json.dumps({**good, "lcp": -5, "inp": 1e12}), "n0nce")
+    assert hostile is not None and hostile["lcp"] is None and hostile["inp"] is None
+    # The nonce is written into the page's script as a JS string, not spliced as code.
+    assert '"a\\"b"' in lab_script('a"b')
