@@ -236,6 +236,7 @@ class Daemon:
             return False
         self.project = project
         self.runner.use(project)
+        await self.scheduler.limit.resize(project.config.settings.concurrency)
         self.scheduler.set_probes(project.probes, project.config.settings.every)
         for callback in self.on_reload:
             callback(project)

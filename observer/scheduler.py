@@ -47,6 +47,33 @@ def jitter(name: str, interval: float, cap: float = 30.0) -> float:
     return fraction * min(interval, cap)
 
 
+class Gate:
+    """At most `limit` holders at once; unlike a semaphore the limit can change while held
+    (a reload): a higher one lets waiters in at once, a lower one lets none in until enough
+    holders have left."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held < self.limit)
+            self.held += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self.held -= 1
+            self._changed.notify_all()
+
+    async def resize(self, limit: int) -> None:
+        """A new limit, for whoever enters next."""
+        async with self._changed:
+            self.limit = limit
+            self._changed.notify_all()
+
+
 @dataclass
 class Slot:
     """One probe's schedule and what it did last."""
@@ -80,7 +107,7 @@ class Scheduler:
         self, run: RunProbe, concurrency: int, clock: Callable[[], float] = time.time
     ) -> None:
         self.run = run
-        self.limit = asyncio.Semaphore(concurrency)
+        self.limit = Gate(concurrency)
         self.clock = clock
         self.slots: dict[str, Slot] = {}
         self.stopping = False

@@ -891,3 +891,56 @@ def test_bad_cron_and_every_with_cron_are_config_errors(write: Any) -> None:
     assert problems["probes[2].cron"].mark.line == 11
     assert "not a valid cron expression" in problems["probes[2].cron"].message
     assert str(problems["probes[0].cron"]).startswith(f"{path}:4:")
+
+
+def test_a_reloaded_concurrency_limit_applies_to_the_next_runs() -> None:
+    """settings.concurrency changed by a reload: raised, waiting runs start at once; lowered,
+    no new run starts until the runs in flight are under the new limit."""
+    probes = [
+        Probe.model_validate({"name": f"p{i}", "http": "http://127.0.0.1:9/", "every": "1m"})
+        for i in range(4)
+    ]
+    clock = [1_000_000.0]
+
+    async def main() -> list[int]:
+        running: list[str] = []
+        peaks: list[int] = []
+        started: asyncio.Queue[str] = asyncio.Queue()
+        release = {p.name: asyncio.Event() for p in probes}
+
+        async def run(probe: Probe, scheduled: float) -> None:
+            running.append(probe.name)
+            peaks.append(len(running))
+            await started.put(probe.name)
+            await release[probe.name].wait()
+            running.remove(probe.name)
+
+        scheduler = Scheduler(run, 1, clock=lambda: clock[0])
+        scheduler.set_probes(probes, 60.0)
+        clock[0] += 30  # every first slot (jitter < 30 s) is now due
+        first = await started.get()
+        for _ in range(20):  # let the other loops reach the gate
+            await asyncio.sleep(0)
+        assert started.empty() and scheduler.limit.held == 1
+
+        await scheduler.limit.resize(3)  # raised: two waiting runs go in
+        second, third = await started.get(), await started.get()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert started.empty() and scheduler.limit.held == 3
+
+        await scheduler.limit.resize(1)  # lowered: the fourth waits for two to finish
+        release[first].set()
+        release[second].set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert started.empty() and scheduler.limit.held == 1, running
+        release[third].set()
+        fourth = await started.get()
+        assert {first, second, third, fourth} == {p.name for p in probes}
+        release[fourth].set()
+        assert await scheduler.stop(5.0) == 0
+        return peaks
+
+    peaks = asyncio.run(main())
+    assert max(peaks) == 3 and peaks[-1] == 1, peaks
