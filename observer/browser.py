@@ -263,13 +263,19 @@ def known_devices() -> frozenset[str]:
         return frozenset()
 
 
-@functools.cache
 def lab_script(nonce: str = "") -> str:
     """The init script that measures web vitals in every page with Google's web-vitals.
 
     When a page is left it reports its final figures as a console.debug message that starts
     with `nonce` (see `read_report`), so the journey need not ask after every step.
     """
+    return _lab_with_library().replace("/*NONCE*/", json.dumps(nonce))
+
+
+@functools.cache
+def _lab_with_library() -> str:
+    """The init script with web-vitals in it, read once per process. Only this part is cached:
+    the nonce is new for every journey, and caching per nonce would grow without end."""
     try:
         vendor = resources.files("observer.web").joinpath("static/vendor/web-vitals.iife.js")
         library = vendor.read_text(encoding="utf-8")
@@ -278,7 +284,7 @@ def lab_script(nonce: str = "") -> str:
             "the web-vitals bundle is missing from observer/web/static/vendor; "
             "run `bash .ci/setup` (or reinstall observer)"
         ) from exc
-    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library).replace("/*NONCE*/", json.dumps(nonce))
+    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library)
 
 
 # Runs before any script of the page, in every frame's main world. The library is wrapped in

@@ -84,6 +84,7 @@ class _Recorder:
         # (URL, step) of each main-frame navigation, for the step that opened each document.
         self.navigations: list[tuple[str, int]] = []
         self._claimed = 0
+        self.closed = False  # the figures are summed: later reports are not taken
 
     def on_navigated(self, frame: Frame) -> None:
         if frame.parent_frame is None and self.step_index is not None:
@@ -91,7 +92,7 @@ class _Recorder:
 
     def take(self, snap: dict[str, Any] | None) -> None:
         """Keep a document's latest figures."""
-        if snap is None or snap["url"] in ("about:blank", ""):
+        if self.closed or snap is None or snap["url"] in ("about:blank", ""):
             return
         url = snap["url"].split("#")[0]
         key = (snap["origin"], url)
@@ -277,6 +278,9 @@ async def run_journey(
         result.error = str(exc)
     finally:
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+        # Leaving the last page (in _finish) makes it report again, after the journey: too late
+        # for figures already summed into result.vitals.
+        rec.closed = True
         result.pages = list(rec.docs.values())
         result.vitals = summarize_vitals(result.pages)
         result.errors = rec.errors

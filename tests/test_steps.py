@@ -719,3 +719,21 @@ def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:
     assert hostile is not None and hostile["lcp"] is None and hostile["inp"] is None
     # The nonce is written into the page's script as a JS string, not spliced as code.
     assert '"a\\"b"' in lab_script('a"b')
+    # A new nonce per journey, one copy of the script with web-vitals per process (a daemon
+    # runs journeys for months).
+    from observer.browser import _lab_with_library
+
+    for i in range(5):
+        assert f'"nonce-{i}"' in lab_script(f"nonce-{i}")
+    assert _lab_with_library.cache_info().currsize == 1
+
+    # Once the journey's figures are summed, a late report (the last page, left after the
+    # journey) changes nothing.
+    from observer.journey import _Recorder
+
+    rec = _Recorder("n0nce")
+    rec.take(read_report("n0nce" + _json.dumps(good), "n0nce"))
+    rec.closed = True
+    rec.take(read_report("n0nce" + _json.dumps({**good, "lcp": 9000.0}), "n0nce"))
+    rec.take(read_report("n0nce" + _json.dumps({**good, "url": "https://shop.test/b"}), "n0nce"))
+    assert [(p.url, p.lcp_ms) for p in rec.docs.values()] == [("https://shop.test/a", 812.5)]
