@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +104,109 @@ def dump_database(db: Path) -> str:
         return "\n".join(out)
     finally:
         conn.close()
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (it may be taken before use: callers retry)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """`observer serve FILE --port P --db DB --log-format json ...` as a child process on a
+    free port, its log in a file beside FILE; ready (its /healthz answers) once made."""
+
+    POLL = 0.05
+
+    def __init__(self, config: Path, db: Path, *extra: str, start_timeout: float) -> None:
+        self.config, self.db = config, db
+        for _attempt in range(3):  # a free port may be taken between probe and bind
+            self.port = free_port()
+            self.log_path = config.parent / f"serve-{self.port}.log"
+            with self.log_path.open("wb") as log:
+                self.proc = subprocess.Popen(
+                    [
+                        *OBSERVER,
+                        "serve",
+                        str(config),
+                        "--port",
+                        str(self.port),
+                        "--db",
+                        str(db),
+                        "--log-format",
+                        "json",
+                        *extra,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    cwd=config.parent,
+                )
+            if self._ready(start_timeout):
+                return
+        pytest.fail(f"observer serve did not start:\n{self.tail()}")
+
+    def _ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=10).status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(self.POLL)
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def text(self) -> str:
+        """The log so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def lines(self) -> list[str]:
+        return [ln for ln in self.text().splitlines() if ln.strip()]
+
+    def logs(self) -> list[dict[str, Any]]:
+        """The JSON log lines so far (a line being written may be cut: skipped)."""
+        out = []
+        for line in self.lines():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out.append(value)
+        return out
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.logs() if e.get("event") == name]
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.lines()[-n:])
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, and SIGKILL if it will not go; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import signal
-import socket
 import subprocess
 import textwrap
 import threading
@@ -30,7 +29,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from conftest import OBSERVER, dump_database, observer, rows, set_faults
+from conftest import OBSERVER, dump_database, free_port, observer, rows, set_faults
 
 from observer.alerts import Alerter
 from observer.budgets import Verdict, judge
@@ -57,12 +56,6 @@ PUBLIC_URL = "https://observer.example.com"
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: Callable[[], bool], timeout: float, why: str) -> None:

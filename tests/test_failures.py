@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import OBSERVER, ROOT, Done, observer, rows, set_faults
+from conftest import OBSERVER, ROOT, Done, alive, observer, rows, set_faults
 
 from observer.config import load_project
 from observer.demo.shop import ShopServer
@@ -660,19 +660,12 @@ def _wait_gone(pids: set[int], seconds: float = 20) -> set[int]:
     import time
 
     deadline = time.monotonic() + seconds
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if Path(f"/proc/{p}").exists() and _running(p)}
-        if alive:
+    left = pids
+    while left and time.monotonic() < deadline:
+        left = {p for p in left if alive(p)}
+        if left:
             time.sleep(0.05)
-    return alive
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return left
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds processes through /proc")

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OBSERVER, dump_database, rows
+from conftest import OBSERVER, ServeProcess, dump_database, rows
 from test_secrets import forms
 
 from observer.config import load_project
@@ -45,12 +45,6 @@ DEADLINE = 60.0  # liveness bound for anything we wait for
 POLL = 0.05
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
@@ -75,79 +69,14 @@ def count(db: Path, sql: str, *args: Any) -> int:
     return int(rows(db, sql, *args)[0]["n"])
 
 
-class Served:
+class Served(ServeProcess):
     """`observer serve FILE --port P --db DB --log-format json` as a child process."""
 
     def __init__(self, file: Path, db: Path, *extra: str) -> None:
-        self.db = db
-        for _attempt in range(3):  # a free port may be taken between probe and bind
-            self.port = free_port()
-            self.log = file.parent / f"serve-{self.port}.log"
-            with self.log.open("wb") as log:
-                self.proc = subprocess.Popen(
-                    [
-                        *OBSERVER,
-                        "serve",
-                        str(file),
-                        "--port",
-                        str(self.port),
-                        "--db",
-                        str(db),
-                        "--log-format",
-                        "json",
-                        *extra,
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    cwd=file.parent,
-                )
-            if self._healthy():
-                return
-        raise AssertionError(f"observer serve did not start:\n{self.text()[-3000:]}")
-
-    def _healthy(self) -> bool:
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return True
-            time.sleep(POLL)
-        self.proc.kill()
-        self.proc.wait()
-        return False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        out = []
-        for line in self.text().splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("event") == name:
-                    out.append(entry)
-        return out
+        super().__init__(file, db, *extra, start_timeout=DEADLINE)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def stop(self) -> int:
-        """SIGTERM (SIGKILL if it will not go); the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=DEADLINE)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
 
 
 @contextlib.contextmanager

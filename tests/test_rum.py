@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OBSERVER, dump_database, observer, rows
+from conftest import OBSERVER, dump_database, free_port, observer, rows
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
@@ -165,12 +165,6 @@ def snippet(sid: str, load: str, items: list[dict[str, Any]], **extra: Any) -> d
         "items": items,
         **extra,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_request(url: str, head: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -16,8 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import textwrap
 import threading
 import time
@@ -28,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import OBSERVER, rows, set_faults
+from conftest import ServeProcess, alive, rows, set_faults
 from prometheus_client.parser import text_string_to_metric_families
 
 from observer.browser import TAG_FLAG
@@ -44,12 +42,6 @@ START_TIMEOUT = 30.0  # a loaded machine may take a while to import and bind
 RUN_TIMEOUT = 60.0  # for runs to show up: generous, these are liveness bounds only
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wv(name: str, value: float, metric_id: str) -> dict[str, Any]:
@@ -97,88 +89,13 @@ def browser_processes(pid: int) -> list[int]:
     return out
 
 
-def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-class Serve:
+class Serve(ServeProcess):
     """One `observer serve FILE --log-format json` child process on a free port."""
 
     def __init__(self, config: Path, db: Path, *extra: str) -> None:
-        self.config, self.db = config, db
+        super().__init__(config, db, *extra, start_timeout=START_TIMEOUT)
         self.shop: ShopServer | None = None
-        for _attempt in range(3):  # a free port may be taken between probe and bind
-            self.port = free_port()
-            self.log_path = config.parent / f"serve-{self.port}.log"
-            with self.log_path.open("wb") as log:
-                self.proc = subprocess.Popen(
-                    [
-                        *OBSERVER,
-                        "serve",
-                        str(config),
-                        "--port",
-                        str(self.port),
-                        "--db",
-                        str(db),
-                        "--log-format",
-                        "json",
-                        *extra,
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    cwd=config.parent,
-                )
-            self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-            if self._ready():
-                return
-            self.client.close()
-        pytest.fail(f"observer serve did not start:\n{self.tail()}")
-
-    def _ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if self.client.get("/healthz").status_code == 200:
-                    return True
-            except httpx.TransportError:
-                pass
-            time.sleep(POLL)
-        self.proc.kill()
-        self.proc.wait()
-        return False
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def lines(self) -> list[str]:
-        return [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
-
-    def logs(self) -> list[dict[str, Any]]:
-        """The JSON log lines so far (a line being written may be cut: skipped)."""
-        out = []
-        for line in self.lines():
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-        return out
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.logs() if e.get("event") == name]
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.lines()[-n:])
+        self.client = httpx.Client(base_url=self.url, timeout=10)
 
     def runs(self, probe: str) -> list[dict[str, Any]]:
         """Recorded runs of a probe, oldest first."""
@@ -210,17 +127,11 @@ class Serve:
                 pytest.fail(f"waited {timeout:g}s for {what}")
             time.sleep(POLL)
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, and SIGKILL if it will not go; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = super().stop(timeout)
         self.client.close()
-        return int(self.proc.returncode)
+        return code
 
 
 @pytest.fixture
