@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -21,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .assets import read_asset
 from .budgets import evaluate
 from .config import Project
 from .daemon import Daemon
@@ -73,7 +73,7 @@ class State:
 
 def snippet_source(rum: Rum) -> bytes:
     """/rum.js: the bundled snippet with this server's settings in front."""
-    bundle = resources.files("observer.web").joinpath("static/vendor/rum.js").read_text("utf-8")
+    bundle = read_asset("rum.js")
     config = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
     return (f"window.__observerRumConfig={json.dumps(config)};\n{bundle}").encode()
 
@@ -247,10 +247,10 @@ async def bare(request: Request) -> Response:
 
 async def _reload_unscheduled(state: State) -> None:
     """SIGHUP under --no-schedule: the new config's RUM settings; a broken one is refused."""
-    from .config import ConfigError, load_project
+    from .config import ConfigError, load_for_serve
 
     try:
-        project = await asyncio.to_thread(load_project, state.project.path)
+        project = await asyncio.to_thread(load_for_serve, state.project.path, schedule=False)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("reload refused: %s", problem, extra={"event": "reload_refused"})
@@ -413,6 +413,9 @@ def create_app(
     daemon); SIGHUP (and, with `watch`, a changed file) reloads the config.
     """
     rum = project.config.rum
+    # Read now, not in the lifespan: a broken install (MissingAsset) is reported before any
+    # port is taken, as one sentence rather than uvicorn's start-up traceback.
+    snippet = snippet_source(rum)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -428,7 +431,7 @@ def create_app(
             store,
             ingestor,
             limiter,
-            snippet_source(rum),
+            snippet,
             metrics=Metrics(lambda: ingestor.counters),
         )
         app.state.observer = state

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,16 @@ class ServeProcess:
 
     POLL = 0.05
 
-    def __init__(self, config: Path, db: Path, *extra: str, start_timeout: float) -> None:
+    def __init__(
+        self,
+        config: Path,
+        db: Path,
+        *extra: str,
+        start_timeout: float,
+        command: Sequence[str] = OBSERVER,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`command` and `env` run another installation of observer (tests/test_install.py)."""
         self.config, self.db = config, db
         for _attempt in range(3):  # a free port may be taken between probe and bind
             self.port = free_port()
@@ -136,7 +145,7 @@ class ServeProcess:
             with self.log_path.open("wb") as log:
                 self.proc = subprocess.Popen(
                     [
-                        *OBSERVER,
+                        *command,
                         "serve",
                         str(config),
                         "--port",
@@ -151,6 +160,7 @@ class ServeProcess:
                     stdout=subprocess.DEVNULL,
                     stderr=log,
                     cwd=config.parent,
+                    env=env,
                 )
             if self._ready(start_timeout):
                 return

@@ -38,9 +38,10 @@ from observer.runner import run_all
 from observer.server import BackgroundServer, create_app
 from observer.store import Store
 
+# Google's file as npm ships it: the vendored copy is byte for byte web-vitals' own
+# dist/web-vitals.iife.js (`python -m observer.web.build --check` in .ci/test holds it so).
 WEB_VITALS_IIFE = (
-    Path(__file__).resolve().parent.parent
-    / "observer/web/assets/node_modules/web-vitals/dist/web-vitals.iife.js"
+    Path(__file__).resolve().parent.parent / "observer/web/static/vendor/web-vitals.iife.js"
 )
 
 # Distinctive user agents: the family and class are kept, the string itself never.
