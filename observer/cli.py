@@ -14,6 +14,8 @@ import click
 from . import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from .config import Probe, Project
@@ -34,17 +36,41 @@ def _die(message: str, code: int) -> NoReturn:
 
 
 def load(file: str) -> Project:
-    """Load a probe file or exit 2 with one line per problem."""
+    """Load a probe file or exit 2 with one line per problem.
+
+    Variables that are not set are not problems yet: each command then `need`s the parts of
+    the file it uses, and only theirs must be set.
+    """
     from .config import ConfigError, load_project
 
     try:
-        return load_project(file)
+        return load_project(file, require_env=False)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        n = len(exc.problems)
-        click.echo(f"{n} problem{'s' if n != 1 else ''} in {file}", err=True)
-        sys.exit(EXIT_USAGE)
+        _problems(exc.problems, file)
+
+
+def need(project: Project, file: str, **parts: Any) -> None:
+    """Exit 2 if the parts of the file a command uses (Project.require) need unset variables."""
+    need_all(file, project.require, **parts)
+
+
+def need_all(file: str, require: Callable[..., None], **parts: Any) -> None:
+    """Exit 2 with the problems if `require` (a Project.require* method) raises ConfigError."""
+    from .config import ConfigError
+
+    try:
+        require(**parts)
+    except ConfigError as exc:
+        _problems(exc.problems, file)
+
+
+def _problems(problems: list[Any], file: str) -> NoReturn:
+    """One line per problem (and warning) on stderr, then how many problems; exit 2."""
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    n = sum(1 for p in problems if not p.warning)
+    click.echo(f"{n} problem{'s' if n != 1 else ''} in {file}", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 def exit_code(results: list[ProbeResult]) -> int:
@@ -99,9 +125,18 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-def validate(file: str) -> None:
+@click.option(
+    "--require-env",
+    is_flag=True,
+    help="Every variable the file uses must be set (else unset ones are only warnings).",
+)
+def validate(file: str, require_env: bool) -> None:
     """Check a probe file; print FILE:LINE:COL: path: message per problem (exit 2)."""
     project = load(file)
+    if require_env:
+        need_all(file, project.require_all)
+    for warning in project.warnings:
+        click.echo(str(warning), err=True)
     _check_devices(project)  # before "ok": a file with an unknown device is not ok
     journeys = sum(1 for p in project.probes if p.kind == "journey")
     checks = len(project.probes) - journeys
@@ -130,6 +165,8 @@ def _check_devices(project: Project) -> None:
 
     bad: list[Problem] = []
     for probe in project.probes:
+        if probe.device and project.has_unset(probe.name, "device"):
+            continue  # not known yet; a command that runs the probe needs the variable
         if probe.device and probe.device not in devices:
             close = difflib.get_close_matches(probe.device, sorted(devices), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -176,8 +213,9 @@ def run(
 
     with early_driver(file) as early:
         project = load(file)
-        _check_devices(project)
         selected = choose(project, probes)
+        need(project, file, probes=[p.name for p in selected], settings=True)
+        _check_devices(project)
         with open_store(project, db) as store:
             results = run_and_record(
                 project,
@@ -424,6 +462,15 @@ def check(
         from .report.console import render_rounds
 
         project = load(file)
+        selected = choose(project, probes)
+        rules = _select_rules(project, probes)
+        need(
+            project,
+            file,
+            probes=[p.name for p in selected],
+            settings=True,
+            budgets=[rule.name for rule in rules],
+        )
         _check_devices(project)
         baselines = None
         if baseline:
@@ -432,7 +479,6 @@ def check(
             except ValueError as exc:
                 _die(f"--baseline: {exc}", EXIT_USAGE)
         batch = uuid.uuid4().hex
-        selected = choose(project, probes)
         with open_store(project, db) as store:
             results = run_and_record(
                 project,
@@ -445,9 +491,7 @@ def check(
                 batch=batch,
                 early=early,
             )
-            verdicts = evaluate(
-                _select_rules(project, probes), store, batch=batch, baselines=baselines
-            )
+            verdicts = evaluate(rules, store, batch=batch, baselines=baselines)
     report = Report(
         verdicts,
         [r for r in results],
@@ -515,6 +559,7 @@ def budgets(
     from .report.check import Report
 
     project = load(file)
+    need(project, file, settings=True, budgets=True, alerts=alert)
     seconds = None
     if window is not None:
         try:
@@ -553,6 +598,8 @@ def doctor(file: str | None, db: str | None) -> None:
     from .store import SCHEMA_VERSION, Store, StoreError
 
     project = load(file) if file else None
+    if project is not None and file is not None:
+        need(project, file, settings=True)
     ok = True
 
     def line(label: str, value: str, good: bool = True) -> None:
@@ -639,14 +686,19 @@ def serve(
     import uvicorn
 
     from . import logs
+    from .assets import MissingAsset
     from .secrets import Redactor
     from .server import create_app
 
     project = load(file)
+    need_all(file, project.require_serve, schedule=not no_schedule)
     _check_devices(project)
     logs.setup(log_format, log_level, Redactor(project.secrets))
     with open_store(project, db) as store:
-        app = create_app(project, store, schedule=not no_schedule, watch=watch)
+        try:
+            app = create_app(project, store, schedule=not no_schedule, watch=watch)
+        except MissingAsset as exc:
+            _die(str(exc), EXIT_ERROR)
         config = uvicorn.Config(
             app,
             host=host,
@@ -696,6 +748,7 @@ def prune(file: str, db: str | None) -> None:
     import time as _time
 
     project = load(file)
+    need(project, file, settings=True, rum=True)  # rum.retention says what goes
     keep = project.config.rum.retention
     with open_store(project, db) as store:
         gone = store.prune_beacons(_time.time() - keep)
@@ -727,7 +780,8 @@ def alerts(
         )
     project = load(words[-1])
     if words[0] == "test" and len(words) == 2:
-        sys.exit(_alerts_test(project, channels))
+        sys.exit(_alerts_test(project, words[-1], channels))
+    need(project, words[-1], settings=True)
     with open_store(project, db) as store:
         incidents = store.incidents(since=time.time() - 7 * 86400)
     if as_json:
@@ -738,7 +792,7 @@ def alerts(
     render_incidents(console(), incidents)
 
 
-def _alerts_test(project: Project, only: tuple[str, ...]) -> int:
+def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     import asyncio
 
     from .alerts import masked, send
@@ -753,6 +807,7 @@ def _alerts_test(project: Project, only: tuple[str, ...]) -> int:
     names = list(only) or list(cfg.channels)
     if not names:
         _die("the file has no alerts.channels", EXIT_USAGE)
+    need(project, file, channels=names)
 
     async def go() -> list[tuple[str, bool, str | None]]:
         out = []
@@ -803,6 +858,8 @@ def silence(
     from .config import parse_duration
 
     project = load(file) if file else None
+    if project is not None and file is not None:
+        need(project, file, settings=True)
     now = time.time()
     with open_store(project, db) as store:
         if show or pattern is None:
@@ -871,6 +928,7 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
     """Start the demo shop and observer's server, run FILE once, send customers, judge budgets."""
     import asyncio
 
+    from .assets import MissingAsset
     from .budgets import evaluate
     from .demo.shop import ShopServer
     from .demo.traffic import customers as send_customers
@@ -887,12 +945,17 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
             f"demo shop at {shop.url}, observer at {observer_server.url}; running {file}", err=True
         )
         project = load(file)
+        selected = choose(project, ())
+        need_all(file, project.require_serve)  # it serves what it runs
         with open_store(project, None) as store, Store(store.path) as server_store:
-            observer_server.start(create_app(project, server_store))
+            try:
+                observer_server.start(create_app(project, server_store))
+            except MissingAsset as exc:
+                _die(str(exc), EXIT_ERROR)
             try:
                 results = run_and_record(
                     project,
-                    choose(project, ()),
+                    selected,
                     store,
                     quiet=False,
                     concurrency=None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .budgets import Verdict, evaluate
-from .config import ConfigError, Probe, Project, load_project
+from .config import ConfigError, Probe, Project, load_for_serve
 from .results import Outcome, ProbeResult
 from .runner import Runner, error_result
 from .scheduler import Scheduler
@@ -223,7 +223,7 @@ class Daemon:
     async def reload(self, why: str = "SIGHUP") -> bool:
         """Load the config again; a broken one is refused and the running one stays."""
         try:
-            project = await asyncio.to_thread(load_project, self.project.path)
+            project = await asyncio.to_thread(load_for_serve, self.project.path)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem, extra={"event": "reload_refused"})

@@ -862,11 +862,13 @@ def test_missing_variable_is_named_with_its_place(write: Any) -> None:
               - fill: {selector: "#pw", value: "${SHOP_PASSWORD}", secret: true}
         """
     )
+    # A secret gets no default in its advice; a var's variable is reported where it is
+    # written, with who needs it through which var.
     assert problems(path) == [
         "probes.yaml:2:9: vars.base: variable 'SHOP_URL' is not set "
-        "(set it, or give a default: ${SHOP_URL:-value})",
+        "(set it, or give a default: ${SHOP_URL:-value}); probe 'p' uses it through ${base}",
         "probes.yaml:8:40: probes[1].journey[0].fill.value: variable 'SHOP_PASSWORD' is not set "
-        "(set it, or give a default: ${SHOP_PASSWORD:-value})",
+        "(it holds a secret: set it in the environment)",
     ]
 
 
@@ -921,15 +923,24 @@ def test_expansion_through_the_cli(
             http: https://${OBSERVER_TEST_HOST}/health
         """
     )
-    done = observer("validate", "probes.yaml", cwd=tmp_path)
+    # validate checks the structure without the environment (tests/test_variables.py has the
+    # rest); --require-env wants every variable set.
+    done = observer("validate", "probes.yaml", "--require-env", cwd=tmp_path)
     assert done.code == 2
     assert stderr_lines(done.stderr) == [
         "probes.yaml:3:11: probes[0].http: variable 'OBSERVER_TEST_HOST' is not set "
         "(set it, or give a default: ${OBSERVER_TEST_HOST:-value})",
         "1 problem in probes.yaml",
     ]
-    done = observer("validate", "probes.yaml", cwd=tmp_path, env={"OBSERVER_TEST_HOST": "h.test"})
+    done = observer(
+        "validate",
+        "probes.yaml",
+        "--require-env",
+        cwd=tmp_path,
+        env={"OBSERVER_TEST_HOST": "h.test"},
+    )
     assert done.code == 0, done.stderr
+    assert done.stderr == ""
 
 
 # ----------------------------------------------------------------------------- include

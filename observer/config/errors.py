@@ -24,19 +24,32 @@ class Problem:
     mark: Mark | None
     path: str
     message: str
+    # Said, but the file still loads: a variable that is not set, under `observer validate`.
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f"{self.mark}: " if self.mark else ""
         what = f"{self.path}: " if self.path else ""
-        return f"{where}{what}{self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{where}{what}{kind}{self.message}"
 
 
 class ConfigError(Exception):
-    """The config could not be loaded; carries every problem found."""
+    """The config could not be loaded; carries every problem found (and any warnings)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.mark or Mark("", 0, 0), p.path))
+        self.problems = sort_problems(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that are not warnings."""
+        return [p for p in self.problems if not p.warning]
+
+
+def sort_problems(problems: list[Problem]) -> list[Problem]:
+    """In the order of the files: by mark, then path."""
+    return sorted(problems, key=lambda p: (p.mark or Mark("", 0, 0), p.path))
 
 
 def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:

@@ -1,23 +1,74 @@
-"""${VAR} and ${VAR:-default} expansion from `vars:` and the environment."""
+"""${VAR} and ${VAR:-default} expansion from `vars:` and the environment; captured values.
+
+A reference that neither `vars:` nor the environment fills is not a problem here: the value
+keeps it as a template (`${NAME}`, with every literal `$` written `$$`) and the reference is
+recorded, with where it is written. The loader then decides what it is: a value a journey
+step captures (filled in by `expand_step` when the journey reaches the step), or a variable
+that is not set, which matters only to the commands that use that value.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from .errors import Problem, format_path
+from pydantic import ValidationError
+
+from .errors import Mark, Problem, format_path
+from .models import StepBase
 from .yamlmarks import Located
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+Path = tuple[str | int, ...]
 
-class ExpandError(Exception):
-    """A reference that cannot be expanded."""
+
+class ExpandError(ValueError):
+    """A reference that cannot be expanded, or a step that is not valid once filled in."""
 
 
 class _Reported(Exception):
     """A reference to a variable of `vars:` whose own problem is already reported."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A ${name} that neither `vars:` nor the environment filled when the file was loaded."""
+
+    name: str
+    # Where `${name}` is written in its file: the value itself, or the entry of `vars:`.
+    written: Path
+    # The var of `vars:` the value reached it through (None: written in the value itself).
+    via: str | None = None
+
+
+@dataclass
+class Unresolved:
+    """A string value that holds References; the data holds its template form."""
+
+    located: Located
+    path: Path
+    refs: tuple[Reference, ...]
+    # The template did not fit the field (a number, a duration, a name looked up later): a
+    # stand-in value took its place so the rest could be checked, and this one could not be.
+    stand_in: bool = False
+
+    @property
+    def mark(self) -> Mark | None:
+        """Where the value is written."""
+        return self.located.mark_of(self.path)
+
+    @property
+    def file(self) -> str:
+        """The file the value is in, as problems name it."""
+        return self.located.root.file if self.located.root else ""
+
+
+Piece = str | Reference
+Lookup = Callable[[str], "str | list[Piece] | None"]
 
 
 def _closing(text: str, start: int) -> int:
@@ -37,9 +88,14 @@ def _closing(text: str, start: int) -> int:
     return -1
 
 
-def expand(text: str, lookup: Callable[[str], str | None]) -> str:
-    """Expand ${NAME} and ${NAME:-default} (unset or empty) in text; $$ is a literal $."""
-    out: list[str] = []
+def _pieces(
+    text: str, lookup: Lookup, written: Path, defaulted: list[Reference] | None = None
+) -> list[Piece]:
+    """The text with every reference it can fill filled; a Reference for each it cannot.
+
+    `defaulted` collects the names that took their default because nothing has them.
+    """
+    out: list[Piece] = []
     i = 0
     n = len(text)
     while i < n:
@@ -68,28 +124,76 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
             raise ExpandError(f"'${{{body}}}' is not a variable reference (names are A-Z, 0-9, _)")
         value = lookup(name)
         if value is None or (sep and value == ""):  # like the shell: unset or empty
-            if not sep:
-                raise ExpandError(
-                    f"variable '{name}' is not set (set it, or give a default: ${{{name}:-value}})"
-                )
-            value = expand(default, lookup)  # a default may itself use ${OTHER}
-        out.append(value)
+            if sep:
+                if value is None and defaulted is not None:
+                    defaulted.append(Reference(name, written))
+                # A default may itself use ${OTHER}.
+                out.extend(_pieces(default, lookup, written, defaulted))
+            else:
+                out.append(Reference(name, written))
+        elif isinstance(value, str):
+            out.append(value)
+        else:
+            out.extend(value)
         i = end + 1
-    return "".join(out)
+    return out
 
 
-def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
+def _references(pieces: list[Piece]) -> tuple[Reference, ...]:
+    return tuple(dict.fromkeys(p for p in pieces if isinstance(p, Reference)))
+
+
+def _render(pieces: list[Piece]) -> str:
+    """Plain text, or, when a reference is left, the template: $$ for $, ${name} for it."""
+    if not any(isinstance(p, Reference) for p in pieces):
+        return "".join(p for p in pieces if isinstance(p, str))
+    return "".join(p.replace("$", "$$") if isinstance(p, str) else f"${{{p.name}}}" for p in pieces)
+
+
+def unset_advice(name: str, secret: bool) -> str:
+    """What to do about variable `name` not being set."""
+    if secret:
+        return "it holds a secret: set it in the environment"
+    return f"set it, or give a default: ${{{name}:-value}}"
+
+
+def expand(text: str, lookup: Callable[[str], str | None]) -> str:
+    """Expand ${NAME} and ${NAME:-default} (unset or empty) in text; $$ is a literal $."""
+    pieces = _pieces(text, lookup, ())
+    for ref in _references(pieces):
+        raise ExpandError(
+            f"variable '{ref.name}' is not set ({unset_advice(ref.name, secret=False)})"
+        )
+    return _render(pieces)
+
+
+@dataclass
+class Expanded:
+    """What expanding a file's values found."""
+
+    # References that are not one, vars in a circle, a var that is not text.
+    problems: list[Problem]
+    # Values that keep references nothing filled, in their template form.
+    unresolved: list[Unresolved]
+    # Values where ${name:-default} took its default because nothing has name.
+    defaulted: list[Unresolved]
+
+
+def expand_tree(located: Located, env: Mapping[str, str]) -> Expanded:
     """Expand every string value in place; `vars:` resolve first and shadow the environment."""
     problems: list[Problem] = []
+    unresolved: list[Unresolved] = []
+    defaulted: list[Unresolved] = []
+    found = Expanded(problems, unresolved, defaulted)
     data = located.data
     if not isinstance(data, dict):
-        return problems
+        return found
     raw_vars = data.get("vars")
-    resolved: dict[str, str] = {}
+    resolved: dict[str, list[Piece]] = {}
     resolving: list[str] = []
     failed: set[str] = set()  # vars with a problem: their uses are not reported again
 
-    def lookup_var(name: str) -> str | None:
+    def lookup_var(name: str) -> list[Piece] | None:
         if name in failed:
             raise _Reported(name)
         if name in resolved:
@@ -106,15 +210,31 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
                 return None
             resolving.append(name)
             try:
-                resolved[name] = expand(raw, lookup_var)
+                took: list[Reference] = []
+                resolved[name] = _pieces(raw, lookup_in_vars, ("vars", name), took)
+                if took:
+                    defaulted.append(Unresolved(located, ("vars", name), tuple(took)))
             finally:
                 resolving.pop()
             return resolved[name]
-        return env.get(name)
+        value = env.get(name)
+        return None if value is None else [value]
+
+    def lookup_in_vars(name: str) -> str | list[Piece] | None:
+        return _simplest(lookup_var(name))
+
+    def lookup_in_value(name: str) -> str | list[Piece] | None:
+        pieces = lookup_var(name)
+        if pieces is None or not _references(pieces):
+            return _simplest(pieces)
+        # Reached through this var: say so when the variable it needs is reported.
+        return [
+            Reference(p.name, p.written, name) if isinstance(p, Reference) else p for p in pieces
+        ]
 
     if isinstance(raw_vars, dict):
         for name in list(raw_vars):
-            path: tuple[str | int, ...] = ("vars", name)
+            path: Path = ("vars", name)
             if not _NAME.fullmatch(name):
                 problems.append(
                     Problem(located.mark_of(path, key=True), f"vars.{name}", "not a valid name")
@@ -136,9 +256,13 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
             except _Reported:
                 failed.add(name)
                 continue
-            raw_vars[name] = resolved[name]
+            pieces = resolved[name]
+            raw_vars[name] = _render(pieces)
+            refs = _references(pieces)
+            if refs:
+                unresolved.append(Unresolved(located, path, refs))
 
-    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+    def walk(node: Any, path: Path) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if path == () and key == "vars":
@@ -154,16 +278,133 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> list[Problem]:
                 else:
                     walk(value, (*path, idx))
 
-    def _expand_at(value: str, path: tuple[str | int, ...]) -> str:
+    def _expand_at(value: str, path: Path) -> str:
         if "$" not in value:
             return value
         try:
-            return expand(value, lookup_var)
+            took: list[Reference] = []
+            pieces = _pieces(value, lookup_in_value, path, took)
+            if took:
+                defaulted.append(Unresolved(located, path, tuple(took)))
         except ExpandError as exc:
             problems.append(Problem(located.mark_of(path), format_path(path), str(exc)))
             return value
         except _Reported:
             return value
+        refs = _references(pieces)
+        if refs:
+            unresolved.append(Unresolved(located, path, refs))
+        return _render(pieces)
 
     walk(data, ())
-    return problems
+    _templates_whole(located, unresolved)
+    return found
+
+
+def _simplest(pieces: list[Piece] | None) -> str | list[Piece] | None:
+    if pieces is None:
+        return None
+    if _references(pieces):
+        return pieces
+    return "".join(p for p in pieces if isinstance(p, str))
+
+
+def step_path(path: Path) -> Path | None:
+    """The path of the journey step a value is in (probes[i].journey[j]), if it is in one."""
+    if (
+        len(path) >= 5
+        and path[0] == "probes"
+        and isinstance(path[1], int)
+        and path[2] == "journey"
+        and isinstance(path[3], int)
+    ):
+        return path[:4]
+    return None
+
+
+def _templates_whole(located: Located, unresolved: list[Unresolved]) -> None:
+    """A journey step with a reference is a template in every string, not just that one: its
+    other strings get $$ for $ too (all but the step's name, which is fixed at load)."""
+    templated = {u.path for u in unresolved}
+    steps = {s for u in unresolved if (s := step_path(u.path)) is not None}
+    for path in steps:
+        node: Any = located.data
+        for part in path:
+            node = node[part]
+
+        def escape(value: Any, at: Path) -> Any:
+            if isinstance(value, str):
+                return value if at in templated else value.replace("$", "$$")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    value[key] = escape(item, (*at, key))
+            elif isinstance(value, list):
+                for idx, item in enumerate(value):
+                    value[idx] = escape(item, (*at, idx))
+            return value
+
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if key != "name":
+                    node[key] = escape(item, (*path, key))
+
+
+# ----------------------------------------------------------------------------- captured values
+
+Step = TypeVar("Step", bound=StepBase)
+
+
+def expand_step(step: Step, values: Mapping[str, str]) -> Step:
+    """A concrete copy of a step that uses captured values (`step.captures`): every ${name}
+    filled in from values and $$ turned into $, validated as the same kind of step.
+
+    Raises ExpandError when a value it needs is not in values, or when the step is not valid
+    with them (say, an empty text). A step that uses no captured value comes back as it is.
+    """
+    if not step.captures:
+        return step
+    template = step._template
+    if template is None:
+        raise ExpandError("this step was not loaded as a template")  # pragma: no cover
+
+    def lookup(name: str) -> str | None:
+        return values.get(name)
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, str):
+            return expand(node, lookup)
+        if isinstance(node, dict):
+            return {key: fill(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [fill(item) for item in node]
+        return node
+
+    data = copy.deepcopy(template)
+    missing = sorted(name for name in step.captures if name not in values)
+    if missing:
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise ExpandError(f"nothing has captured {names} yet")
+    if isinstance(data, dict):
+        data = {key: item if key == "name" else fill(item) for key, item in data.items()}
+    try:
+        return type(step).model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ExpandError(
+            f"with the captured values filled in, {where or 'the step'}: {msg}"
+        ) from None
+
+
+__all__ = [
+    "ExpandError",
+    "Expanded",
+    "Reference",
+    "Unresolved",
+    "expand",
+    "expand_step",
+    "expand_tree",
+    "step_path",
+    "unset_advice",
+]

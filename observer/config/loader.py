@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import glob
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..budgets import Rule, parse_metric, parse_threshold
-from .errors import ConfigError, Mark, Problem, format_path
-from .expand import expand_tree
-from .models import ACTIONS, Budget, Config, FillStep, Probe, StepBase, UseStep
+from .errors import ConfigError, Mark, Problem, format_path, sort_problems
+from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
+from .models import (
+    ACTIONS,
+    Budget,
+    CaptureStep,
+    Config,
+    FillStep,
+    Probe,
+    StepBase,
+    UseStep,
+)
 from .yamlmarks import Located, load_yaml
 
 
@@ -33,6 +44,14 @@ class Project:
     secrets: list[str] = field(default_factory=list)
     budgets: list[Rule] = field(default_factory=list)
     included: list[Path] = field(default_factory=list)  # files pulled in by include:
+    # Variables that are not set, said where they are written (`observer validate` shows them).
+    warnings: list[Problem] = field(default_factory=list)
+    # The values that use a variable that is not set, and which part of the file each is in;
+    # `require` turns those of the parts a command uses into problems.
+    unset: list[Unset] = field(default_factory=list, repr=False)
+    # Problems of disabled probes that only matter when one is run by name (a captured value
+    # it uses but never captures itself: a journey meant for `use:`).
+    deferred: dict[str, list[Problem]] = field(default_factory=dict, repr=False)
 
     @property
     def base_dir(self) -> Path:
@@ -56,6 +75,144 @@ class Project:
         """Where a probe (or a key inside it) was written."""
         located, path = self.origins[probe]
         return located.mark_of(path + rest)
+
+    def has_unset(self, probe: str, *rest: str | int) -> bool:
+        """Whether a key of a probe holds a variable that is not set (its value is a stand-in)."""
+        located, path = self.origins[probe]
+        return any(
+            u.value.located is located and u.value.path == (*path, *rest) for u in self.unset
+        )
+
+    def uses(self, names: Iterable[str]) -> list[str]:
+        """The probes named and every journey they `use:`, through any depth."""
+        seen: dict[str, None] = {}
+        todo = list(names)
+        while todo:
+            name = todo.pop(0)
+            if name in seen:
+                continue
+            seen[name] = None
+            try:
+                probe = self.probe(name)
+            except KeyError:
+                continue
+            todo += [
+                step.use
+                for idx, step in enumerate(probe.journey or [])
+                if isinstance(step, UseStep) and not self.has_unset(name, "journey", idx, "use")
+            ]  # a `use: ${JOURNEY}` that is not set names a stand-in, not a journey
+        return list(seen)
+
+    def require(
+        self,
+        *,
+        probes: Iterable[str] = (),
+        settings: bool = False,
+        rum: bool = False,
+        alerts: bool = False,
+        channels: Iterable[str] = (),
+        budgets: bool | Iterable[str] = False,
+    ) -> None:
+        """Raise ConfigError if a part a command uses needs a variable that is not set.
+
+        The parts: these probes and the journeys they use; settings; rum; alerts (its rules,
+        delivery and every channel); these alert channels; every budget (True) or these.
+        """
+        names = list(probes)
+        wanted: set[Scope] = {ALWAYS}
+        wanted.update(("probe", name) for name in self.uses(names))
+        if settings:
+            wanted.add(("settings",))
+        if rum:
+            wanted.add(("rum",))
+        if alerts:
+            wanted.update({("alerts",), ("delivery",)})
+            wanted.update(("channel", name) for name in self.config.alerts.channels)
+        chosen = list(channels)
+        if chosen:
+            wanted.add(("delivery",))
+            wanted.update(("channel", name) for name in chosen)
+        if budgets is True:
+            wanted.update(u.scope for u in self.unset if u.scope and u.scope[0] == "budget")
+        elif budgets is not False:
+            wanted.update(("budget", name) for name in budgets)
+        problems = [p for name in names for p in self.deferred.get(name, [])]
+        problems += _unset_problems([u for u in self.unset if u.scope in wanted])
+        if problems:
+            raise ConfigError(problems)
+
+    def require_serve(self, *, schedule: bool = True) -> None:
+        """Raise ConfigError unless what `observer serve` uses is set: the probes it schedules
+        (every enabled one, none without schedule), settings, rum, alerts and budgets."""
+        scheduled = [p.name for p in self.probes if p.enabled] if schedule else []
+        self.require(probes=scheduled, settings=True, rum=True, alerts=True, budgets=True)
+
+    def require_all(self) -> None:
+        """Raise ConfigError if anything in the files needs a variable that is not set."""
+        problems = _unset_problems(self.unset)
+        if problems:
+            raise ConfigError(problems)
+
+
+# Which part of the files a value belongs to, for Project.require: ("probe", NAME),
+# ("settings",), ("rum",), ("alerts",), ("delivery",), ("channel", NAME), ("budget", NAME);
+# ALWAYS for what every command needs (a probe's name); None for parts no command reads
+# (vars, which count where they are used, and the settings of an included file).
+Scope = tuple[str, ...]
+ALWAYS: Scope = ("always",)
+
+
+@dataclass
+class Unset:
+    """A value that uses variables that are not set (captured values are not among them)."""
+
+    value: Unresolved
+    scope: Scope | None
+    secret: bool  # a value observer treats as a secret: its advice gives no default
+
+
+def _unset_problems(unset: list[Unset], *, warning: bool = False) -> list[Problem]:
+    """One problem per variable and place it is written, however many values need it."""
+    groups: dict[tuple[str, tuple[str | int, ...], str], list[tuple[Unset, Reference]]] = {}
+    for u in unset:
+        for ref in u.value.refs:
+            groups.setdefault((u.value.file, ref.written, ref.name), []).append((u, ref))
+    problems: list[Problem] = []
+    for (_file, written, name), members in groups.items():
+        located = members[0][0].value.located
+        where = located.mark_of(written)
+        path = format_path(written)
+        if warning:
+            direct = [u for u, ref in members if ref.via is None]
+            unchecked = any(u.value.stand_in for u in direct)
+            tail = ", so this value cannot be checked" if unchecked else ""
+            problems.append(Problem(where, path, f"variable '{name}' is not set{tail}", True))
+            for u, ref in members:
+                if ref.via is not None and u.value.stand_in:
+                    problem = Problem(
+                        u.value.mark,
+                        format_path(u.value.path),
+                        f"variable '{name}' is not set (through ${{{ref.via}}}), "
+                        "so this value cannot be checked",
+                        True,
+                    )
+                    if problem not in problems:
+                        problems.append(problem)
+            continue
+        secret = any(u.secret for u, _ in members)
+        message = f"variable '{name}' is not set ({unset_advice(name, secret)})"
+        through = [(u, ref) for u, ref in members if ref.via is not None]
+        if through:
+            u, ref = through[0]
+            message += f"; {_user(u)} uses it through ${{{ref.via}}}"
+        problems.append(Problem(where, path, message))
+    return problems
+
+
+def _user(u: Unset) -> str:
+    if u.scope and u.scope[0] in ("probe", "budget", "channel"):
+        return f"{u.scope[0]} '{u.scope[1]}'"
+    return format_path(u.value.path)
 
 
 def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
@@ -145,7 +302,17 @@ def _step_action_problem(located: Located, path: tuple[str | int, ...]) -> Probl
     )
 
 
-def _parse_file(path: Path, env: Mapping[str, str]) -> tuple[Config, Located]:
+@dataclass
+class _File:
+    """One parsed probe file and the values in it that nothing filled at load."""
+
+    config: Config
+    located: Located
+    unresolved: list[Unresolved]
+    defaulted: list[Unresolved]  # see Expanded.defaulted
+
+
+def _parse_file(path: Path, env: Mapping[str, str], require_env: bool) -> _File:
     display = os.path.relpath(path) if not path.is_absolute() or _under_cwd(path) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -158,16 +325,158 @@ def _parse_file(path: Path, env: Mapping[str, str]) -> tuple[Config, Located]:
         raise ConfigError([Problem(located.root, "", "the file is empty; it needs probes:")])
     if not isinstance(located.data, dict):
         raise ConfigError([Problem(located.root, "", "the file must be a mapping with probes:")])
-    problems = expand_tree(located, env)
-    context: dict[str, Any] = {"allowed": {}}
-    try:
-        config = Config.model_validate(located.data, context=context)
-    except ValidationError as exc:
-        problems.extend(_problems_from(exc, located, context["allowed"]))
-        raise ConfigError(problems) from None
-    if problems:
+    expanded = expand_tree(located, env)
+    problems, unresolved = expanded.problems, expanded.unresolved
+    # Without its include patterns the file's shape is unknown: those need their variables.
+    for u in [u for u in unresolved if u.path[0] == "include"]:
+        unresolved.remove(u)
+        secretless = [Unset(u, ALWAYS, secret=False)]
+        problems += _unset_problems(secretless)
+    config, invalid = _validate(located, unresolved)
+    problems.extend(invalid)
+    if problems or config is None:
+        # Say which variables are not set too, as far as this file alone tells.
+        captured = _raw_capture_names(located.data)
+        unset = [
+            Unset(
+                Unresolved(u.located, u.path, refs, u.stand_in),
+                None,
+                _secret_value(located.data, u.path),
+            )
+            for u in unresolved
+            if (refs := tuple(ref for ref in u.refs if ref.name not in captured))
+        ]
+        problems += _unset_problems(unset, warning=not require_env)
         raise ConfigError(problems)
-    return config, located
+    return _File(config, located, unresolved, expanded.defaulted)
+
+
+def _raw_capture_names(data: Any) -> set[str]:
+    """Names of `capture:` steps in a file's data, before it is validated."""
+    names: set[str] = set()
+    probes = data.get("probes") if isinstance(data, dict) else None
+    for probe in probes if isinstance(probes, list) else []:
+        steps = probe.get("journey") if isinstance(probe, dict) else None
+        for step in steps if isinstance(steps, list) else []:
+            args = step.get("capture") if isinstance(step, dict) else None
+            if isinstance(args, dict) and isinstance(args.get("name"), str):
+                names.add(args["name"])
+    return names
+
+
+def _node(data: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _set_node(data: Any, path: tuple[str | int, ...], value: Any) -> None:
+    _node(data, path[:-1])[path[-1]] = value
+
+
+def _secret_value(data: Any, path: tuple[str | int, ...]) -> bool:
+    """Whether the value at path is one observer treats as a secret (see _collect_secrets)."""
+    if path[:2] == ("settings", "dashboard") and path[-1] in ("token", "password"):
+        return True
+    if path == ("rum", "api_key") or path[:2] == ("alerts", "channels"):
+        return True
+    step = step_path(path)
+    if step is None:
+        return False
+    try:
+        args = _node(data, (*step, path[4]))
+    except (KeyError, IndexError, TypeError):
+        return False
+    return path[4] in ("fill", "capture") and isinstance(args, dict) and args.get("secret") is True
+
+
+# Stand-ins for a value whose variable is not set, when the template itself does not fit the
+# field: tried in turn until the field takes one (a count, a size, a duration, a metric...).
+_STAND_INS = ("unset", "0", "1", "100", "1024", "1s", "duration", "* * * * *", "unset://unset")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _validate(
+    located: Located, unresolved: list[Unresolved]
+) -> tuple[Config | None, list[Problem]]:
+    """Validate a file's data. A value with a variable that is not set and that the field does
+    not take as it is gets a stand-in (and `stand_in`), so the rest is still checked."""
+
+    def attempt() -> tuple[Config | None, ValidationError | None, dict[int, list[str]]]:
+        context: dict[str, Any] = {"allowed": {}}
+        try:
+            return Config.model_validate(located.data, context=context), None, {}
+        except ValidationError as exc:
+            return None, exc, context["allowed"]
+
+    def failures(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str, Any]]:
+        out = []
+        for err in exc.errors():
+            path, _parent, _exists = _clean_loc(located.data, tuple(err["loc"]))
+            out.append((path, err["msg"], err))
+        return out
+
+    config, exc, allowed = attempt()
+    if exc is None:
+        return config, []
+    if not unresolved:
+        return None, _problems_from(exc, located, allowed)
+    first = failures(exc)
+    at_first = {(path, msg) for path, msg, _ in first}
+
+    def inside(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
+        # At the value or inside it (a shorthand's long form).
+        return any(path[: len(u.path)] == u.path for path, _msg, _err in found)
+
+    def related(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
+        # Or a check of the container the value is in (alerts.channels checks the URLs).
+        return inside(u, found) or any(
+            u.path[: len(path)] == path and (path, msg) in at_first for path, msg, _ in found
+        )
+
+    pending = [u for u in unresolved if related(u, first)]
+    originals = {id(u): _node(located.data, u.path) for u in pending}
+    choices: dict[int, list[str]] = {}
+    for u in pending:
+        literal = [
+            m.group(1)
+            for path, _msg, err in first
+            if path[: len(u.path)] == u.path and err["type"] == "literal_error"
+            if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
+        ]
+        choices[id(u)] = [*literal[:1], *_STAND_INS]
+    attempt_no = 0
+    while pending:
+        for u in [u for u in pending if attempt_no >= len(choices[id(u)])]:
+            _set_node(located.data, u.path, originals[id(u)])  # nothing fits: as written
+            pending.remove(u)
+        if not pending:
+            break
+        for u in pending:
+            _set_node(located.data, u.path, choices[id(u)][attempt_no])
+        attempt_no += 1
+        config, exc, allowed = attempt()
+        found = [] if exc is None else failures(exc)
+        for u in list(pending):
+            if not related(u, found):
+                u.stand_in = True
+                pending.remove(u)
+        if exc is None:
+            break
+    # A value whose only fault was its container's may have taken a stand-in it did not need
+    # (the one URL of several in alerts.channels that is not a URL): as written, if it fits.
+    for u in unresolved:
+        if u.stand_in and id(u) in originals and not inside(u, first):
+            stand_in = _node(located.data, u.path)
+            _set_node(located.data, u.path, originals[id(u)])
+            if attempt()[1] is None:
+                u.stand_in = False
+            else:
+                _set_node(located.data, u.path, stand_in)
+    config, exc, allowed = attempt()
+    if exc is None:
+        return config, []
+    return None, _problems_from(exc, located, allowed)
 
 
 def _under_cwd(path: Path) -> bool:
@@ -178,27 +487,49 @@ def _under_cwd(path: Path) -> bool:
     return True
 
 
-def load_project(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Project:
-    """Load and validate a probe file and its includes; raises ConfigError with every problem."""
+def load_for_serve(path: str | os.PathLike[str], *, schedule: bool = True) -> Project:
+    """Load a file as `observer serve` (and its reloads) uses it: only the variables of what
+    it serves must be set (Project.require_serve)."""
+    project = load_project(path, require_env=False)
+    project.require_serve(schedule=schedule)
+    return project
+
+
+def load_project(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    require_env: bool = True,
+) -> Project:
+    """Load and validate a probe file and its includes; raises ConfigError with every problem.
+
+    With require_env, every variable the files use must be set. Without it, one that is not
+    is a warning (Project.warnings) and the value a stand-in; the caller then asks
+    Project.require for the parts it uses, which raises ConfigError for theirs.
+    """
     env = os.environ if env is None else env
     root = Path(path)
     problems: list[Problem] = []
-    config, located = _parse_file(root, env)
-    files: list[tuple[Config, Located]] = []
-    _gather_includes(root, config, located, env, files, {root.resolve()}, problems)
-    files.append((config, located))
+    first = _parse_file(root, env, require_env)
+    files: list[_File] = []
+    _gather_includes(
+        root, first.config, first.located, env, require_env, files, {root.resolve()}, problems
+    )
+    files.append(first)
+    config, located = first.config, first.located
 
     probes: list[Probe] = []
     origins: dict[str, tuple[Located, tuple[str | int, ...]]] = {}
-    for cfg, loc in files:
+    for file in files:
+        cfg, loc = file.config, file.located
         for idx, probe in enumerate(cfg.probes):
             if probe.name in origins:
-                first = origins[probe.name][0].mark_of(origins[probe.name][1])
+                first_at = origins[probe.name][0].mark_of(origins[probe.name][1])
                 problems.append(
                     Problem(
                         loc.mark_of(("probes", idx, "name")),
                         f"probes[{idx}].name",
-                        f"probe '{probe.name}' is already defined at {first}",
+                        f"probe '{probe.name}' is already defined at {first_at}",
                     )
                 )
                 continue
@@ -206,17 +537,211 @@ def load_project(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
             probes.append(probe)
 
     project = Project(path=root, config=config, probes=probes, steps={}, origins=origins)
-    project.included = [Path(loc.root.file) for _, loc in files[:-1] if loc.root is not None]
+    project.included = [Path(f.located.root.file) for f in files[:-1] if f.located.root is not None]
     for probe in probes:
         if probe.journey is not None:
             project.steps[probe.name] = _expand_uses(project, probe, problems)
+    unset = _captured_values(project, files, env, problems)
+    project.unset = [
+        Unset(u, _scope_of(file, file is first, u), _secret_value(file.located.data, u.path))
+        for file in files
+        for u in unset
+        if u.located is file.located
+    ]
+    problems = _without_stand_ins(problems, project.unset)
     if not problems:
         project.budgets = _resolve_budgets(project, located, problems)
         _check_alerts(project, located, problems)
+        problems = _without_stand_ins(problems, project.unset)
+    warnings = _unset_problems(project.unset, warning=True)
     if problems:
+        if require_env:
+            problems += _unset_problems(project.unset)
+        else:
+            problems += warnings
         raise ConfigError(problems)
+    project.warnings = sort_problems(warnings)
+    if require_env:
+        project.require_all()
     project.secrets = _collect_secrets(project)
     return project
+
+
+def _scope_of(file: _File, root: bool, u: Unresolved) -> Scope | None:
+    """Which part of the files the value at u.path belongs to (see Scope)."""
+    path, cfg = (*u.path, None, None, None), file.config  # padded: no IndexError below
+    if path[0] == "probes" and isinstance(path[1], int) and path[1] < len(cfg.probes):
+        probe = cfg.probes[path[1]]
+        if path[2] == "name":
+            return ALWAYS  # which probe it is depends on it
+        if path[2] == "budgets" and isinstance(path[3], int) and path[3] < len(probe.budgets):
+            return ("budget", probe.budgets[path[3]].name)
+        return ("probe", probe.name)
+    if not root:
+        return None  # an included file's settings, rum, alerts and budgets are not read
+    if path[0] in ("settings", "rum"):
+        return (str(path[0]),)
+    if path[0] == "alerts":
+        if path[1] == "channels" and path[2] is not None:
+            return ("channel", str(path[2]))
+        if path[1] in ("timeout", "retries", "backoff"):
+            return ("delivery",)
+        return ("alerts",)
+    if path[0] == "budgets" and isinstance(path[1], int) and path[1] < len(cfg.budgets):
+        return ("budget", cfg.budgets[path[1]].name)
+    return None  # vars: they count where they are used
+
+
+def _without_stand_ins(problems: list[Problem], unset: list[Unset]) -> list[Problem]:
+    """Drop the problems of values that are stand-ins (`use: ${JOURNEY}` names no probe) and
+    note that those values could not be checked."""
+    places = {(u.value.file, format_path(u.value.path)): u.value for u in unset}
+    kept = []
+    for problem in problems:
+        value = places.get((problem.mark.file if problem.mark else "", problem.path))
+        if value is None:
+            kept.append(problem)
+        else:
+            value.stand_in = True
+    return kept
+
+
+def _captured_values(
+    project: Project, files: list[_File], env: Mapping[str, str], problems: list[Problem]
+) -> list[Unresolved]:
+    """Sort the references nothing filled at load: values journey steps capture, checked and
+    marked on the steps that use them; the rest, variables that are not set, are returned."""
+    names: dict[str, list[str]] = {}  # capture name -> probes whose own journey captures it
+    all_vars = {name for file in files for name in file.config.vars}
+    for probe in project.probes:
+        for idx, written in enumerate(probe.journey or []):
+            if not isinstance(written, CaptureStep):
+                continue
+            name = written.capture.name
+            names.setdefault(name, [])
+            if probe.name not in names[name]:
+                names[name].append(probe.name)
+            clash = (
+                "the name of a var"
+                if name in all_vars
+                else "an environment variable"
+                if name in env
+                else None
+            )
+            if clash:
+                where = (*project.origins[probe.name][1], "journey", idx, "capture", "name")
+                problems.append(
+                    Problem(
+                        project.origins[probe.name][0].mark_of(where),
+                        format_path(where),
+                        f"'{name}' is also {clash}: give the captured value a name of its own",
+                    )
+                )
+    for file in files:
+        for u in file.defaulted:
+            for ref in u.refs:
+                if ref.name in names:
+                    no_default = Problem(
+                        u.located.mark_of(ref.written),
+                        format_path(ref.written),
+                        f"'{ref.name}' is a captured value, which takes no default: "
+                        f"write ${{{ref.name}}}",
+                    )
+                    if no_default not in problems:
+                        problems.append(no_default)
+    unset: list[Unresolved] = []
+    # (file, step path) -> the values in that step that use captured values
+    in_steps: dict[tuple[int, tuple[str | int, ...]], list[tuple[Unresolved, set[str]]]] = {}
+    for file in files:
+        for u in file.unresolved:
+            rest = tuple(ref for ref in u.refs if ref.name not in names)
+            if rest:
+                unset.append(Unresolved(u.located, u.path, rest, u.stand_in))
+            used = {ref.name for ref in u.refs if ref.name in names}
+            if not used:
+                continue
+            inside = step_path(u.path)
+            problem = _misplaced_capture(u, inside, names)
+            if problem is not None:
+                if problem not in problems:
+                    problems.append(problem)
+                continue
+            assert inside is not None  # _misplaced_capture said so otherwise
+            in_steps.setdefault((id(u.located), inside), []).append((u, used))
+    if not in_steps:
+        return unset
+    origin: dict[int, tuple[str, Located, tuple[str | int, ...]]] = {}
+    for probe in project.probes:
+        located, base = project.origins[probe.name]
+        for idx, own in enumerate(probe.journey or []):
+            origin[id(own)] = (probe.name, located, (*base, "journey", idx))
+    for probe in project.probes:
+        steps = project.steps.get(probe.name, [])
+        for k, step in enumerate(steps):
+            owner, located, path = origin[id(step)]
+            uses = in_steps.get((id(located), path))
+            if not uses:
+                continue
+            wanted: set[str] = set()
+            for _, used in uses:
+                wanted |= used
+            step._captures = frozenset(wanted)
+            step._template = copy.deepcopy(_node(located.data, path))
+            before = {s.capture.name for s in steps[:k] if isinstance(s, CaptureStep)}
+            for u, used in uses:
+                for name in sorted(used - before):
+                    later = next(
+                        (
+                            j
+                            for j in range(k + 1, len(steps))
+                            if isinstance(steps[j], CaptureStep) and steps[j].capture.name == name  # type: ignore[attr-defined]
+                        ),
+                        None,
+                    )
+                    if later is not None:
+                        why = f"'${{{name}}}' is used before step {later + 1} captures it"
+                    else:
+                        others = [p for p in names[name] if p != probe.name]
+                        why = f"no step of this journey captures '{name}'"
+                        if others:
+                            why += f" (probe '{others[0]}' does)"
+                    if owner != probe.name:
+                        why += f", in probe '{probe.name}', which uses this journey"
+                    problem = Problem(u.mark, format_path(u.path), why)
+                    found = (
+                        problems if probe.enabled else project.deferred.setdefault(probe.name, [])
+                    )
+                    if problem not in found:
+                        found.append(problem)
+    return unset
+
+
+def _misplaced_capture(
+    u: Unresolved, step: tuple[str | int, ...] | None, names: dict[str, list[str]]
+) -> Problem | None:
+    """A captured value used where it cannot be: outside a journey step (or in a var), in a
+    step's name, or in a value that must be known at load (a number, a duration)."""
+    through = [r for r in u.refs if r.name in names and r.via is not None]
+    if through or step is None:
+        ref = through[0] if through else next(r for r in u.refs if r.name in names)
+        owners = names[ref.name]
+        whose = ("probe " if len(owners) == 1 else "probes ") + ", ".join(f"'{p}'" for p in owners)
+        return Problem(
+            u.located.mark_of(ref.written),
+            format_path(ref.written),
+            f"'${{{ref.name}}}' is a value a journey step captures ({whose}): "
+            "only the steps after the capture can use it",
+        )
+    if u.path == (*step, "name") or u.stand_in:
+        ref = next(r for r in u.refs if r.name in names)
+        what = "a step's name is fixed" if u.path[-1] == "name" else "this value must be known"
+        return Problem(
+            u.mark,
+            format_path(u.path),
+            f"'${{{ref.name}}}' is captured while the journey runs, but {what} when the file "
+            "is loaded",
+        )
+    return None
 
 
 def _gather_includes(
@@ -224,7 +749,8 @@ def _gather_includes(
     config: Config,
     located: Located,
     env: Mapping[str, str],
-    out: list[tuple[Config, Located]],
+    require_env: bool,
+    out: list[_File],
     seen: set[Path],
     problems: list[Problem],
 ) -> None:
@@ -241,12 +767,12 @@ def _gather_includes(
                 continue  # already loaded: includes may overlap or be circular
             seen.add(target.resolve())
             try:
-                sub, sub_located = _parse_file(target, env)
+                sub = _parse_file(target, env, require_env)
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
-            _gather_includes(target, sub, sub_located, env, out, seen, problems)
-            out.append((sub, sub_located))
+            _gather_includes(target, sub.config, sub.located, env, require_env, out, seen, problems)
+            out.append(sub)
 
 
 def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> list[StepBase]:
@@ -363,17 +889,25 @@ def _collect_secrets(project: Project) -> list[str]:
     found: set[str] = set()
     for steps in project.steps.values():
         for step in steps:
+            # A template's value is known only when the journey fills it in: the runtime
+            # masks what it fills into a secret step.
+            if step.captures:
+                continue
             if isinstance(step, FillStep) and step.fill.secret and step.fill.value:
                 found.add(step.fill.value)
     if project.config.rum.api_key:
         found.add(project.config.rum.api_key)
+    # A value with a variable that is not set is a template or a stand-in, never used.
+    unknown = {_node(u.value.located.data, u.value.path) for u in project.unset}
     for url in project.config.alerts.channels.values():
-        found.update(url_secrets(url))
+        if url not in unknown:
+            found.update(url_secrets(url))
     dash = project.config.settings.dashboard
     if dash.token:
         found.add(dash.token)
     if dash.basic_auth:
         found.add(dash.basic_auth.password)
+    found -= unknown
     # Longest first, so a secret that contains another is masked whole.
     return sorted(found, key=len, reverse=True)
 

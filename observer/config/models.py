@@ -11,6 +11,7 @@ from pydantic import (
     Discriminator,
     Field,
     GetJsonSchemaHandler,
+    PrivateAttr,
     Tag,
     ValidationInfo,
     WithJsonSchema,
@@ -72,6 +73,18 @@ class StepBase(Strict):
     timeout: Duration | None = Field(
         None, description="This step's timeout (settings.step_timeout)"
     )
+    # Set by the loader: the names of values captured earlier in the journey that this step
+    # uses as ${name}. Such a step's strings are templates (a literal $ is $$ in them) that
+    # config.expand.expand_step fills in when the journey reaches the step.
+    _captures: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    # Set with _captures: the step as written (after load-time expansion, in template form),
+    # which expand_step fills in and validates again; durations are still text in it.
+    _template: Any = PrivateAttr(default=None)
+
+    @property
+    def captures(self) -> frozenset[str]:
+        """Captured values this step uses (filled in at run time)."""
+        return self._captures
 
 
 class GotoArgs(Shorthand):
@@ -85,9 +98,16 @@ class GotoArgs(Shorthand):
     )
 
 
+NTH_HELP = (
+    "Which of several matches to use, 0-based; -1 is the last. Without it the selector must "
+    "match exactly one element (Playwright's strict mode)"
+)
+
+
 class SelectorArgs(Shorthand):
     shorthand = "selector"
     selector: NonEmpty = Field(description="Playwright selector: CSS, text=..., role=...")
+    nth: int | None = Field(None, description=NTH_HELP)
 
 
 class ClickArgs(SelectorArgs):
@@ -97,6 +117,7 @@ class ClickArgs(SelectorArgs):
 
 class FillArgs(Strict):
     selector: NonEmpty
+    nth: int | None = Field(None, description=NTH_HELP)
     value: str = Field(description="Text to type into the field")
     secret: bool = Field(False, description="Never store or show the value; it reads as ***")
 
@@ -105,10 +126,17 @@ class PressArgs(Shorthand):
     shorthand = "key"
     key: NonEmpty = Field(description="Key or chord, e.g. Enter, Control+A")
     selector: NonEmpty | None = Field(None, description="Element to focus first")
+    nth: int | None = Field(None, description=NTH_HELP)
+
+    @model_validator(mode="after")
+    def _nth_needs_selector(self) -> PressArgs:
+        _nth_with_selector(self.nth, self.selector)
+        return self
 
 
 class SelectArgs(Strict):
     selector: NonEmpty
+    nth: int | None = Field(None, description=NTH_HELP)
     value: str | list[str] | None = Field(None, description="Option value(s) to select")
     label: str | None = Field(None, description="Option label to select")
 
@@ -122,6 +150,7 @@ class SelectArgs(Strict):
 class WaitForArgs(Shorthand):
     shorthand = "selector"
     selector: NonEmpty | None = None
+    nth: int | None = Field(None, description=NTH_HELP)
     state: Literal["attached", "detached", "visible", "hidden"] = "visible"
     url: NonEmpty | None = Field(None, description="Glob the page URL must match, e.g. **/done")
     load_state: Literal["load", "domcontentloaded", "networkidle"] | None = None
@@ -131,13 +160,69 @@ class WaitForArgs(Shorthand):
         given = [k for k in ("selector", "url", "load_state") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of selector, url or load_state")
+        _nth_with_selector(self.nth, self.selector)
         return self
 
 
 class ExpectTextArgs(Shorthand):
     shorthand = "text"
     text: NonEmpty = Field(description="Text that must be visible (substring)")
-    selector: NonEmpty | None = Field(None, description="Look only inside this element")
+    selector: NonEmpty | None = Field(
+        None, description="Look only inside this element, which must be visible"
+    )
+    nth: int | None = Field(None, description=NTH_HELP)
+
+    @model_validator(mode="after")
+    def _nth_needs_selector(self) -> ExpectTextArgs:
+        _nth_with_selector(self.nth, self.selector)
+        return self
+
+
+def _nth_with_selector(nth: int | None, selector: str | None) -> None:
+    if nth is not None and selector is None:
+        raise ValueError("nth picks one of the elements a selector matches: give selector too")
+
+
+CAPTURE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class CaptureArgs(Strict):
+    name: str = Field(
+        pattern=CAPTURE_NAME, description="Later steps of the journey use it as ${name}"
+    )
+    selector: NonEmpty | None = Field(
+        None, description="Take a form control's value, or else the element's visible text"
+    )
+    nth: int | None = Field(None, description=NTH_HELP)
+    attribute: NonEmpty | None = Field(None, description="Take this attribute of the element")
+    url_regex: str | None = Field(
+        None, description="Or take it from the page URL: group 1 if any, else the whole match"
+    )
+    regex: str | None = Field(
+        None, description="Keep only what this matches: group 1 if any, else the whole match"
+    )
+    secret: bool = Field(False, description="Never store or show the value; it reads as ***")
+
+    @field_validator("regex", "url_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            import re
+
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CaptureArgs:
+        if (self.selector is None) == (self.url_regex is None):
+            raise ValueError("give exactly one of selector or url_regex")
+        if self.url_regex is not None and (self.attribute is not None or self.regex is not None):
+            raise ValueError("url_regex is the pattern itself: leave attribute and regex out")
+        _nth_with_selector(self.nth, self.selector)
+        return self
 
 
 class ExpectUrlArgs(Shorthand):
@@ -212,6 +297,11 @@ class ExpectTextStep(StepBase):
     expect_text: ExpectTextArgs
 
 
+class CaptureStep(StepBase):
+    action = "capture"
+    capture: CaptureArgs
+
+
 class ExpectVisibleStep(StepBase):
     action = "expect_visible"
     expect_visible: SelectorArgs
@@ -261,6 +351,7 @@ STEP_MODELS: tuple[type[StepBase], ...] = (
     ExpectTitleStep,
     ScreenshotStep,
     MarkStep,
+    CaptureStep,
     UseStep,
 )
 ACTIONS: dict[str, type[StepBase]] = {m.action: m for m in STEP_MODELS}
@@ -293,6 +384,7 @@ Step = Annotated[
     | Annotated[ExpectTitleStep, Tag("expect_title")]
     | Annotated[ScreenshotStep, Tag("screenshot")]
     | Annotated[MarkStep, Tag("mark")]
+    | Annotated[CaptureStep, Tag("capture")]
     | Annotated[UseStep, Tag("use")],
     Discriminator(
         step_action,
@@ -400,6 +492,9 @@ class Probe(Strict):
     fail_on_page_error: bool | None = Field(
         None, description="An uncaught page error fails the journey (settings default: false)"
     )
+    settle: SettleMode | None = Field(
+        None, description="Wait for the last page to settle before reading it (settings.settle)"
+    )
     retries: int | None = Field(None, ge=0, le=5, description="Retries of a failed run")
     every: Duration | None = Field(None, description="observer serve runs it this often")
     depends_on: list[ProbeName] = Field(
@@ -456,7 +551,15 @@ class Probe(Strict):
         return "http" if self.http is not None else "journey"
 
 
-_JOURNEY_ONLY = ("device", "viewport", "locale", "timezone", "step_timeout", "fail_on_page_error")
+_JOURNEY_ONLY = (
+    "device",
+    "viewport",
+    "locale",
+    "timezone",
+    "step_timeout",
+    "fail_on_page_error",
+    "settle",
+)
 _HTTP_ONLY = ("method", "headers", "body", "expect")
 
 # ----------------------------------------------------------------------------- settings
@@ -482,6 +585,25 @@ TraceMode = Annotated[
     Literal["on_retry", "on_failure", "always", "off"],
     BeforeValidator(_yaml_off),
 ]
+
+
+class Settle(Strict):
+    """How long the last page of a journey may keep changing before its figures are read."""
+
+    quiet: Duration = Field(
+        0.5, description="Settled after this long with no new request, LCP candidate or shift"
+    )
+    max: Duration = Field(10.0, description="Read the figures after this long in any case")
+
+    @field_validator("quiet", "max")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than zero")
+        return value
+
+
+SettleMode = Annotated[Settle | Literal["off"], BeforeValidator(_yaml_off)]
 
 
 class BasicAuth(Strict):
@@ -517,8 +639,15 @@ class Settings(Strict):
     )
     trace: TraceMode = Field(
         "on_failure",
-        description="When to keep a Playwright trace of a journey; on_retry traces only the "
-        "attempts after a failure (a retry, the next run) and keeps them when they fail",
+        description="When to keep a Playwright trace of a journey. on_failure: runs are not "
+        "traced (tracing slows the page being measured); a failed run is replayed once with "
+        "tracing and the replay's trace is kept when it fails too. on_retry: the attempts "
+        "after a failure are traced. always: every run is traced (and measured traced)",
+    )
+    settle: SettleMode = Field(
+        default_factory=lambda: Settle(),
+        description="Before a journey's last page is read, wait for a quiet window after its "
+        "load event (no new request, LCP candidate or layout shift); off to read it at once",
     )
     fail_on_page_error: bool = Field(False, description="Uncaught page errors fail journeys")
     user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
