@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .assets import read_asset
 from .results import ObserverError
 
 if TYPE_CHECKING:
@@ -263,38 +263,41 @@ def known_devices() -> frozenset[str]:
         return frozenset()
 
 
-def lab_script(nonce: str = "") -> str:
+def lab_script(nonce: str = "", quiet_ms: float | None = None) -> str:
     """The init script that measures web vitals in every page with Google's web-vitals.
 
     When a page is left it reports its final figures as a console.debug message that starts
     with `nonce` (see `read_report`), so the journey need not ask after every step.
+    `quiet_ms`: the settle window (None when settling is off): a page left before it was quiet
+    that long after its load event is reported as partial.
     """
-    return _lab_with_library().replace("/*NONCE*/", json.dumps(nonce))
+    config = json.dumps({"nonce": nonce, "quiet": quiet_ms})
+    return _lab_with_library().replace("/*CONFIG*/", config)
 
 
 @functools.cache
 def _lab_with_library() -> str:
     """The init script with web-vitals in it, read once per process. Only this part is cached:
     the nonce is new for every journey, and caching per nonce would grow without end."""
-    try:
-        vendor = resources.files("observer.web").joinpath("static/vendor/web-vitals.iife.js")
-        library = vendor.read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError) as exc:
-        raise ObserverError(
-            "the web-vitals bundle is missing from observer/web/static/vendor; "
-            "run `bash .ci/setup` (or reinstall observer)"
-        ) from exc
-    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", library)
+    return _LAB_TEMPLATE.replace("/*WEB_VITALS*/", read_asset("web-vitals.iife.js"))
 
 
 # Runs before any script of the page, in every frame's main world. The library is wrapped in
 # a function so its `webVitals` global never clashes with the site's own copy.
+#
+# Why it keeps raw entries beside web-vitals: web-vitals reports from PerformanceObserver
+# callbacks, which run asynchronously (INP from an idle callback up to a second later), and
+# a journey reads a page, or leaves it, at moments of its own choosing. The raw observers are
+# flushed with takeRecords() whenever figures are read, so what the browser has reported by
+# then is counted: the first contentful paint, the latest LCP candidate, CLS by the same
+# session windows web-vitals uses, the longest interaction.
 _LAB_TEMPLATE = """
 (() => {
   if (window !== window.top || window.__observerLab) return;
   // observer's own visit: real-user snippets tag their beacons synthetic and keep them apart.
   Object.defineProperty(window, '__observerSynthetic', {value: true});
   /*WEB_VITALS*/
+  const cfg = /*CONFIG*/;
   const v = {fcp: null, lcp: null, cls: null, inp: null};
   const all = {reportAllChanges: true};
   try {
@@ -303,71 +306,157 @@ _LAB_TEMPLATE = """
     webVitals.onCLS(m => { v.cls = m.value; }, all);
     webVitals.onINP(m => { v.inp = m.value; }, {reportAllChanges: true, durationThreshold: 16});
   } catch (e) { /* a page that broke the platform APIs still gets navigation timing */ }
-  // web-vitals reports from observer callbacks, and INP from an idle callback up to a second
-  // later; a journey may leave the page before either runs. Until they do, the raw entries
-  // stand in: the first contentful paint, the latest LCP candidate, the longest interaction.
-  let longest = null, lcpEntry = null;
-  try {
-    new PerformanceObserver(list => {
-      for (const e of list.getEntries()) {
-        if (e.interactionId && (longest === null || e.duration > longest)) longest = e.duration;
-      }
-    }).observe({type: 'event', buffered: true, durationThreshold: 16});
-    new PerformanceObserver(list => {
-      const all = list.getEntries();
-      if (all.length) lcpEntry = all[all.length - 1].startTime;
-    }).observe({type: 'largest-contentful-paint', buffered: true});
-  } catch (e) { /* an old engine: what web-vitals reports is all there is */ }
-  const firstPaint = () => {
-    const e = performance.getEntriesByName('first-contentful-paint')[0];
-    return e ? e.startTime : null;
+  let fcp = null, lcp = null, longest = null;
+  let cls = null, session = 0, sessionFirst = -1, sessionLast = -1;
+  let activity = 0;  // when the page last changed: a request ended, an LCP candidate, a shift
+  const observers = [];
+  const watch = (type, each, extra) => {
+    try {
+      const po = new PerformanceObserver(list => list.getEntries().forEach(each));
+      po.observe(Object.assign({type: type, buffered: true}, extra || {}));
+      observers.push([po, each]);
+      return true;
+    } catch (e) { return false; }
   };
+  watch('paint', e => { if (e.name === 'first-contentful-paint') fcp = e.startTime; });
+  watch('largest-contentful-paint', e => {
+    lcp = e.startTime;
+    activity = Math.max(activity, e.startTime);
+  });
+  if (watch('layout-shift', e => {
+    if (e.hadRecentInput) return;
+    activity = Math.max(activity, e.startTime);
+    // A session window: shifts less than 1 s apart, at most 5 s long; CLS is the largest.
+    const t = e.startTime;
+    if (sessionFirst >= 0 && t - sessionLast < 1000 && t - sessionFirst < 5000) {
+      session += e.value;
+    } else {
+      session = e.value;
+      sessionFirst = e.startTime;
+    }
+    sessionLast = e.startTime;
+    cls = Math.max(cls || 0, session);
+  })) cls = 0;
+  const timed = e => { if (longest === null || e.duration > longest) longest = e.duration; };
+  watch('event', e => { if (e.interactionId) timed(e); }, {durationThreshold: 16});
+  // The first input is timed whatever its duration: a quick click still has an INP.
+  watch('first-input', timed);
+  watch('resource', e => { activity = Math.max(activity, e.responseEnd || e.startTime); });
+  const flush = () => {
+    for (const [po, each] of observers) {
+      try { po.takeRecords().forEach(each); } catch (e) { /* gone with the page */ }
+    }
+  };
+  // An interaction the browser may never time: a click (or key) that leaves the page before
+  // the next frame, when the event timing entry would be made. Its start is kept until a
+  // second frame has followed it; a page left before that reports when it began.
+  let pending = null, leaving = false;
+  const began = e => {
+    if (pending === null) pending = e.timeStamp;
+  };
+  const ended = () => {
+    const at = pending;
+    if (at === null) return;
+    requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {
+      if (pending !== at) return;
+      pending = null;
+      if (leaving) report();  // still here after beforeunload: the timing came after all
+    }, 0)));
+  };
+  addEventListener('pointerdown', began, {capture: true, passive: true});
+  addEventListener('keydown', began, {capture: true, passive: true});
+  addEventListener('click', ended, {capture: true, passive: true});
+  addEventListener('keyup', ended, {capture: true, passive: true});
+  addEventListener('pointercancel', ended, {capture: true, passive: true});
+  const nav = () => performance.getEntriesByType('navigation')[0];
+  const pos = x => (x && x > 0 ? x : null);
   const snapshot = () => {
-    const nav = performance.getEntriesByType('navigation')[0];
-    const pos = x => (x && x > 0 ? x : null);
+    flush();
+    const n = nav();
+    const loaded = !!(n && n.loadEventEnd > 0);
+    const now = performance.now();
+    const quiet = cfg.quiet;
+    const since = now - Math.max(activity, n ? n.loadEventEnd : 0);
+    // When the page before this one was hidden: its unload, or (across origins, where that is
+    // not exposed) when this document's response began and replaced it.
+    const hid = n ? (n.unloadEventStart > 0 ? n.unloadEventStart : n.responseStart) : 0;
+    let inp = v.inp !== null && (longest === null || v.inp >= longest) ? v.inp : longest;
     return {
       url: location.href, origin: performance.timeOrigin,
-      ttfb: nav ? pos(nav.responseStart) : null,
-      dcl: nav ? pos(nav.domContentLoadedEventEnd) : null,
-      load: nav ? pos(nav.loadEventEnd) : null,
-      fcp: v.fcp !== null ? v.fcp : firstPaint(),
-      lcp: v.lcp !== null ? v.lcp : lcpEntry,
-      cls: v.cls === null && nav && nav.loadEventEnd > 0 ? 0 : v.cls,
-      inp: v.inp !== null ? v.inp : longest,
+      ttfb: n ? pos(n.responseStart) : null,
+      dcl: n ? pos(n.domContentLoadedEventEnd) : null,
+      load: n ? pos(n.loadEventEnd) : null,
+      fcp: fcp !== null ? fcp : v.fcp,
+      lcp: lcp !== null ? lcp : v.lcp,
+      cls: cls !== null ? cls : (v.cls !== null ? v.cls : (loaded ? 0 : null)),
+      inp: inp,
+      inp_source: inp === null ? null : 'event',
+      // Absolute times (ms since the epoch, the browser's clock) to pair a leaving click with
+      // the page that replaced it.
+      pending: pending === null ? null : performance.timeOrigin + pending,
+      prev_hidden: hid > 0 ? performance.timeOrigin + hid : null,
+      loaded: loaded,
+      painted: fcp !== null || v.fcp !== null,
+      settled: quiet === null ? null : (loaded && fcp !== null && since >= quiet),
+      since: since,
     };
   };
-  Object.defineProperty(window, '__observerLab', {value: snapshot});
+  // Reading the last page: wait until the browser has reported its first paint (a page may
+  // paint after its load event, and the paint's timing arrives only once the frame is shown),
+  // then let two frames pass so an interaction's timing is in, then take every entry queued.
+  const read = async (paintWait) => {
+    const until = performance.now() + paintWait;
+    const done = () => { flush(); return fcp !== null && lcp !== null; };
+    while (!done() && performance.now() < until) {
+      await new Promise(r => setTimeout(r, 10));
+    }
+    await Promise.race([
+      new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0)))),
+      new Promise(r => setTimeout(r, 250)),
+    ]);
+    return snapshot();
+  };
+  const state = () => snapshot();
+  Object.defineProperty(window, '__observerLab', {value: {read: read, state: state}});
   // Leaving the page (a navigation, a reload, a form sent): report its final figures.
   // beforeunload, not pagehide: by pagehide the next document has replaced this one and its
   // console messages are dropped. console.debug is taken now, before the page's own scripts
   // could replace it; the nonce is the journey's own, kept in this closure, so a page cannot
   // pass off figures of its own as ours. The listener never cancels the navigation.
-  const nonce = /*NONCE*/;
-  const report = console.debug.bind(console);
-  if (nonce) addEventListener('beforeunload', () => {
-    try { report(nonce + JSON.stringify(snapshot())); } catch (e) { /* nothing to report */ }
-  }, true);
+  const nonce = cfg.nonce;
+  const say = console.debug.bind(console);
+  const report = () => {
+    try {
+      const s = snapshot();
+      s.left = true;
+      say(nonce + JSON.stringify(s));
+    } catch (e) { /* nothing to report */ }
+  };
+  if (nonce) {
+    addEventListener('beforeunload', () => { leaving = true; report(); }, true);
+    // The page lives on until the next one arrives: timings that come meanwhile still count.
+    watch('event', e => { if (leaving && e.interactionId) report(); }, {durationThreshold: 16});
+    watch('first-input', () => { if (leaving) report(); });
+  }
 })();
 """
 
 
 def snapshot_js() -> str:
-    """Expression that reads the current document's lab metrics.
-
-    It first lets two frames pass (at most 250 ms): the browser reports an interaction's timing
-    only after the next frame is presented, and a journey may end right after a click.
-    """
+    """Expression that reads the current document's lab metrics; its argument is how long (ms)
+    to wait for the browser to report the first paint."""
     return _SNAPSHOT_JS
 
 
-_SNAPSHOT_JS = """async () => {
+_SNAPSHOT_JS = """async (paintWait) => {
   if (!window.__observerLab) return null;
-  await Promise.race([
-    new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 0)))),
-    new Promise(r => setTimeout(r, 250)),
-  ]);
-  return window.__observerLab();
+  return await window.__observerLab.read(paintWait);
 }"""
+
+
+def state_js() -> str:
+    """Expression that tells whether the current document has loaded, painted and been quiet."""
+    return "() => (window.__observerLab ? window.__observerLab.state() : null)"
 
 
 def read_report(text: str, nonce: str) -> dict[str, Any] | None:
@@ -385,11 +474,21 @@ def parse_snapshot(raw: Any) -> dict[str, Any] | None:
     """Validate what the page returned; a hostile page may return anything."""
     if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
         return None
-    out: dict[str, Any] = {"url": raw["url"][:2000], "origin": raw.get("origin")}
-    for key in ("ttfb", "dcl", "load", "fcp", "lcp", "cls", "inp"):
+    out: dict[str, Any] = {"url": raw["url"][:2000], "origin": _number(raw.get("origin"), 1e14)}
+    for key in ("ttfb", "dcl", "load", "fcp", "lcp", "cls", "inp", "since"):
+        out[key] = _number(raw.get(key), 3_600_000)
+    # Absolute times in ms since the epoch.
+    for key in ("pending", "prev_hidden"):
+        out[key] = _number(raw.get(key), 1e14)
+    for key in ("loaded", "painted", "left", "settled"):
         val = raw.get(key)
-        if isinstance(val, int | float) and not isinstance(val, bool) and 0 <= val < 3_600_000:
-            out[key] = float(val)
-        else:
-            out[key] = None
+        out[key] = val if isinstance(val, bool) else None
+    source = raw.get("inp_source")
+    out["inp_source"] = source if source in ("event", "leave") else None
     return out
+
+
+def _number(val: Any, limit: float) -> float | None:
+    if isinstance(val, int | float) and not isinstance(val, bool) and 0 <= val < limit:
+        return float(val)
+    return None

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import browser as br
 from .config import Probe, Project
-from .config.models import FillStep
+from .config.models import CaptureStep, FillStep, Settle
 from .config.naming import describe
+from .diagnose import explain
 from .results import (
     Artifact,
     ObserverError,
@@ -24,7 +25,7 @@ from .results import (
     ProbeResult,
     StepResult,
 )
-from .secrets import Redactor
+from .secrets import MASK, Redactor
 from .steps import REGISTRY, StepContext, StepFailed
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ _T = TypeVar("_T")
 OPEN_TIMEOUT = 30.0  # opening a context and page; past this the browser is stuck
 MAX_PAGE_ERRORS = 200
 _RESOURCE_STATUS = "Failed to load resource: the server responded with a status of"
+_NAVIGATING = re.compile(r"(Execution context was destroyed|navigat|Cannot find context)", re.I)
+# How long the last page's read waits for the browser to report its first paint: with settle
+# off this is the only wait; after settling (which waits for the paint) it rarely matters.
+PAINT_WAIT_MS = 2000.0
 
 
 def run_dir(root: Path, probe: str, started: float) -> Path:
@@ -85,6 +90,11 @@ class _Recorder:
         self.navigations: list[tuple[str, int]] = []
         self._claimed = 0
         self.closed = False  # the figures are summed: later reports are not taken
+        # The page that was left with an interaction the browser had not timed yet, and when
+        # that interaction began (ms since the epoch, the browser's clock).
+        self._pending: tuple[PageVitals, float] | None = None
+        self.last_request_at = time.monotonic()
+        self.running: StepResult | None = None  # the step under way
 
     def on_navigated(self, frame: Frame) -> None:
         if frame.parent_frame is None and self.step_index is not None:
@@ -99,17 +109,47 @@ class _Recorder:
         pv = self.docs.get(key)
         if pv is None:
             pv = self.docs[key] = PageVitals(url=snap["url"], step_index=self._opened_by(url))
+            self._pair_leave(snap)
         for field, name in (
             ("ttfb_ms", "ttfb"),
             ("fcp_ms", "fcp"),
             ("lcp_ms", "lcp"),
             ("cls", "cls"),
-            ("inp_ms", "inp"),
             ("dcl_ms", "dcl"),
             ("load_ms", "load"),
         ):
             if snap[name] is not None:
                 setattr(pv, field, round(snap[name], 4 if name == "cls" else 1))
+        inp = snap["inp"]
+        if inp is not None and (pv.inp_ms is None or inp >= pv.inp_ms):
+            pv.inp_ms, pv.inp_source = round(inp, 1), "event"
+        if snap["left"]:
+            # The page reports as it is left; it may report again while it lingers.
+            pv.left_before_load = not snap["loaded"]
+            pv.partial = snap["settled"] is False
+            if pv.left_before_load:
+                pv.load_ms = None
+            if snap["pending"] is not None:
+                self._pending = (pv, snap["pending"])
+            elif self._pending is not None and self._pending[0] is pv:
+                self._pending = None  # the browser timed that interaction after all
+
+    def _pair_leave(self, snap: dict[str, Any]) -> None:
+        """A new document says when the page before it was hidden: an interaction that left
+        that page untimed lasted from its start until then."""
+        if self._pending is None:
+            return
+        left, began = self._pending
+        self._pending = None
+        hidden = snap["prev_hidden"]
+        if hidden is None or not 0 < hidden - began < 60_000:
+            return
+        duration = round(hidden - began, 1)
+        if left.inp_ms is None or duration > left.inp_ms:
+            left.inp_ms, left.inp_source = duration, "leave"
+
+    def on_request(self, request: Request) -> None:
+        self.last_request_at = time.monotonic()
 
     def _opened_by(self, url: str) -> int:
         for i in range(self._claimed, len(self.navigations)):
@@ -151,20 +191,61 @@ class _Recorder:
             self.add("http", f"HTTP {response.status} {response.status_text}".strip(), response.url)
 
 
-async def _snapshot(page: Page, rec: _Recorder) -> None:
+async def _snapshot(page: Page, rec: _Recorder, paint_wait_ms: float) -> PageVitals | None:
     """Read the current document's vitals (the documents left before reported themselves)."""
     try:
-        raw = await asyncio.wait_for(page.evaluate(br.snapshot_js()), timeout=2)
+        raw = await asyncio.wait_for(
+            page.evaluate(br.snapshot_js(), paint_wait_ms), timeout=paint_wait_ms / 1000 + 2
+        )
     except Exception:
-        return  # mid-navigation or the page is gone
-    rec.take(br.parse_snapshot(raw))
+        return None  # mid-navigation or the page is gone
+    snap = br.parse_snapshot(raw)
+    rec.take(snap)
+    if snap is None or rec.closed:
+        return None
+    return rec.docs.get((snap["origin"], snap["url"].split("#")[0]))
+
+
+async def _settle(page: Page, rec: _Recorder, settle: Settle, limit: float) -> bool:
+    """Wait until the page has loaded, painted, and been quiet for `settle.quiet`: no request
+    started, no LCP candidate, no layout shift. False when `settle.max` (or `limit`) came
+    first, or the page cannot be asked."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + min(settle.max, limit)
+    quiet_ms = settle.quiet * 1000
+    while True:
+        left = end - loop.time()
+        if left <= 0:
+            return False
+        try:
+            raw = await asyncio.wait_for(page.evaluate(br.state_js()), timeout=min(left, 2.0))
+        except Exception as exc:
+            if page.is_closed() or not _NAVIGATING.search(str(exc)):
+                return False
+            await asyncio.sleep(min(0.05, left))  # a new document is on its way
+            continue
+        state = br.parse_snapshot(raw)
+        if state is None:
+            return False  # no lab script: not a page we measure (about:blank, a PDF)
+        since_request = (time.monotonic() - rec.last_request_at) * 1000
+        quiet_for = min(state["since"] or 0.0, since_request)
+        if state["loaded"] and state["painted"] and quiet_for >= quiet_ms:
+            return True
+        wait = (quiet_ms - quiet_for) / 1000 if state["loaded"] and state["painted"] else 0.05
+        await asyncio.sleep(min(max(wait, 0.02), left))
 
 
 def summarize_vitals(pages: list[PageVitals]) -> dict[str, float | None]:
-    """A journey's vitals are its worst page's, metric by metric."""
+    """A journey's vitals are its worst page's, metric by metric. A page left before its load
+    event says nothing of how long pages take to load: it is left out of load and dcl."""
     out: dict[str, float | None] = {}
     for key in ("ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms"):
-        values = [getattr(p, key) for p in pages if getattr(p, key) is not None]
+        loads = key in ("load_ms", "dcl_ms")
+        values = [
+            getattr(p, key)
+            for p in pages
+            if getattr(p, key) is not None and not (loads and p.left_before_load)
+        ]
         out[key] = max(values) if values else None
     return out
 
@@ -201,14 +282,20 @@ async def run_journey(
     artifacts_root: Path,
     redactor: Redactor | None = None,
     after_failure: bool = False,
+    replay: bool = False,
 ) -> ProbeResult:
     """Run a journey; the site's faults are `fail`, observer's own are `error`.
 
     `after_failure`: the probe's previous attempt failed, so `trace: on_retry` traces this one.
+    `replay`: this run replays a failed one with tracing, for its trace (`trace: on_failure`).
     """
     settings = project.config.settings
     trace = settings.trace
-    if trace == "on_retry":
+    if replay:
+        trace = "on_failure"  # traced, and the trace kept if the replay fails too
+    elif trace == "on_failure":
+        trace = "off"  # measured untraced: a failure is replayed with tracing (runner)
+    elif trace == "on_retry":
         trace = "on_failure" if after_failure else "off"
     started = time.time()
     t0 = time.perf_counter()
@@ -220,6 +307,7 @@ async def run_journey(
         if probe.fail_on_page_error is not None
         else settings.fail_on_page_error
     )
+    settle = probe.settle if probe.settle is not None else settings.settle
     folder = run_dir(artifacts_root, probe.name, started)
     result = ProbeResult(
         probe=probe.name,
@@ -231,24 +319,25 @@ async def run_journey(
         device=probe.device,
     )
     rec = _Recorder(nonce=_random.token_hex(8))
-    secret_selectors = [s.fill.selector for s in steps if isinstance(s, FillStep) and s.fill.secret]
+    masked = secret_selectors(steps)
+    captured_secrets: set[str] = set()
     context: BrowserContext | None = None
     page: Page | None = None
     tracing = False
+    ended: float | None = None
     try:
         try:
             # Inside the try: an unknown device is observer's error, reported as such.
             ctx_opts = _context_options(project, probe, devices)
             context = await _opening(browser, browser.new_context(**ctx_opts))
-            await _opening(browser, context.add_init_script(br.lab_script(rec.nonce)))
+            quiet_ms = settle.quiet * 1000 if isinstance(settle, Settle) else None
+            await _opening(browser, context.add_init_script(br.lab_script(rec.nonce, quiet_ms)))
             if trace != "off":
                 # Screencast frames are pixels: a secret typed in a plain text field would show
                 # and cannot be masked afterwards, so journeys with secrets trace DOM only.
                 await _opening(
                     browser,
-                    context.tracing.start(
-                        screenshots=not secret_selectors, snapshots=True, sources=False
-                    ),
+                    context.tracing.start(screenshots=not masked, snapshots=True, sources=False),
                 )
                 tracing = True
             page = await _opening(browser, context.new_page())
@@ -260,24 +349,24 @@ async def run_journey(
         page.on("pageerror", rec.on_pageerror)
         page.on("requestfailed", rec.on_requestfailed)
         page.on("response", rec.on_response)
+        page.on("request", rec.on_request)
         page.on("framenavigated", rec.on_navigated)
-        await _run_steps(
-            browser,
-            page,
-            steps,
-            result,
-            rec,
-            folder,
-            step_default,
-            total_timeout,
-            t0,
-            secret_selectors,
-        )
+        try:
+            async with asyncio.timeout(total_timeout) as limit:
+                await _run_steps(
+                    browser, page, steps, result, rec, folder, step_default, t0, captured_secrets
+                )
+                ended = time.perf_counter()
+                # The last page has not been left, so it has not reported: read it, once it
+                # has settled. The wait is not the journey's time, but it is within its limit.
+                await _read_last_page(page, rec, result, settle, limit)
+        except TimeoutError:
+            _out_of_time(result, steps, rec.running, t0, total_timeout)
     except ObserverError as exc:
         result.outcome = Outcome.ERROR
         result.error = str(exc)
     finally:
-        result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+        result.duration_ms = round(((ended or time.perf_counter()) - t0) * 1000, 1)
         # Leaving the last page (in _finish) makes it report again, after the journey: too late
         # for figures already summed into result.vitals.
         rec.closed = True
@@ -294,20 +383,54 @@ async def run_journey(
         result.completed = result.outcome == Outcome.PASS and all(
             s.outcome == Outcome.PASS for s in result.steps
         )
+        if captured_secrets:
+            # Values captured as secret join the file's secrets, for this run only.
+            redactor = Redactor([*project.secrets, *captured_secrets])
         await _finish(
             context,
             page,
             result,
-            settings.screenshots,
+            "off" if replay else settings.screenshots,
             trace,
             tracing,
             folder,
             redactor,
-            secret_selectors,
+            masked,
         )
     if redactor:
         result = redactor.data(result)
     return result
+
+
+async def _read_last_page(
+    page: Page, rec: _Recorder, result: ProbeResult, settle: Settle | str, limit: Any
+) -> None:
+    """Read the page the journey ended on: after it settled, unless the journey failed."""
+    if result.outcome != Outcome.PASS:
+        await _snapshot(page, rec, paint_wait_ms=250)
+        return
+    settled = True
+    if isinstance(settle, Settle):
+        # Leave a moment of the journey's own time limit for the read itself.
+        deadline = limit.when()
+        room = deadline - asyncio.get_running_loop().time() - 0.5 if deadline else settle.max
+        settled = await _settle(page, rec, settle, max(room, 0.0))
+    last = await _snapshot(page, rec, paint_wait_ms=PAINT_WAIT_MS)
+    if last is not None and not settled:
+        last.partial = True
+
+
+def _out_of_time(
+    result: ProbeResult, steps: list[Any], current: StepResult | None, t0: float, total: float
+) -> None:
+    """The journey's time limit struck in a step (a fail), or while the last page settled."""
+    if current is None:
+        return  # the steps were done: the figures read so far stand
+    current.duration_ms = round((time.perf_counter() - t0) * 1000 - current.start_ms, 1)
+    current.outcome = Outcome.FAIL
+    what = _what(steps[current.index])
+    current.error = f"{what}: the journey ran out of time ({total:g}s) in this step"
+    _stop(result, steps, current)
 
 
 def _context_options(
@@ -338,76 +461,122 @@ async def _run_steps(
     rec: _Recorder,
     folder: Path,
     step_default: float,
-    total_timeout: float,
     t0: float,
-    secret_selectors: list[str],
+    secrets: set[str],
 ) -> None:
+    """Run the steps in order until one does not pass (rec.running: the step under way).
+
+    `secrets` gathers the values of secret captures, to be masked in what the run leaves.
+    """
     ctx = StepContext(
         page=page,
         timeout_ms=step_default * 1000,
         artifacts=folder,
         index=0,
-        secret_selectors=secret_selectors,
+        secret_selectors=secret_selectors(steps),
     )
-    current: StepResult | None = None
-    try:
-        async with asyncio.timeout(total_timeout):
-            for index, step in enumerate(steps):
-                rec.step_index = index
-                ctx.index = index
-                ctx.timeout_ms = (step.timeout or step_default) * 1000
-                start = time.perf_counter()
-                current = StepResult(
-                    index=index,
-                    name=describe(step),
-                    action=step.action,
-                    outcome=Outcome.PASS,
-                    start_ms=round((start - t0) * 1000, 1),
-                    duration_ms=0.0,
+    for index, template in enumerate(steps):
+        rec.step_index = index
+        ctx.index = index
+        ctx.timeout_ms = (template.timeout or step_default) * 1000
+        ctx.just_captured = {}
+        start = time.perf_counter()
+        current = StepResult(
+            index=index,
+            name=describe(template),  # of the template: a captured secret never shows in it
+            action=template.action,
+            outcome=Outcome.PASS,
+            start_ms=round((start - t0) * 1000, 1),
+            duration_ms=0.0,
+        )
+        result.steps.append(current)
+        rec.running = current
+        url_before = page.url
+        step = template
+        try:
+            if template.captures:
+                step = _fill_in(template, ctx.captured, secrets)
+            await REGISTRY[step.action](ctx, step)
+        except StepFailed as exc:
+            current.outcome, current.error = Outcome.FAIL, str(exc)[:2000]
+            current.log = exc.log
+        except ObserverError as exc:
+            current.outcome, current.error = Outcome.ERROR, str(exc)
+        except (asyncio.CancelledError, TimeoutError):
+            raise
+        except Exception as exc:
+            if _is_closed(exc, browser):
+                current.outcome = Outcome.ERROR
+                current.error = f"the browser went away: {first_line(exc)}"
+            else:
+                why = await explain(
+                    exc, page, step.action, getattr(step, step.action), ctx.timeout_ms, url_before
                 )
-                result.steps.append(current)
-                try:
-                    await REGISTRY[step.action](ctx, step)
-                except StepFailed as exc:
-                    current.outcome, current.error = Outcome.FAIL, str(exc)[:1000]
-                except ObserverError as exc:
-                    current.outcome, current.error = Outcome.ERROR, str(exc)
-                except (asyncio.CancelledError, TimeoutError):
-                    raise
-                except Exception as exc:
-                    if _is_closed(exc, browser):
-                        current.outcome = Outcome.ERROR
-                        current.error = f"the browser went away: {first_line(exc)}"
-                    else:
-                        current.outcome, current.error = Outcome.FAIL, _explain(exc, ctx)
-                current.duration_ms = round((time.perf_counter() - start) * 1000, 1)
-                with contextlib.suppress(Exception):
-                    current.url = page.url
-                if ctx.marks:
-                    result.last_mark = ctx.marks[-1]
-                for shot in ctx.screenshots:
-                    result.artifacts.append(Artifact("screenshot", str(shot), index))
-                ctx.screenshots.clear()
-                if current.outcome != Outcome.PASS:
-                    _stop(result, steps, current)
-                    current = None  # judged: running out of time now changes nothing
-                    break
-                current = None
-            # The page the journey ends on has not been left, so it has not reported: read it.
-            await _snapshot(page, rec)
-    except TimeoutError:
-        if current is None:
+                current.outcome, current.error, current.log = Outcome.FAIL, why.message, why.log
+        rec.running = None  # judged: running out of time now changes nothing
+        current.duration_ms = round((time.perf_counter() - start) * 1000, 1)
+        if current.error is not None and current.outcome == Outcome.FAIL:
+            current.error = f"{_what(step)}: {current.error}"
+        if ctx.just_captured:
+            secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
+            current.captured = {
+                k: MASK if k in ctx.secret_names else v for k, v in ctx.just_captured.items()
+            }
+        with contextlib.suppress(Exception):
+            current.url = page.url
+        if ctx.marks:
+            result.last_mark = ctx.marks[-1]
+        for shot in ctx.screenshots:
+            result.artifacts.append(Artifact("screenshot", str(shot), index))
+        ctx.screenshots.clear()
+        if current.outcome != Outcome.PASS:
+            _stop(result, steps, current)
             return
-        current.duration_ms = round((time.perf_counter() - t0) * 1000 - current.start_ms, 1)
-        current.outcome = Outcome.FAIL
-        current.error = f"the journey ran out of time ({total_timeout:g}s) in this step"
-        _stop(result, steps, current)
+
+
+def _fill_in(template: Any, captured: dict[str, str], secrets: set[str]) -> Any:
+    """The step with the values captured earlier filled in (a fail if that makes it invalid,
+    say an empty text); a secret it types joins the run's secrets."""
+    from .config.expand import ExpandError, expand_step
+
+    try:
+        step = expand_step(template, captured)
+    except ExpandError as exc:
+        raise StepFailed(str(exc)) from None
+    if isinstance(step, FillStep) and step.fill.secret and step.fill.value:
+        secrets.add(step.fill.value)
+    return step
+
+
+def secret_selectors(steps: list[Any]) -> list[str]:
+    """Fields and elements that show a secret: masked in screenshots, and traces of the
+    journey keep no screencast."""
+    found = []
+    for step in steps:
+        if isinstance(step, FillStep) and step.fill.secret:
+            found.append(step.fill.selector)
+        elif isinstance(step, CaptureStep) and step.capture.secret and step.capture.selector:
+            found.append(step.capture.selector)
+    return found
+
+
+def _what(step: Any) -> str:
+    """The step's action and the selector it acts on, as a failure names them."""
+    from .diagnose import shown
+
+    args = getattr(step, step.action, None)
+    selector = getattr(args, "selector", None)
+    if isinstance(selector, str):
+        return f"{step.action} {shown(selector, getattr(args, 'nth', None))}"
+    return str(step.action)
 
 
 def _stop(result: ProbeResult, steps: list[Any], failed: StepResult) -> None:
     result.outcome = failed.outcome
     result.failed_step = failed.index
-    result.error = f"step {failed.index + 1} ({failed.name}): {failed.error}"
+    # One line: the step's error may go on with details (the matches of a strict violation).
+    summary = (failed.error or "").splitlines()[0] if failed.error else failed.error
+    result.error = f"step {failed.index + 1} ({failed.name}): {summary}"
     for index in range(failed.index + 1, len(steps)):
         step = steps[index]
         result.steps.append(
@@ -420,15 +589,6 @@ def _stop(result: ProbeResult, steps: list[Any], failed: StepResult) -> None:
                 duration_ms=0.0,
             )
         )
-
-
-def _explain(exc: BaseException, ctx: StepContext) -> str:
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    line = first_line(exc)
-    if isinstance(exc, PlaywrightTimeout):
-        return f"{line} (step timeout {ctx.timeout_ms / 1000:g}s)"
-    return line
 
 
 async def _finish(

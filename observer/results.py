@@ -33,8 +33,10 @@ class StepResult:
     outcome: Outcome
     start_ms: float  # since the journey started, for the waterfall
     duration_ms: float
-    error: str | None = None
+    error: str | None = None  # why it failed: a summary line, then details (strict matches)
     url: str | None = None
+    log: str | None = None  # Playwright's own message and call log, whole, when it failed
+    captured: dict[str, str] | None = None  # what a capture step kept (secrets as ***)
 
 
 @dataclass
@@ -69,6 +71,11 @@ class PageVitals:
     inp_ms: float | None = None
     dcl_ms: float | None = None
     load_ms: float | None = None
+    # "event": the browser's event timing; "leave": a click or key that left the page before
+    # the browser timed it, from its pointerdown (or keydown) to the page being hidden.
+    inp_source: Literal["event", "leave"] | None = None
+    left_before_load: bool = False  # the journey moved on before this page's load event
+    partial: bool = False  # read before the page settled (settings.settle)
 
 
 @dataclass
@@ -92,6 +99,17 @@ class HttpDetails:
     time_ms: float | None = None
     size_bytes: int | None = None
     expectations: list[Expectation] = field(default_factory=list)
+
+
+@dataclass
+class Replay:
+    """A failed run replayed once with tracing, for its trace (settings.trace: on_failure).
+
+    The run itself is measured untraced; the replay is not a run and never counts."""
+
+    outcome: Outcome
+    failed_step: int | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -119,6 +137,7 @@ class ProbeResult:
     run_id: int | None = None
     final: bool = True  # False for an attempt that a retry replaced
     retried: list[ProbeResult] = field(default_factory=list)  # earlier attempts, oldest first
+    replay: Replay | None = None
 
     @property
     def flaky(self) -> bool:
@@ -142,6 +161,8 @@ class ProbeResult:
         ]
         for step in data["steps"]:
             step["outcome"] = str(step["outcome"])
+        if data["replay"] is not None:
+            data["replay"]["outcome"] = str(data["replay"]["outcome"])
         if data["http"] is not None:
             for exp in data["http"]["expectations"]:
                 exp["outcome"] = str(exp["outcome"])

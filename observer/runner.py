@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import Probe, Project
-from .results import ObserverError, Outcome, ProbeResult
+from .results import ObserverError, Outcome, ProbeResult, Replay
 from .secrets import Redactor
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ async def run_probe(
     client: Callable[[], httpx.AsyncClient],
     redactor: Redactor,
     after_failure: bool = False,
+    replay: bool = False,
 ) -> ProbeResult:
     """Run one probe once; never raises for the probe's own trouble.
 
@@ -160,6 +162,7 @@ async def run_probe(
         artifacts_root=project.resolve(project.config.settings.artifacts).absolute(),
         redactor=redactor,
         after_failure=after_failure,
+        replay=replay,
     )
 
 
@@ -249,10 +252,35 @@ class Runner:
             result.attempt = number
             if result.outcome == Outcome.PASS or number > retries:
                 result.retried = earlier
+                await self.replay(probe, result)
                 return result
             result.final = False
             earlier.append(result)
         raise AssertionError("unreachable")
+
+    async def replay(self, probe: Probe, result: ProbeResult) -> None:
+        """`trace: on_failure`: a journey that failed untraced runs once more with tracing, and
+        keeps that trace when the failure repeats. Runs are never measured with the tracer on
+        (it slows the page); the replay is not a run, and only its trace is kept."""
+        if (
+            result.outcome != Outcome.FAIL
+            or probe.kind != "journey"
+            or self.project.config.settings.trace != "on_failure"
+        ):
+            return
+        try:
+            again = await run_probe(
+                self.project, probe, self.pool, self.client, self.redactor, replay=True
+            )
+        except Exception as exc:  # the run's own result stands whatever happens here
+            again = error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+        result.replay = Replay(again.outcome, again.failed_step, again.error)
+        for artifact in again.artifacts:
+            if artifact.kind == "trace" and again.outcome != Outcome.PASS:
+                result.artifacts.append(artifact)
+            else:  # a screenshot step's file: the run has its own
+                with contextlib.suppress(OSError):
+                    os.unlink(artifact.path)
 
     async def run(
         self,

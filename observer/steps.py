@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,11 +13,15 @@ from typing import TYPE_CHECKING, Any
 from .config import models as m
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Locator, Page
 
 
 class StepFailed(Exception):
     """The site did not do what the step expected: a `fail`."""
+
+    def __init__(self, message: str, log: str | None = None) -> None:
+        super().__init__(message)
+        self.log = log
 
 
 @dataclass
@@ -30,6 +35,18 @@ class StepContext:
     marks: list[str] = field(default_factory=list)
     secret_selectors: list[str] = field(default_factory=list)
     screenshots: list[Path] = field(default_factory=list)
+    # Values captured so far (capture steps), and which of them are secret.
+    captured: dict[str, str] = field(default_factory=dict)
+    secret_names: set[str] = field(default_factory=set)
+    # What the step under way captured, for its result.
+    just_captured: dict[str, str] = field(default_factory=dict)
+
+
+def target(ctx: StepContext, selector: str, nth: int | None) -> Locator:
+    """The element a step means: the selector's one match (Playwright's strict mode: more
+    than one is an error), or the nth when the step picks one on purpose (-1: the last)."""
+    loc = ctx.page.locator(selector)
+    return loc if nth is None else loc.nth(nth)
 
 
 Action = Callable[[StepContext, Any], Awaitable[None]]
@@ -77,22 +94,25 @@ async def goto(ctx: StepContext, step: m.GotoStep) -> None:
 @action("click")
 async def click(ctx: StepContext, step: m.ClickStep) -> None:
     """Click an element, waiting for it to be actionable."""
-    await ctx.page.locator(step.click.selector).click(
-        button=step.click.button, click_count=step.click.click_count, timeout=ctx.timeout_ms
+    args = step.click
+    await target(ctx, args.selector, args.nth).click(
+        button=args.button, click_count=args.click_count, timeout=ctx.timeout_ms
     )
 
 
 @action("fill")
 async def fill(ctx: StepContext, step: m.FillStep) -> None:
     """Type a value into a field."""
-    await ctx.page.locator(step.fill.selector).fill(step.fill.value, timeout=ctx.timeout_ms)
+    args = step.fill
+    await target(ctx, args.selector, args.nth).fill(args.value, timeout=ctx.timeout_ms)
 
 
 @action("press")
 async def press(ctx: StepContext, step: m.PressStep) -> None:
     """Press a key, in an element or on the page."""
-    if step.press.selector:
-        await ctx.page.locator(step.press.selector).press(step.press.key, timeout=ctx.timeout_ms)
+    args = step.press
+    if args.selector:
+        await target(ctx, args.selector, args.nth).press(args.key, timeout=ctx.timeout_ms)
     else:
         await ctx.page.keyboard.press(step.press.key)
 
@@ -100,7 +120,7 @@ async def press(ctx: StepContext, step: m.PressStep) -> None:
 @action("select")
 async def select(ctx: StepContext, step: m.SelectStep) -> None:
     """Choose option(s) of a <select>."""
-    loc = ctx.page.locator(step.select.selector)
+    loc = target(ctx, step.select.selector, step.select.nth)
     if step.select.label is not None:
         await loc.select_option(label=step.select.label, timeout=ctx.timeout_ms)
     else:
@@ -110,19 +130,19 @@ async def select(ctx: StepContext, step: m.SelectStep) -> None:
 @action("check")
 async def check(ctx: StepContext, step: m.CheckStep) -> None:
     """Tick a checkbox or radio button."""
-    await ctx.page.locator(step.check.selector).check(timeout=ctx.timeout_ms)
+    await target(ctx, step.check.selector, step.check.nth).check(timeout=ctx.timeout_ms)
 
 
 @action("uncheck")
 async def uncheck(ctx: StepContext, step: m.UncheckStep) -> None:
     """Untick a checkbox."""
-    await ctx.page.locator(step.uncheck.selector).uncheck(timeout=ctx.timeout_ms)
+    await target(ctx, step.uncheck.selector, step.uncheck.nth).uncheck(timeout=ctx.timeout_ms)
 
 
 @action("hover")
 async def hover(ctx: StepContext, step: m.HoverStep) -> None:
     """Move the mouse over an element."""
-    await ctx.page.locator(step.hover.selector).hover(timeout=ctx.timeout_ms)
+    await target(ctx, step.hover.selector, step.hover.nth).hover(timeout=ctx.timeout_ms)
 
 
 @action("wait_for")
@@ -130,7 +150,7 @@ async def wait_for(ctx: StepContext, step: m.WaitForStep) -> None:
     """Wait for an element state, a URL or a load state."""
     args = step.wait_for
     if args.selector is not None:
-        await ctx.page.locator(args.selector).first.wait_for(
+        await target(ctx, args.selector, args.nth).wait_for(
             state=args.state, timeout=ctx.timeout_ms
         )
     elif args.url is not None:
@@ -145,53 +165,96 @@ async def wait(ctx: StepContext, step: m.WaitStep) -> None:
     await asyncio.sleep(step.wait)
 
 
-async def _poll(
-    ctx: StepContext, check: Callable[[], Awaitable[bool]], what: Callable[[], str]
-) -> None:
-    """Retry check until it holds or the step's time runs out, like Playwright's expect."""
+async def _poll(ctx: StepContext, check: Callable[[], Awaitable[bool]]) -> bool:
+    """Retry check until it holds (True) or the step's time runs out (False), like
+    Playwright's expect."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ctx.timeout_ms / 1000
     delay = 0.05
     while True:
         if await check():
-            return
+            return True
         if loop.time() >= deadline:
-            raise StepFailed(what())
+            return False
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
         delay = min(delay * 2, 0.5)
 
 
+def _waited(ctx: StepContext) -> str:
+    return f" (waited {ctx.timeout_ms / 1000:g}s, the step timeout)"
+
+
+def _quote(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 @action("expect_text")
 async def expect_text(ctx: StepContext, step: m.ExpectTextStep) -> None:
-    """Visible text must appear on the page (or inside selector)."""
+    """Visible text must appear on the page, or inside the one (visible) element selected."""
     args = step.expect_text
-    scope = ctx.page.locator(args.selector or "body").first
+    if args.selector is None:
+        await _expect_page_text(ctx, args.text)
+        return
+    loc = target(ctx, args.selector, args.nth)
+    held: list[str] = []
+
+    async def check() -> bool:
+        held.clear()
+        # is_visible is strict: two matches raise at once, and diagnose lists them.
+        if not await loc.is_visible():
+            return False
+        try:
+            text = await loc.inner_text(timeout=min(ctx.timeout_ms, 1000))
+        except Exception as exc:
+            if _is_timeout(exc):
+                return False  # it went away meanwhile: look again
+            raise
+        held.append(text)
+        return args.text in text
+
+    if await _poll(ctx, check):
+        return
+    from .diagnose import why_element
+
+    if held:
+        raise StepFailed(f"holds '{_quote(held[0])}', not '{args.text}'{_waited(ctx)}")
+    reason = await why_element(ctx.page, "expect_text", args.selector, args.nth, None)
+    raise StepFailed(f"{reason}, looking for '{args.text}' on {ctx.page.url}{_waited(ctx)}")
+
+
+async def _expect_page_text(ctx: StepContext, text: str) -> None:
+    """The text is visible somewhere on the page (no selector: no strict mode either)."""
+    body = ctx.page.locator("body")
 
     async def check() -> bool:
         try:
-            text = await scope.inner_text(timeout=min(ctx.timeout_ms, 1000))
+            found = await body.inner_text(timeout=min(ctx.timeout_ms, 1000))
         except Exception as exc:
             if _is_timeout(exc):
                 return False
             raise
-        return args.text in text
+        return text in found
 
-    where = f" in {args.selector}" if args.selector else ""
-    await _poll(ctx, check, lambda: f"text '{args.text}' not found{where} on {ctx.page.url}")
+    if await _poll(ctx, check):
+        return
+    hidden = False
+    with contextlib.suppress(Exception):
+        hidden = bool(
+            await ctx.page.evaluate(
+                "t => !!document.body && document.body.textContent.includes(t)", text
+            )
+        )
+    if hidden:
+        raise StepFailed(f"'{text}' is in the page, but not visible, on {ctx.page.url}")
+    raise StepFailed(f"no visible text '{text}' on {ctx.page.url}{_waited(ctx)}")
 
 
 @action("expect_visible")
 async def expect_visible(ctx: StepContext, step: m.ExpectVisibleStep) -> None:
-    """An element must be visible."""
-    loc = ctx.page.locator(step.expect_visible.selector).first
-    try:
-        await loc.wait_for(state="visible", timeout=ctx.timeout_ms)
-    except Exception as exc:
-        if _is_timeout(exc):
-            raise StepFailed(
-                f"'{step.expect_visible.selector}' is not visible on {ctx.page.url}"
-            ) from None
-        raise
+    """The one element selected (or the nth) must be visible."""
+    args = step.expect_visible
+    await target(ctx, args.selector, args.nth).wait_for(state="visible", timeout=ctx.timeout_ms)
 
 
 @action("expect_url")
@@ -219,8 +282,9 @@ async def expect_title(ctx: StepContext, step: m.ExpectTitleStep) -> None:
         last = await ctx.page.title()
         return last == args.title if args.exact else args.title in last
 
-    how = "equal" if args.exact else "contain"
-    await _poll(ctx, check, lambda: f"title is '{last}', expected it to {how} '{args.title}'")
+    if not await _poll(ctx, check):
+        how = "equal" if args.exact else "contain"
+        raise StepFailed(f"title is '{last}', expected it to {how} '{args.title}'")
 
 
 @action("screenshot")
@@ -236,6 +300,54 @@ async def screenshot(ctx: StepContext, step: m.ScreenshotStep) -> None:
         mask=[ctx.page.locator(sel) for sel in ctx.secret_selectors],  # secrets stay unseen
     )
     ctx.screenshots.append(path)
+
+
+@action("capture")
+async def capture(ctx: StepContext, step: m.CaptureStep) -> None:
+    """Keep a value of the page for later steps: a form control's value, else its visible
+    text (or an attribute, or the URL), narrowed by a regex."""
+    args = step.capture
+    if args.url_regex is not None:
+        url = ctx.page.url
+        found = re.search(args.url_regex, url)
+        if found is None:
+            raise StepFailed(f"the URL {url} does not match /{args.url_regex}/")
+        value = _group(found)
+    else:
+        assert args.selector is not None  # the model asks for selector or url_regex
+        loc = target(ctx, args.selector, args.nth)
+        await loc.wait_for(state="attached", timeout=ctx.timeout_ms)
+        if args.attribute is not None:
+            got = await loc.get_attribute(args.attribute, timeout=ctx.timeout_ms)
+            if got is None:
+                raise StepFailed(f"the element has no attribute '{args.attribute}'")
+            text = got
+        elif await loc.evaluate(_IS_CONTROL):
+            text = await loc.input_value(timeout=ctx.timeout_ms)
+        else:
+            await loc.wait_for(state="visible", timeout=ctx.timeout_ms)
+            text = await loc.inner_text(timeout=ctx.timeout_ms)
+        if args.regex is None:
+            value = text.strip()
+        else:
+            found = re.search(args.regex, text)
+            if found is None:
+                kind = f"its {args.attribute}" if args.attribute else "its text"
+                raise StepFailed(f"{kind} '{_quote(text)}' does not match /{args.regex}/")
+            value = _group(found)
+    ctx.captured[args.name] = value
+    ctx.just_captured[args.name] = value
+    if args.secret:
+        ctx.secret_names.add(args.name)
+
+
+# Form controls have a value of their own, which their text does not show.
+_IS_CONTROL = "el => ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName)"
+
+
+def _group(found: re.Match[str]) -> str:
+    """Group 1 when the pattern has one, else the whole match."""
+    return found.group(1) if found.re.groups else found.group(0)
 
 
 @action("mark")

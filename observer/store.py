@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -239,10 +240,23 @@ def _m3_alerts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m4_failures_and_pages(db: sqlite_utils.Database) -> None:
+    # Why a step failed, in Playwright's words (its call log), and what a step captured.
+    db.execute("alter table steps add column log text")
+    db.execute("alter table steps add column captured text")  # JSON, secrets as ***
+    # How a page's INP was measured, and pages the journey left early or read unsettled.
+    db.execute("alter table page_vitals add column inp_source text")
+    db.execute("alter table page_vitals add column left_before_load integer not null default 0")
+    db.execute("alter table page_vitals add column partial integer not null default 0")
+    # A failed run replayed with tracing, for its trace: how the replay ended.
+    db.execute("alter table runs add column replay text")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
     ("incidents, notifications, silences", _m3_alerts),
+    ("step logs and captures, page flags, trace replays", _m4_failures_and_pages),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -399,6 +413,7 @@ class Store:
             "source": source,
             "batch": batch,
             "final": int(r.final),
+            "replay": str(r.replay.outcome) if r.replay else None,
             "error_count": len(r.errors),
             "http_status": http.status if http else None,
             "size_bytes": http.size_bytes if http else None,
@@ -423,6 +438,8 @@ class Store:
                         "duration_ms": s.duration_ms,
                         "error": s.error,
                         "url": s.url,
+                        "log": s.log,
+                        "captured": json.dumps(s.captured) if s.captured else None,
                     }
                     for s in r.steps
                 ],

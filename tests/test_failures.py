@@ -210,8 +210,10 @@ def test_selector_not_found_is_a_fail(batch: dict[str, ProbeResult]) -> None:
     assert result.outcome == Outcome.FAIL, explain(result)
     assert result.failed_step == 1
     assert result.error is not None
-    assert result.error.startswith("step 2 (click #no-such-button): ")
-    assert "step timeout 0.5s" in result.error
+    assert result.error == (
+        "step 2 (click #no-such-button): click `#no-such-button`: no element matches "
+        "(waited 0.5s, the step timeout)"
+    )
     assert [s.outcome for s in result.steps] == [Outcome.PASS, Outcome.FAIL, Outcome.SKIPPED]
 
 
@@ -220,8 +222,10 @@ def test_false_expectation_is_a_fail(batch: dict[str, ProbeResult]) -> None:
     assert result.outcome == Outcome.FAIL, explain(result)
     assert result.failed_step == 1
     assert result.error is not None
-    assert result.error.startswith("step 2 (expect_text Welcome back): text 'Welcome back'")
-    assert "/login" in result.error
+    assert result.error.startswith(
+        "step 2 (expect_text Welcome back): expect_text: no visible text 'Welcome back' on http"
+    )
+    assert result.error.endswith("/login (waited 0.5s, the step timeout)")
 
 
 def test_page_error_is_recorded_but_passes_by_default(batch: dict[str, ProbeResult]) -> None:
@@ -261,7 +265,7 @@ def test_goto_500_fails_naming_the_goto_step(batch: dict[str, ProbeResult]) -> N
     assert result.failed_step == 0
     assert result.steps[0].name == "goto /products"
     assert result.error is not None
-    assert result.error.startswith("step 1 (goto /products): HTTP 500 from http://127.0.0.1:")
+    assert result.error.startswith("step 1 (goto /products): goto: HTTP 500 from http://127.0")
     assert result.steps[1].outcome == Outcome.SKIPPED
     http = [e for e in result.errors if e.kind == "http"]
     assert [(e.message, e.url and e.url.endswith("/products"), e.step_index) for e in http] == [
@@ -285,8 +289,8 @@ def test_step_timeout_on_a_hung_page_is_a_fail(batch: dict[str, ProbeResult]) ->
     assert result.outcome == Outcome.FAIL, explain(result)
     assert result.failed_step == 0
     assert result.error is not None
-    assert result.error.startswith("step 1 (goto /products): ")
-    assert "step timeout 1s" in result.error
+    assert result.error.startswith("step 1 (goto /products): goto: http://127.0.0.1:")
+    assert result.error.endswith("/products did not reach 'load' (waited 1s, the step timeout)")
     assert result.steps[0].duration_ms >= 1000
 
 
@@ -299,7 +303,11 @@ def test_hung_order_submission_is_a_fail(batch: dict[str, ProbeResult]) -> None:
     assert result.failed_step in (2, 3), explain(result)
     failed = result.steps[result.failed_step]
     assert failed.outcome == Outcome.FAIL
-    assert failed.error is not None and ("step timeout 1s" in failed.error or "URL" in failed.error)
+    assert failed.error is not None
+    assert failed.error == (
+        "click `text=Place order`: it clicked, but the page it opened did not arrive "
+        "(waited 1s, the step timeout)"
+    ) or failed.error.startswith("expect_url: URL is"), failed.error
     assert result.steps[-1].outcome == Outcome.SKIPPED
     assert result.last_mark is None
 
@@ -310,8 +318,8 @@ def test_whole_journey_timeout_cuts_a_long_journey(batch: dict[str, ProbeResult]
     assert result.failed_step == 1
     wait = result.steps[1]
     assert wait.name == "wait 10s" and wait.outcome == Outcome.FAIL
-    assert wait.error == "the journey ran out of time (2s) in this step"
-    assert result.error == "step 2 (wait 10s): the journey ran out of time (2s) in this step"
+    assert wait.error == "wait: the journey ran out of time (2s) in this step"
+    assert result.error == "step 2 (wait 10s): wait: the journey ran out of time (2s) in this step"
     # The limit started before the first step, so the wait step ended 2 s in at the earliest.
     assert wait.start_ms + wait.duration_ms >= 2000 - 0.1
     assert result.duration_ms >= 2000
@@ -502,11 +510,11 @@ def test_acceptance_failing_checkout(acceptance: tuple[Path, Any]) -> None:
     # Placing the order gets the 500 page, which stays on /checkout.
     assert checkout["failed_step"] == step["index"] == 12
     assert step["name"] == "expect_url **/orders/*"
-    assert step["error"].startswith("URL is http://127.0.0.1:")
+    assert step["error"].startswith("expect_url: URL is http://127.0.0.1:")
     assert step["error"].endswith("/checkout, expected it to match **/orders/*")
     assert checkout["error"] == f"step 13 (expect_url **/orders/*): {step['error']}"
     outcomes = [s["outcome"] for s in checkout["steps"]]
-    assert outcomes == ["pass"] * 12 + ["fail", "skipped"]
+    assert outcomes == ["pass"] * 12 + ["fail"] + ["skipped"] * 4  # the order is not captured
     assert checkout["last_mark"] == "cart"
     http = [e for e in checkout["errors"] if e["kind"] == "http"]
     assert [(e["message"], e["url"].endswith("/checkout")) for e in http] == [
@@ -522,22 +530,86 @@ def test_acceptance_failing_checkout(acceptance: tuple[Path, Any]) -> None:
     trace = Path(artifacts["trace"]["path"])
     assert trace.name == "trace.zip" and trace.is_file() and zipfile.is_zipfile(trace)
     assert tmp_path in shot.parents and tmp_path in trace.parents
+    # The run was measured untraced (tracing slows the page); its trace is that of a replay,
+    # which failed again at the same step.
+    assert checkout["replay"]["outcome"] == "fail"
+    assert checkout["replay"]["failed_step"] == 12
+    assert trace.parent != shot.parent
+    with zipfile.ZipFile(trace) as archive:
+        events = archive.read("trace.trace").decode()
+    # The failing expect_url (its URL pattern) with Playwright's log of the wait.
+    assert "orders" in events and "waiting for navigation" in events
+    assert results["login"]["replay"] is None
     # Passing journeys keep no files (screenshots and traces default to on_failure).
     assert results["login"]["artifacts"] == []
 
     db = tmp_path / done.json()["database"]  # relative to where observer ran, if relative
     assert db.resolve() == (tmp_path / "observer.db").resolve()
-    recorded = rows(db, "select probe, outcome, failed_step from runs order by id")
-    assert {(r["probe"], r["outcome"], r["failed_step"]) for r in recorded} == {
-        ("health", "pass", None),
-        ("login", "pass", None),
-        ("checkout", "fail", 12),
+    recorded = rows(db, "select probe, outcome, failed_step, replay from runs order by id")
+    # The replay is not a run: three runs, the checkout's with how its replay ended.
+    assert {(r["probe"], r["outcome"], r["failed_step"], r["replay"]) for r in recorded} == {
+        ("health", "pass", None, None),
+        ("login", "pass", None, None),
+        ("checkout", "fail", 12, "fail"),
     }
     kept = rows(db, "select kind, path from artifacts")
     assert {(r["kind"], r["path"]) for r in kept} == {
         ("screenshot", str(shot)),
         ("trace", str(trace)),
     }
+
+
+def test_a_failure_that_does_not_repeat_in_the_traced_replay_keeps_no_trace(
+    tmp_path: Path,
+) -> None:
+    """The default `trace: on_failure` replays a failed run with tracing; when the replay
+    passes, there is no failure to show: no trace, and the report says why."""
+    from pages import Page, PageServer
+
+    # The page is broken the first time only.
+    flaky = Page(lambda n: "<h1>broken</h1>" if n == 1 else "<h1>Welcome back</h1>")
+    with PageServer({"/": flaky}) as site:
+        write_file(
+            tmp_path,
+            f"""
+            settings: {{step_timeout: 1s}}
+            probes:
+              - name: welcome
+                journey:
+                  - goto: {site.url}/
+                  - expect_text: Welcome back
+            """,
+        )
+        done = observer("run", "probes.yaml", "--json", cwd=tmp_path)
+    assert done.code == 1, done.stderr
+    result = by_probe(done)["welcome"]
+    assert result["outcome"] == "fail"  # the run is the run: the replay never changes it
+    assert result["replay"] == {"outcome": "pass", "failed_step": None, "error": None}
+    assert [a["kind"] for a in result["artifacts"]] == ["screenshot"]
+    assert not list((tmp_path / "artifacts").rglob("trace.zip"))
+
+
+def test_a_traced_replay_explains_a_missing_trace(tmp_path: Path) -> None:
+    from pages import Page, PageServer
+
+    flaky = Page(lambda n: "<h1>broken</h1>" if n == 1 else "<h1>Welcome back</h1>")
+    with PageServer({"/": flaky}) as site:
+        write_file(
+            tmp_path,
+            f"""
+            settings: {{step_timeout: 1s}}
+            probes:
+              - name: welcome
+                journey:
+                  - goto: {site.url}/
+                  - expect_text: Welcome back
+            """,
+        )
+        human = observer("run", "probes.yaml", cwd=tmp_path)
+    assert human.code == 1, human.stdout
+    assert (
+        "a traced replay passed: the failure did not repeat, so no trace was kept" in human.stdout
+    )
 
 
 def test_exit_0_when_everything_passes(shop: ShopServer, tmp_path: Path) -> None:

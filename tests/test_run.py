@@ -205,6 +205,7 @@ probes:
       - fill: {selector: "#email", value: demo@example.com}
       - fill: {selector: "#password", value: not-the-password}
       - {name: submit, click: "button[type=submit]"}
+      - mark: submitted
       - {name: see welcome, expect_text: Welcome, timeout: 1s}
       - goto: ${base_url}/account
   - name: health-body
@@ -349,7 +350,7 @@ def test_db_option_writes_to_the_given_file_only(example_human: Run) -> None:
     assert sorted((r["probe"], r["outcome"]) for r in runs) == sorted(
         (p, "pass") for p in EXAMPLE_PROBES
     )
-    for probe, count in (("login", 5), ("checkout", 14)):
+    for probe, count in (("login", 5), ("checkout", 17)):
         steps = rows(
             example_human.db,
             "select s.* from steps s join runs r on r.id = s.run_id where r.probe = ?",
@@ -376,7 +377,12 @@ def test_failing_journey_details_in_human_output(failing_human: Run) -> None:
     assert "0 passed · 2 failed · 0 errors" in out
     # What went wrong, in which step, and where the evidence is.
     assert "bad-login: fail" in out
-    assert re.search(r"step 5 see welcome \(expect_text\) after .*text 'Welcome' not found", out)
+    assert re.search(r"step 6 see welcome \(expect_text\) after .*no visible text 'Welcome'", out)
+    # The table says where a failed journey stopped and how far it got.
+    assert "stopped at step 6 (see welcome); reached mark 'submitted'" in " ".join(
+        table["bad-login"]
+    ), table["bad-login"]
+    assert "  reached mark 'submitted'" in out
     shots = re.findall(r"^\s+screenshot: (\S+)$", out, re.M)
     traces = re.findall(r"^\s+trace: (\S+)$", out, re.M)
     assert len(shots) == 1 and len(traces) == 1, out
@@ -395,12 +401,13 @@ def test_failing_run_json_and_exit_1(failing_json: Run) -> None:
     login = failing_json.result("bad-login")
     assert login["outcome"] == "fail"
     assert login["completed"] is False
-    assert login["failed_step"] == 4
-    assert [s["outcome"] for s in login["steps"]] == ["pass"] * 4 + ["fail", "skipped"]
-    failed = login["steps"][4]
+    assert login["failed_step"] == 5
+    assert login["last_mark"] == "submitted"
+    assert [s["outcome"] for s in login["steps"]] == ["pass"] * 5 + ["fail", "skipped"]
+    failed = login["steps"][5]
     assert failed["name"] == "see welcome"
-    assert "text 'Welcome' not found" in failed["error"]
-    assert login["error"].startswith("step 5 (see welcome): ")
+    assert "expect_text: no visible text 'Welcome' on http" in failed["error"]
+    assert login["error"].startswith("step 6 (see welcome): ")
 
     assert login["errors"], "the 401 from the login form should be recorded"
     for e in login["errors"]:

@@ -89,7 +89,7 @@ def passing_probes(base: str) -> list[dict[str, Any]]:
                 {"wait_for": {"url": "**sort=price*"}},
                 {"wait_for": "#products"},
                 # Sorted by price, the cheapest product comes first.
-                {"expect_text": {"text": "Ceramic Dripper", "selector": ".product-card"}},
+                {"expect_text": {"text": "Ceramic Dripper", "selector": ".product-card", "nth": 0}},
                 {"wait_for": {"selector": "#no-results", "state": "hidden"}},
             ],
         },
@@ -228,73 +228,77 @@ FAILURES: list[tuple[str, str | None, dict[str, Any], str, list[str]]] = [
         "/login",
         {"name": "press the missing button", "click": "#missing"},
         "press the missing button",
-        ["Timeout", "step timeout 0.4s"],
+        # A named step still says what it did to which element.
+        ["click `#missing`: no element matches (waited 0.4s, the step timeout)"],
     ),
     (
         "fill",
         "/login",
         {"fill": {"selector": "#missing", "value": "x"}},
         "fill #missing",
-        ["step timeout 0.4s"],
+        ["fill `#missing`: no element matches (waited 0.4s, the step timeout)"],
     ),
     (
         "press",
         "/login",
         {"press": {"key": "Enter", "selector": "#missing"}},
         "press Enter in #missing",
-        ["step timeout 0.4s"],
+        ["press `#missing`: no element matches (waited 0.4s, the step timeout)"],
     ),
     (
         "select-value",
         "/products/1",
         {"select": {"selector": "#qty", "value": "99"}},
         "select #qty",
-        ["step timeout 0.4s"],
+        ["select `#qty`: no option with value '99'; its options are: 1, 2, 3, 4, 5 (waited"],
     ),
     (
         "select-label",
         "/products",
         {"select": {"selector": "#sort", "label": "Colour"}},
         "select #sort",
-        ["step timeout 0.4s"],
+        ["select `#sort`: no option labelled 'Colour'; its options are: Name, Price (waited"],
     ),
-    ("check", "/products/1", {"check": "#missing"}, "check #missing", ["step timeout 0.4s"]),
-    ("uncheck", "/products/1", {"uncheck": "#missing"}, "uncheck #missing", ["step timeout"]),
-    ("hover", "/login", {"hover": "#missing"}, "hover #missing", ["step timeout 0.4s"]),
+    ("check", "/products/1", {"check": "#missing"}, "check #missing", ["check `#missing`: no el"]),
+    ("uncheck", "/products/1", {"uncheck": "#missing"}, "uncheck #missing", ["no element matches"]),
+    ("hover", "/login", {"hover": "#missing"}, "hover #missing", ["hover `#missing`: no element"]),
     (
         "wait-for-selector",
         "/login",
         {"wait_for": "#missing"},
         "wait_for #missing",
-        ["step timeout 0.4s"],
+        ["wait_for `#missing`: no element matches (waited 0.4s, the step timeout)"],
     ),
     (
         "wait-for-url",
         "/login",
         {"wait_for": {"url": "**/checkout"}},
         "wait_for **/checkout",
-        ["step timeout 0.4s"],
+        [
+            "wait_for: the URL stayed http://",
+            "/login; expected it to match **/checkout (waited 0.4s",
+        ],
     ),
     (
         "wait-for-hidden",
         "/login",
         {"wait_for": {"selector": "h1", "state": "hidden"}},
         "wait_for h1",
-        ["step timeout 0.4s"],
+        ["wait_for `h1`: matched 1 element, which stayed visible (waited 0.4s, the step timeout)"],
     ),
     (
         "wait-for-load",
         None,  # opens a page whose script never arrives, so it never loads
         {"wait_for": {"load_state": "load"}},
         "wait_for load",
-        ["step timeout 0.4s"],
+        ["wait_for: the page did not reach 'load' (waited 0.4s, the step timeout)"],
     ),
     (
         "expect-text",
         "/login",
         {"expect_text": "No such words"},
         "expect_text No such words",
-        ["text 'No such words' not found on", "/login"],
+        ["expect_text: no visible text 'No such words' on http://", "/login (waited 0.4s"],
     ),
     (
         "expect-text-scoped",
@@ -302,14 +306,14 @@ FAILURES: list[tuple[str, str | None, dict[str, Any], str, list[str]]] = [
         # "Log in" is on the page (the button), but not in the heading.
         {"expect_text": {"text": "Log in", "selector": "h1"}},
         "expect_text Log in in h1",
-        ["text 'Log in' not found in h1 on", "/login"],
+        ["expect_text `h1`: holds 'Sign in to your account', not 'Log in' (waited 0.4s"],
     ),
     (
         "expect-visible",
         "/login",
         {"expect_visible": "#error"},
         "expect_visible #error",
-        ["'#error' is not visible on", "/login"],
+        ["expect_visible `#error`: no element matches (waited 0.4s, the step timeout)"],
     ),
     (
         "expect-url",
@@ -332,6 +336,55 @@ FAILURES: list[tuple[str, str | None, dict[str, Any], str, list[str]]] = [
         "expect_title Login",
         ["title is 'Login · Demo Shop', expected it to equal 'Login'"],
     ),
+]
+
+
+# A page where every selector below matches twice; one of the "All products" is in a
+# collapsed menu, and the second h3 holds the text (finding 4 of issue 13).
+TWINS = (
+    "data:text/html,<title>twins</title>"
+    "<nav style='display:none'><a href='/all'>All products</a></nav><h1>All products</h1>"
+    "<h3>Guide</h3><h3>Manual</h3>"
+    "<input class=f value=one><input class=f value=two>"
+    "<select class=s><option>a</option><option>b</option></select>"
+    "<select class=s><option>a</option><option>b</option></select>"
+    "<input type=checkbox class=c><input type=checkbox class=c checked>"
+    "<button class=b>One</button><button class=b>Two</button>"
+)
+
+# Every step that takes a selector, given one that matches twice: (action, step, hidden
+# matches expected among the two).
+STRICT: list[tuple[str, dict[str, Any], int]] = [
+    ("click", {"click": "button.b"}, 0),
+    ("fill", {"fill": {"selector": "input.f", "value": "x"}}, 0),
+    ("press", {"press": {"selector": "input.f", "key": "Enter"}}, 0),
+    ("select", {"select": {"selector": "select.s", "value": "b"}}, 0),
+    ("check", {"check": "input.c"}, 0),
+    ("uncheck", {"uncheck": "input.c"}, 0),
+    ("hover", {"hover": "button.b"}, 0),
+    ("wait_for", {"wait_for": "h3"}, 0),
+    ("wait_for-hidden", {"wait_for": {"selector": "h3", "state": "hidden"}}, 0),
+    ("expect_visible", {"expect_visible": "text=All products"}, 1),
+    ("expect_text", {"expect_text": {"selector": "h3", "text": "Manual"}}, 0),
+    ("capture", {"capture": {"name": "word", "selector": "h3"}}, 0),
+]
+
+# The same page with nth: picking one on purpose passes.
+NTH_JOURNEY: list[dict[str, Any]] = [
+    {"goto": TWINS},
+    {"expect_visible": {"selector": "text=All products", "nth": 1}},
+    {"expect_text": {"selector": "h3", "nth": -1, "text": "Manual"}},
+    {"expect_text": {"selector": "h3", "nth": 0, "text": "Guide"}},
+    {"fill": {"selector": "input.f", "nth": 1, "value": "second"}},
+    {"press": {"selector": "input.f", "nth": 1, "key": "End"}},
+    {"select": {"selector": "select.s", "nth": -1, "value": "b"}},
+    {"check": {"selector": "input.c", "nth": 0}},
+    {"uncheck": {"selector": "input.c", "nth": 1}},
+    {"hover": {"selector": "button.b", "nth": 0}},
+    {"click": {"selector": "button.b", "nth": -1}},
+    {"wait_for": {"selector": "h3", "nth": 1}},
+    {"capture": {"name": "second", "selector": "input.f", "nth": 1}},
+    {"capture": {"name": "heading", "selector": "h3", "nth": -1}},
 ]
 
 
@@ -369,6 +422,11 @@ def failing_probes(base: str, closed: str, stalled: str) -> list[dict[str, Any]]
             ],
         }
     )
+    for name, step, _ in STRICT:
+        probes.append(
+            {"name": f"strict-{name}", "journey": [{"goto": TWINS}, {**step, "timeout": FAST}]}
+        )
+    probes.append({"name": "nth", "journey": NTH_JOURNEY})
     probes.append(
         {
             "name": "broken-part",
@@ -656,6 +714,38 @@ def test_failing_step_is_a_fail_naming_the_step(
     assert result.last_mark is None
 
 
+@pytest.mark.parametrize(("action", "hidden"), [(a, h) for a, _, h in STRICT])
+def test_a_selector_that_matches_twice_is_a_strict_mode_failure(
+    run: dict[str, ProbeResult], action: str, hidden: int
+) -> None:
+    """One rule for every step that takes a selector: exactly one element, or nth."""
+    result = run[f"strict-{action}"]
+    assert result.outcome == Outcome.FAIL, explain(result)
+    step = result.steps[1]
+    assert step.error is not None
+    summary, *listed = step.error.splitlines()
+    assert "2 elements match, but the step needs exactly one (strict mode)" in summary
+    assert summary.startswith(f"{step.action} `"), summary
+    assert summary.endswith("pick one with nth: or a sharper selector"), summary
+    # Both matches are listed, each visible or hidden, each with a locator that is unique.
+    assert [ln.split(")")[0].strip() for ln in listed] == ["1", "2"], step.error
+    states = [ln.split(" · ")[1] for ln in listed]
+    assert states.count("hidden") == hidden and states.count("visible") == 2 - hidden, listed
+    assert all(" · get_by_" in ln or " · locator(" in ln for ln in listed), listed
+    assert "Error: " not in step.error and "Call log" not in step.error
+    # Playwright's own words are kept whole beside it.
+    assert step.log is not None and "strict mode violation" in step.log
+    # The journey's one-line error is the summary.
+    assert result.error == f"step 2 ({step.name}): {summary}"
+
+
+def test_nth_picks_one_of_several_on_purpose(run: dict[str, ProbeResult]) -> None:
+    result = run["nth"]
+    assert result.outcome == Outcome.PASS, explain(result)
+    captured = [s.captured for s in result.steps if s.action == "capture"]
+    assert captured == [{"second": "second"}, {"heading": "Manual"}]
+
+
 def test_failure_inside_a_used_journey(run: dict[str, ProbeResult]) -> None:
     result = run["fail-in-use"]
     assert result.outcome == Outcome.FAIL, explain(result)
@@ -667,7 +757,9 @@ def test_failure_inside_a_used_journey(run: dict[str, ProbeResult]) -> None:
         ("mark after the failure", Outcome.SKIPPED),
     ]
     assert result.error is not None
-    assert result.error.startswith("step 2 (expect_text Not on this page): text 'Not on")
+    assert result.error.startswith(
+        "step 2 (expect_text Not on this page): expect_text: no visible text 'Not on"
+    )
 
 
 def test_every_action_is_exercised() -> None:
@@ -682,12 +774,14 @@ def test_every_action_is_exercised() -> None:
 
     for probe in passing_probes("http://x"):
         collect(probe["journey"])
+    collect(NTH_JOURNEY)
     assert used == set(ACTIONS)
     failed = {next(k for k in step if k in ACTIONS) for _, _, step, _, _ in FAILURES}
     # wait, mark and screenshot have nothing of the site's to fail on (nor has press without
     # a selector: it only fails on a key name Playwright does not know, a mistake in the file);
-    # a failure inside `use` is test_failure_inside_a_used_journey.
-    assert set(ACTIONS) - failed == {"wait", "mark", "screenshot", "use"}
+    # a failure inside `use` is test_failure_inside_a_used_journey; capture's failures are in
+    # test_capture.py.
+    assert set(ACTIONS) - failed == {"wait", "mark", "screenshot", "use", "capture"}
 
 
 def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:
@@ -698,16 +792,13 @@ def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:
     from observer.browser import lab_script, read_report
 
     good = {"url": "https://shop.test/a", "origin": 1.0, "lcp": 812.5, "cls": 0.01}
-    assert read_report("n0nce" + _json.dumps(good), "n0nce") == {
+    report = read_report("n0nce" + _json.dumps(good), "n0nce")
+    assert report is not None
+    assert {k: v for k, v in report.items() if v is not None} == {
         "url": "https://shop.test/a",
         "origin": 1.0,
-        "ttfb": None,
-        "dcl": None,
-        "load": None,
-        "fcp": None,
         "lcp": 812.5,
         "cls": 0.01,
-        "inp": None,
     }
     assert read_report(_json.dumps(good), "n0nce") is None  # no nonce
     assert read_report("other" + _json.dumps(good), "n0nce") is None  # someone else's
@@ -715,8 +806,12 @@ def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:
     assert read_report("n0nce{not json", "n0nce") is None
     assert read_report("n0nce[1, 2]", "n0nce") is None
     assert read_report("n0nce" + " " * 20_001, "n0nce") is None  # too long to be ours
-    hostile = read_report("n0nce" + _json.dumps({**good, "lcp": -5, "inp": 1e12}), "n0nce")
+    hostile = read_report(
+        "n0nce" + _json.dumps({**good, "lcp": -5, "inp": 1e12, "left": "yes", "inp_source": "<b>"}),
+        "n0nce",
+    )
     assert hostile is not None and hostile["lcp"] is None and hostile["inp"] is None
+    assert hostile["left"] is None and hostile["inp_source"] is None
     # The nonce is written into the page's script as a JS string, not spliced as code.
     assert '"a\\"b"' in lab_script('a"b')
     # A new nonce per journey, one copy of the script with web-vitals per process (a daemon

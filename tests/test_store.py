@@ -3,6 +3,7 @@ results, time-window reads, and several writers on one file."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -74,6 +75,7 @@ def full_journey() -> ProbeResult:
                 310.5,
                 90.0,
                 url="http://shop.test/products/1",
+                captured={"sku": "4711"},
             ),
             StepResult(
                 2,
@@ -84,6 +86,7 @@ def full_journey() -> ProbeResult:
                 10000.0,
                 error="timed out after 10s",
                 url="http://shop.test/cart",
+                log="Locator.click: Timeout 10000ms exceeded.\nCall log:\n  - waiting for ...",
             ),
             StepResult(3, "expect_text Thank you", "expect_text", Outcome.SKIPPED, 10400.5, 0.0),
         ],
@@ -107,7 +110,16 @@ def full_journey() -> ProbeResult:
                 dcl_ms=300.0,
                 load_ms=510.0,
             ),
-            PageVitals(url="http://shop.test/cart", step_index=1, ttfb_ms=55.0, cls=0.02),
+            PageVitals(
+                url="http://shop.test/cart",
+                step_index=1,
+                ttfb_ms=55.0,
+                cls=0.02,
+                inp_ms=34.0,
+                inp_source="leave",
+                left_before_load=True,
+                partial=True,
+            ),
         ],
         errors=[
             PageError(
@@ -335,9 +347,15 @@ def test_journey_round_trip(store: Store) -> None:
             "duration_ms": s.duration_ms,
             "error": s.error,
             "url": s.url,
+            "log": s.log,
+            "captured": json.dumps(s.captured) if s.captured else None,
         }
         for s in result.steps
     ]
+    assert json.loads(details["steps"][1]["captured"]) == {"sku": "4711"}
+    page = details["page_vitals"][1]
+    assert (page["inp_source"], page["left_before_load"], page["partial"]) == ("leave", 1, 1)
+    assert details["page_vitals"][0]["partial"] == 0
     assert [p["seq"] for p in details["page_vitals"]] == [0, 1]
     assert [p["url"] for p in details["page_vitals"]] == [p.url for p in result.pages]
     assert details["page_vitals"][1]["ttfb_ms"] == 55.0

@@ -24,6 +24,38 @@ def ms(value: float | None) -> str:
     return f"{value:.0f}ms" if value < 1000 else f"{value / 1000:.2f}s"
 
 
+def reached(r: ProbeResult) -> str:
+    """How far a journey got, by its marks."""
+    if r.last_mark:
+        return f"reached mark '{r.last_mark}'"
+    if any(s.action == "mark" for s in r.steps):
+        return "reached no mark"
+    return "the journey has no marks"
+
+
+def journey_progress(r: ProbeResult) -> str:
+    """A failed journey in the table: the step it stopped at and the last mark it reached."""
+    step = r.steps[r.failed_step or 0]
+    where = f"stopped at step {step.index + 1} ({step.name})"
+    if r.last_mark or any(s.action == "mark" for s in r.steps):
+        return f"{where}; {reached(r)}"
+    return where
+
+
+def replay_note(r: ProbeResult) -> str:
+    """What the traced replay of a failed run showed."""
+    replay = r.replay
+    if replay is None:
+        return ""
+    if replay.outcome == Outcome.PASS:
+        return "a traced replay passed: the failure did not repeat, so no trace was kept"
+    if replay.outcome == Outcome.ERROR:
+        return f"the traced replay could not run: {replay.error}"
+    if replay.failed_step is not None and replay.failed_step == r.failed_step:
+        return f"a traced replay failed again at step {replay.failed_step + 1}: its trace is below"
+    return f"a traced replay failed differently ({replay.error}): its trace is below"
+
+
 def summary_counts(results: list[ProbeResult]) -> dict[str, int]:
     """How many passed, failed and errored."""
     counts = {"pass": 0, "fail": 0, "error": 0}
@@ -85,6 +117,7 @@ def render_results(
     console: Console, results: list[ProbeResult], *, db: str | None, elapsed: float
 ) -> None:
     """The table of results and what went wrong."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=None, show_lines=False, header_style="bold")
@@ -112,6 +145,8 @@ def render_results(
                 if r.http
                 else (f"{len(r.steps)} steps" + (f", mark {r.last_mark}" if r.last_mark else ""))
             )
+        elif r.failed_step is not None and r.failed_step < len(r.steps):
+            detail = journey_progress(r)
         else:
             detail = r.error or ""
         table.add_row(
@@ -124,26 +159,34 @@ def render_results(
             ms(v.get("lcp_ms")),
             "–" if cls is None else f"{cls:.3f}",
             str(len(r.errors)) if r.kind == "journey" else "–",
-            detail,
+            escape(detail),
         )
     console.print(table)
     for r in results:
         if r.outcome == Outcome.PASS:
             continue
         console.print(
-            f"[{STYLE[str(r.outcome)]}]{r.probe}: {r.outcome}[/] — {r.error}", highlight=False
+            f"[{STYLE[str(r.outcome)]}]{escape(r.probe)}: {r.outcome}[/] — {escape(r.error or '')}",
+            highlight=False,
         )
+        if r.kind == "journey" and any(s.action == "mark" for s in r.steps):
+            console.print(f"  {escape(reached(r))}", highlight=False)
         for step in r.steps:
             if step.outcome in (Outcome.FAIL, Outcome.ERROR):
+                first, *details = (step.error or "").splitlines() or [""]
                 console.print(
-                    f"  step {step.index + 1} [bold]{step.name}[/] ({step.action}) "
-                    f"after {ms(step.duration_ms)}: {step.error}",
+                    f"  step {step.index + 1} [bold]{escape(step.name)}[/] ({step.action}) "
+                    f"after {ms(step.duration_ms)}: {escape(first)}",
                     highlight=False,
                 )
+                for line in details:
+                    console.print(f"  {escape(line)}", highlight=False)
+        if r.replay is not None:
+            console.print(f"  {escape(replay_note(r))}", highlight=False)
         for e in r.errors[:5]:
-            console.print(f"  [dim]{e.kind}:[/] {e.message}", highlight=False)
+            console.print(f"  [dim]{e.kind}:[/] {escape(e.message)}", highlight=False)
         for a in r.artifacts:
-            console.print(f"  {a.kind}: {a.path}", highlight=False)
+            console.print(f"  {a.kind}: {escape(a.path)}", highlight=False)
     counts = summary_counts(results)
     where = f" · recorded in {db}" if db else ""
     console.print(
