@@ -266,7 +266,8 @@ async def expect_url(ctx: StepContext, step: m.ExpectUrlStep) -> None:
     except Exception as exc:
         if _is_timeout(exc):
             raise StepFailed(
-                f"URL is {ctx.page.url}, expected it to match {step.expect_url.url}"
+                f"URL is {ctx.page.url}, expected it to match {step.expect_url.url}",
+                log=str(exc),
             ) from None
         raise
 

@@ -622,6 +622,86 @@ def test_failing_run_page_shows_step_error_screenshot_and_trace(
         assert v.problems == []
 
 
+def test_run_page_shows_why_a_step_failed_captures_and_page_notes(
+    world: World, browser: Browser
+) -> None:
+    """A run as observer records it: a strict-mode failure with its matches and Playwright's
+    log, a captured value, and pages left early, read unsettled, or with a leaving INP."""
+    from observer.results import Outcome, PageVitals, ProbeResult, Replay, StepResult
+
+    error = (
+        "click `h3 a`: 2 elements match, but the step needs exactly one (strict mode): "
+        "1 visible, 1 hidden; pick one with nth: or a sharper selector\n"
+        '  1) <a href="/a">Guide</a> · visible · get_by_role("link", name="Guide")\n'
+        '  2) <a href="/b">Manual</a> · hidden · get_by_text("Manual")'
+    )
+    result = ProbeResult(
+        probe="checkout",
+        kind="journey",
+        outcome=Outcome.FAIL,
+        started_at=time.time(),
+        duration_ms=812.0,
+        failed_step=1,
+        error=f"step 2 (open the manual): {error.splitlines()[0]}",
+        steps=[
+            StepResult(
+                0, "capture order", "capture", Outcome.PASS, 0.0, 5.0, captured={"order": "4711"}
+            ),
+            StepResult(
+                1,
+                "open the manual",
+                "click",
+                Outcome.FAIL,
+                5.0,
+                20.0,
+                error=error,
+                log='Locator.click: Error: strict mode violation: locator("h3 a") resolved to 2',
+            ),
+        ],
+        pages=[
+            PageVitals(
+                url="http://shop.test/heavy",
+                step_index=0,
+                ttfb_ms=20.0,
+                inp_ms=48.0,
+                inp_source="leave",
+                left_before_load=True,
+                partial=True,
+            ),
+            PageVitals(url="http://shop.test/next", step_index=1, ttfb_ms=15.0, load_ms=90.0),
+        ],
+        replay=Replay(Outcome.FAIL, 1, "step 2 (open the manual): click ..."),
+    )
+    store = Store(world.db)
+    try:
+        run_id = store.record(result)
+    finally:
+        store.close()
+    with visit(browser, f"{world.url}/runs/{run_id}", "run-diagnosed") as v:
+        assert v.status == 200
+        page = v.page
+        steps = ".card:has(h2:text-is('Steps'))"
+        failed = row(page, steps, "open the manual")
+        shown = failed.locator("td.step-error pre").first.inner_text()
+        assert shown.splitlines()[1:] == error.splitlines()[1:]  # the matches, one per line
+        details = failed.locator("details")
+        assert "strict mode violation" not in details.inner_text()  # folded away...
+        details.locator("summary").click()
+        assert "strict mode violation" in details.inner_text()  # ...until opened
+        assert "captured order = 4711" in " ".join(cells(page, steps, "capture order")[1].split())
+        notes = [
+            c.strip()
+            for c in page.locator(".card:has(h2:text-is('Pages')) td.page-notes").all_inner_texts()
+        ]
+        assert notes == [
+            "partial: read before it settled; left before its load event; "
+            "INP: a click that left the page, until it was hidden",
+            "",
+        ]
+        assert "Traced replay: failed again" in page.locator(".card.kv").inner_text()
+        assert v.problems == []
+
+
 def test_passing_run_page(world: World, browser: Browser) -> None:
     with visit(browser, f"{world.url}/runs/{world.passing}", "run-passing") as v:
         assert v.status == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,6 +347,9 @@ async def run_page(request: Request) -> Response:
     root = state.project.resolve(state.project.config.settings.artifacts)
     for art in run["artifacts"]:
         art["href"] = _artifact_href(root, art["path"])
+    for step in run["steps"]:
+        # Stored as JSON text (secrets already ***): shown as name = value.
+        step["captured"] = json.loads(step["captured"]) if step.get("captured") else {}
     return remember_token(
         request, render("run.html", request, run=run, waterfall=charts.waterfall(run["steps"]))
     )
