@@ -3,11 +3,13 @@ Playwright script, same Chromium, interleaved (A B A B ...), whole processes tim
 
     .venv/bin/python bench/journey.py [--runs 10]
 
-Four series, interleaved: the plain script without and with a Playwright trace (recorded as
-observer records it for this journey, DOM snapshots without screencast since it types a
-password, and dropped when the journey passes), and `observer run` with `trace: off` and with
-the default `trace: on_failure`. Like is compared with like. The last line is the headline: the
-ratios of the medians (target: at most 1.10).
+Five series, interleaved: the plain script without and with a Playwright trace (recorded as
+observer records it for this journey when it traces, DOM snapshots without screencast since it
+types a password), `observer run` with `trace: off` and with `trace: always`, both with
+`settle: off` (the plain script reads the last page at once too), and `observer run` with its
+defaults (a run is measured untraced; the last page settles, up to 500 ms of quiet). Like is
+compared with like. The last line is the headline: the ratios of the medians (target: at most
+1.10).
 """
 
 from __future__ import annotations
@@ -68,12 +70,14 @@ def main() -> None:
             "plain Playwright": plain,
             "plain Playwright, traced": [*plain, "--trace"],
         }
-        for trace in ("off", "on_failure"):
-            cfg = Path(tmp) / f"checkout-{trace}.yaml"
-            cfg.write_text(
-                PROBE.replace("database: bench.db", f"database: bench.db\n  trace: '{trace}'")
-            )
-            series[f"observer run, trace: {trace}"] = [observer_bin, "run", str(cfg), "--json"]
+        for name, extra in (
+            ("observer run, trace: off", "\n  trace: 'off'\n  settle: 'off'"),
+            ("observer run, trace: always", "\n  trace: always\n  settle: 'off'"),
+            ("observer run, defaults", ""),
+        ):
+            cfg = Path(tmp) / f"checkout-{len(series)}.yaml"
+            cfg.write_text(PROBE.replace("database: bench.db", f"database: bench.db{extra}"))
+            series[name] = [observer_bin, "run", str(cfg), "--json"]
         for cmd in series.values():
             timed(cmd, env)  # warm the caches of each
         times: dict[str, list[float]] = {name: [] for name in series}
@@ -86,13 +90,13 @@ def main() -> None:
     for name, m in med.items():
         print(f"median {name:<32} {m:.3f}s")
     untraced = med["observer run, trace: off"] / med["plain Playwright"]
-    traced = med["observer run, trace: on_failure"] / med["plain Playwright, traced"]
-    default = med["observer run, trace: on_failure"] / med["plain Playwright"]
+    traced = med["observer run, trace: always"] / med["plain Playwright, traced"]
+    default = med["observer run, defaults"] / med["plain Playwright"]
     print(
         f"the trace itself: {med['plain Playwright, traced'] - med['plain Playwright']:+.3f}s "
         f"in plain Playwright, "
-        f"{med['observer run, trace: on_failure'] - med['observer run, trace: off']:+.3f}s "
-        f"in observer; observer's default (on_failure) against untraced plain: {default:.2f}x"
+        f"{med['observer run, trace: always'] - med['observer run, trace: off']:+.3f}s "
+        f"in observer; observer's defaults (settling the last page) against plain: {default:.2f}x"
     )
     print(
         f"journey overhead: {untraced:.2f}x plain Playwright untraced, {traced:.2f}x traced "
