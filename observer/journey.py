@@ -517,6 +517,12 @@ async def _run_steps(
         current.duration_ms = round((time.perf_counter() - start) * 1000, 1)
         if current.error is not None and current.outcome == Outcome.FAIL:
             current.error = f"{_what(step)}: {current.error}"
+            now = page.url if not page.is_closed() else url_before
+            if step.action != "goto" and now != url_before and "navigated" not in current.error:
+                # The element waited for may have been on the page the journey was taken from.
+                first, *details = current.error.splitlines()
+                first += f"; the page navigated during the step, from {url_before} to {now}"
+                current.error = "\n".join([first, *details])
         if ctx.just_captured:
             secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
             current.captured = {

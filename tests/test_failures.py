@@ -612,6 +612,36 @@ def test_a_traced_replay_explains_a_missing_trace(tmp_path: Path) -> None:
     )
 
 
+def test_a_step_that_fails_after_the_page_navigated_away_says_so(tmp_path: Path) -> None:
+    from pages import Page, PageServer
+
+    # The button is never enabled here, and the page leaves for /b while the click waits.
+    leaving = (
+        "<button id=go disabled>Go</button>"
+        "<script>setTimeout(() => location.href = '/b', 200)</script>"
+    )
+    pages = {"/a": Page(leaving), "/b": Page("<h1>Somewhere else</h1>")}
+    with PageServer(pages) as site:
+        write_file(
+            tmp_path,
+            f"""
+            settings: {{trace: "off"}}
+            probes:
+              - name: moving
+                journey:
+                  - goto: {site.url}/a
+                  - {{click: "#go", timeout: 2s}}
+            """,
+        )
+        done = observer("run", "probes.yaml", "--json", cwd=tmp_path)
+    assert done.code == 1, done.stderr
+    step = by_probe(done)["moving"]["steps"][1]
+    assert step["error"] == (
+        "click `#go`: no element matches (waited 2s, the step timeout); the page navigated "
+        f"during the step, from {site.url}/a to {site.url}/b"
+    )
+
+
 def test_exit_0_when_everything_passes(shop: ShopServer, tmp_path: Path) -> None:
     write_file(
         tmp_path,

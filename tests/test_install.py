@@ -30,6 +30,7 @@ from observer.demo.shop import ShopServer
 
 VENDOR = "observer/web/static/vendor"
 BUNDLE = ("web-vitals.iife.js", "web-vitals.attribution.iife.js", "rum.js")
+LICENCE = "web-vitals.LICENSE.txt"
 BUILD_TIMEOUT = 300  # seconds for one `python -m build`, `pip wheel` or `pip install`
 RUN_TIMEOUT = 120  # seconds for one journey run
 START_TIMEOUT = 60  # seconds for `observer serve` to answer /healthz
@@ -74,7 +75,7 @@ def test_the_sdist_carries_the_bundle_and_its_sources(dists: tuple[Path, Path]) 
 def test_the_wheel_built_from_the_sdist_carries_the_bundle(dists: tuple[Path, Path]) -> None:
     _, wheel = dists
     with zipfile.ZipFile(wheel) as whl:
-        for name in BUNDLE:
+        for name in (*BUNDLE, LICENCE):
             assert whl.read(f"{VENDOR}/{name}") == committed(name), name
         assert not any("node_modules" in n for n in whl.namelist())
 
@@ -91,6 +92,44 @@ def test_pip_install_dot_builds_a_wheel_with_the_bundle(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as whl:
         for name in BUNDLE:
             assert whl.read(f"{VENDOR}/{name}") == committed(name), name
+
+
+def test_pipx_install_dot_gives_a_working_observer(tmp_path: Path, shop: ShopServer) -> None:
+    """`pipx install .` from the clone: its own venv, its own `observer` on PATH, no node."""
+    bin_dir = tmp_path / "bin"
+    empty = tmp_path / "nothing-else-on-path"
+    empty.mkdir()
+    drop = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(
+        PIPX_HOME=str(tmp_path / "pipx"),
+        PIPX_BIN_DIR=str(bin_dir),
+        PIPX_MAN_DIR=str(tmp_path / "man"),
+        PATH=os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), str(empty)]),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pipx", "install", str(ROOT)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=BUILD_TIMEOUT,
+    )
+    env["PATH"] = os.pathsep.join([str(bin_dir), str(empty)])
+    env["OBSERVER_CHROMIUM"] = find_chromium().path
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [str(bin_dir / "observer"), "run", str(probes(work, shop.url)), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=work,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    (result,) = Done(proc.returncode, proc.stdout, proc.stderr).json()["results"]
+    assert (proc.returncode, result["outcome"]) == (0, "pass"), result["error"] or proc.stderr
+    assert result["vitals"]["fcp_ms"] is not None and result["vitals"]["lcp_ms"] is not None
 
 
 @dataclass
