@@ -559,53 +559,42 @@ def test_acceptance_failing_checkout(acceptance: tuple[Path, Any]) -> None:
     }
 
 
+def run_once_broken(folder: Path, *args: str) -> Done:
+    """`observer run` of a journey whose page is broken the first time it is asked for only
+    (a fresh page server for each call)."""
+    from pages import Page, PageServer
+
+    folder.mkdir(exist_ok=True)
+    flaky = Page(lambda n: "<h1>broken</h1>" if n == 1 else "<h1>Welcome back</h1>")
+    with PageServer({"/": flaky}) as site:
+        write_file(
+            folder,
+            f"""
+            settings: {{step_timeout: 1s}}
+            probes:
+              - name: welcome
+                journey:
+                  - goto: {site.url}/
+                  - expect_text: Welcome back
+            """,
+        )
+        return observer("run", "probes.yaml", *args, cwd=folder)
+
+
 def test_a_failure_that_does_not_repeat_in_the_traced_replay_keeps_no_trace(
     tmp_path: Path,
 ) -> None:
     """The default `trace: on_failure` replays a failed run with tracing; when the replay
     passes, there is no failure to show: no trace, and the report says why."""
-    from pages import Page, PageServer
-
-    # The page is broken the first time only.
-    flaky = Page(lambda n: "<h1>broken</h1>" if n == 1 else "<h1>Welcome back</h1>")
-    with PageServer({"/": flaky}) as site:
-        write_file(
-            tmp_path,
-            f"""
-            settings: {{step_timeout: 1s}}
-            probes:
-              - name: welcome
-                journey:
-                  - goto: {site.url}/
-                  - expect_text: Welcome back
-            """,
-        )
-        done = observer("run", "probes.yaml", "--json", cwd=tmp_path)
+    done = run_once_broken(tmp_path / "json", "--json")
     assert done.code == 1, done.stderr
     result = by_probe(done)["welcome"]
     assert result["outcome"] == "fail"  # the run is the run: the replay never changes it
     assert result["replay"] == {"outcome": "pass", "failed_step": None, "error": None}
     assert [a["kind"] for a in result["artifacts"]] == ["screenshot"]
-    assert not list((tmp_path / "artifacts").rglob("trace.zip"))
+    assert not list((tmp_path / "json" / "artifacts").rglob("trace.zip"))
 
-
-def test_a_traced_replay_explains_a_missing_trace(tmp_path: Path) -> None:
-    from pages import Page, PageServer
-
-    flaky = Page(lambda n: "<h1>broken</h1>" if n == 1 else "<h1>Welcome back</h1>")
-    with PageServer({"/": flaky}) as site:
-        write_file(
-            tmp_path,
-            f"""
-            settings: {{step_timeout: 1s}}
-            probes:
-              - name: welcome
-                journey:
-                  - goto: {site.url}/
-                  - expect_text: Welcome back
-            """,
-        )
-        human = observer("run", "probes.yaml", cwd=tmp_path)
+    human = run_once_broken(tmp_path / "human")
     assert human.code == 1, human.stdout
     assert (
         "a traced replay passed: the failure did not repeat, so no trace was kept" in human.stdout

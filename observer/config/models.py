@@ -183,6 +183,19 @@ def _nth_with_selector(nth: int | None, selector: str | None) -> None:
         raise ValueError("nth picks one of the elements a selector matches: give selector too")
 
 
+def _compiles(value: str | None) -> str | None:
+    """A regular expression that compiles, checked by a field validator so the problem points
+    at the pattern, not at the section holding it."""
+    if value is not None:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
 CAPTURE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -206,14 +219,7 @@ class CaptureArgs(Strict):
     @field_validator("regex", "url_regex")
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            import re
-
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return _compiles(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> CaptureArgs:
@@ -418,15 +424,7 @@ class HttpExpect(Strict):
     @field_validator("body_matches")
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
-        # A field validator, so the problem points at the pattern, not at `expect:`.
-        if value is not None:
-            import re
-
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return _compiles(value)
 
 
 class Budget(Strict):
