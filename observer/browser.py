@@ -366,6 +366,8 @@ _LAB_TEMPLATE = """
   addEventListener('pointerdown', began, {capture: true, passive: true});
   addEventListener('keydown', began, {capture: true, passive: true});
   addEventListener('click', ended, {capture: true, passive: true});
+  // A press that makes no click (on a disabled control, say) ends with its pointerup.
+  addEventListener('pointerup', ended, {capture: true, passive: true});
   addEventListener('keyup', ended, {capture: true, passive: true});
   addEventListener('pointercancel', ended, {capture: true, passive: true});
   const nav = () => performance.getEntriesByType('navigation')[0];

@@ -95,6 +95,7 @@ class _Recorder:
         self._pending: tuple[PageVitals, float] | None = None
         self.last_request_at = time.monotonic()
         self.running: StepResult | None = None  # the step under way
+        self.last_settled: bool | None = None  # as the page last read judged itself
 
     def on_navigated(self, frame: Frame) -> None:
         if frame.parent_frame is None and self.step_index is not None:
@@ -203,6 +204,7 @@ async def _snapshot(page: Page, rec: _Recorder, paint_wait_ms: float) -> PageVit
     rec.take(snap)
     if snap is None or rec.closed:
         return None
+    rec.last_settled = snap["settled"]
     return rec.docs.get((snap["origin"], snap["url"].split("#")[0]))
 
 
@@ -407,7 +409,10 @@ async def _read_last_page(
 ) -> None:
     """Read the page the journey ended on: after it settled, unless the journey failed."""
     if result.outcome != Outcome.PASS:
-        await _snapshot(page, rec, paint_wait_ms=250)
+        last = await _snapshot(page, rec, paint_wait_ms=250)
+        if last is not None and isinstance(settle, Settle):
+            # Not waited for; whether it had settled anyway, the page itself can tell.
+            last.partial = rec.last_settled is False
         return
     settled = True
     if isinstance(settle, Settle):

@@ -247,12 +247,15 @@ class Runner:
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         earlier: list[ProbeResult] = []
+        # A failure that follows a failure is the same streak: its first run has the trace.
+        streak = probe.name in self._failing
         for number in range(1, retries + 2):
             result = await self.attempt(probe)
             result.attempt = number
             if result.outcome == Outcome.PASS or number > retries:
                 result.retried = earlier
-                await self.replay(probe, result)
+                if not streak:
+                    await self.replay(probe, result)
                 return result
             result.final = False
             earlier.append(result)
@@ -261,7 +264,8 @@ class Runner:
     async def replay(self, probe: Probe, result: ProbeResult) -> None:
         """`trace: on_failure`: a journey that failed untraced runs once more with tracing, and
         keeps that trace when the failure repeats. Runs are never measured with the tracer on
-        (it slows the page); the replay is not a run, and only its trace is kept."""
+        (it slows the page); the replay is not a run, and only its trace is kept. Only the
+        first failure of a streak is replayed, so a broken site is not asked twice as often."""
         if (
             result.outcome != Outcome.FAIL
             or probe.kind != "journey"

@@ -601,6 +601,39 @@ def test_a_failure_that_does_not_repeat_in_the_traced_replay_keeps_no_trace(
     )
 
 
+def test_only_the_first_failure_of_a_streak_is_replayed(tmp_path: Path) -> None:
+    """A probe failing run after run is replayed once: the site is not asked twice as often."""
+    from pages import Page, PageServer
+
+    from observer.runner import Runner
+
+    with PageServer({"/": Page("<h1>always broken</h1>")}) as site:
+        write_file(
+            tmp_path,
+            f"""
+            settings: {{step_timeout: 500ms, screenshots: "off"}}
+            probes:
+              - name: broken
+                journey:
+                  - goto: {site.url}/
+                  - expect_text: Welcome
+            """,
+        )
+        project = load_project(tmp_path / "probes.yaml")
+
+        async def three_rounds() -> list[ProbeResult]:
+            async with Runner(project) as runner:
+                return [(await runner.run(project.probes))[0] for _ in range(3)]
+
+        results = asyncio.run(three_rounds())
+        visits = site.hits["/"]
+    assert [r.outcome for r in results] == [Outcome.FAIL] * 3
+    assert results[0].replay is not None and results[0].replay.outcome == Outcome.FAIL
+    assert [r.replay for r in results[1:]] == [None, None]
+    assert [[a.kind for a in r.artifacts] for r in results] == [["trace"], [], []]
+    assert visits == 4  # three runs and one replay
+
+
 def test_a_step_that_fails_after_the_page_navigated_away_says_so(tmp_path: Path) -> None:
     from pages import Page, PageServer
 

@@ -114,6 +114,16 @@ def journeys(base: str) -> list[dict[str, Any]]:
         },
         {"name": "never settles", "settle": quick, "journey": [{"goto": f"{base}/busy"}]},
         {"name": "calm", "journey": [{"goto": f"{base}/b"}, {"expect_text": "Page B"}]},
+        # Failed journeys are read at once; the page says whether it had settled by then.
+        {
+            "name": "failed on a busy page",
+            "settle": quick,
+            "journey": [{"goto": f"{base}/busy"}, {"expect_text": "not there", "timeout": "1s"}],
+        },
+        {
+            "name": "failed on a calm page",
+            "journey": [{"goto": f"{base}/b"}, {"expect_text": "not there", "timeout": "1s"}],
+        },
     ]
 
 
@@ -130,8 +140,10 @@ def ran(
         path = folder / "probes.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
         done = observer("run", str(path), "--json")
-        assert done.code == 0, done.stderr + done.stdout
+        assert done.code == 1, done.stderr + done.stdout
         results = {r["probe"]: r for r in done.json()["results"]}
+        failed = sorted(name for name, r in results.items() if r["outcome"] != "pass")
+        assert failed == ["failed on a busy page", "failed on a calm page"], failed
         yield results, folder / "vitals.db", site
 
 
@@ -226,6 +238,11 @@ def test_pages_read_before_they_settled_are_partial(
     assert busy["lcp_ms"] is not None and busy["cls"] > 0
     (calm,) = results["calm"]["pages"]
     assert calm["partial"] is False
+    # A failed journey's last page is not waited for: it is partial unless it had settled.
+    (busy,) = results["failed on a busy page"]["pages"]
+    assert busy["partial"] is True
+    (calm,) = results["failed on a calm page"]["pages"]
+    assert calm["partial"] is False  # quiet for the 1 s the step waited
 
 
 def test_the_page_flags_are_in_the_database(
