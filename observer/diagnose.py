@@ -54,12 +54,13 @@ def shown(selector: str, nth: int | None = None) -> str:
     return f"`{selector}`" + (f" (nth {nth})" if nth is not None else "")
 
 
-def seconds(ms: float) -> str:
-    """10000 -> 10s, 400 -> 0.4s."""
-    return f"{ms / 1000:g}s"
+def waited(timeout_ms: float) -> str:
+    """How a reason ends when the step ran out of its time."""
+    return f" (waited {timeout_ms / 1000:g}s, the step timeout)"
 
 
-def _is_timeout(exc: BaseException) -> bool:
+def is_timeout(exc: BaseException) -> bool:
+    """A Playwright timeout: the step waited as long as it may."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     return isinstance(exc, PlaywrightTimeout)
@@ -248,19 +249,19 @@ async def explain(
         now = page.url if not page.is_closed() else None
         where = f" (now at {now})" if now and now != url_before else ""
         return Explained(f"the page navigated while the step waited{where}", str(exc))
-    waited = f" (waited {seconds(timeout_ms)}, the step timeout)"
-    if _is_timeout(exc):
+    late = waited(timeout_ms)
+    if is_timeout(exc):
         if action == "goto":
             state = getattr(args, "wait_until", "load")
             return Explained(
-                f"{getattr(args, 'url', 'the page')} did not reach '{state}'{waited}", str(exc)
+                f"{getattr(args, 'url', 'the page')} did not reach '{state}'{late}", str(exc)
             )
         if action == "wait_for" and getattr(args, "url", None):
             return Explained(
-                f"the URL stayed {page.url}; expected it to match {args.url}{waited}", str(exc)
+                f"the URL stayed {page.url}; expected it to match {args.url}{late}", str(exc)
             )
         if action == "wait_for" and getattr(args, "load_state", None):
-            return Explained(f"the page did not reach '{args.load_state}'{waited}", str(exc))
+            return Explained(f"the page did not reach '{args.load_state}'{late}", str(exc))
         if selector:
             wanted = None
             if action == "select":
@@ -274,8 +275,8 @@ async def explain(
                 state=getattr(args, "state", "visible") if action == "wait_for" else "visible",
                 wanted=wanted,
             )
-            return Explained(reason + waited, str(exc))
-        return Explained(head.splitlines()[0] + waited, str(exc))
+            return Explained(reason + late, str(exc))
+        return Explained(head.splitlines()[0] + late, str(exc))
     first = head.splitlines()[0] if head else type(exc).__name__
     if first.startswith("Element is not an <input>") and selector:
         what = _resolved(log)

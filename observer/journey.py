@@ -356,7 +356,16 @@ async def run_journey(
         try:
             async with asyncio.timeout(total_timeout) as limit:
                 await _run_steps(
-                    browser, page, steps, result, rec, folder, step_default, t0, captured_secrets
+                    browser,
+                    page,
+                    steps,
+                    result,
+                    rec,
+                    folder,
+                    step_default,
+                    t0,
+                    masked,
+                    captured_secrets,
                 )
                 ended = time.perf_counter()
                 # The last page has not been left, so it has not reported: read it, once it
@@ -467,18 +476,20 @@ async def _run_steps(
     folder: Path,
     step_default: float,
     t0: float,
+    masked: list[str],
     secrets: set[str],
 ) -> None:
     """Run the steps in order until one does not pass (rec.running: the step under way).
 
-    `secrets` gathers the values of secret captures, to be masked in what the run leaves.
+    `masked`: the selectors screenshots mask; `secrets` gathers the values of secret
+    captures, to be masked in what the run leaves.
     """
     ctx = StepContext(
         page=page,
         timeout_ms=step_default * 1000,
         artifacts=folder,
         index=0,
-        secret_selectors=secret_selectors(steps),
+        secret_selectors=masked,
     )
     for index, template in enumerate(steps):
         rec.step_index = index

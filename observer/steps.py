@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import models as m
+from .diagnose import is_timeout, waited, why_element
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
@@ -180,10 +181,6 @@ async def _poll(ctx: StepContext, check: Callable[[], Awaitable[bool]]) -> bool:
         delay = min(delay * 2, 0.5)
 
 
-def _waited(ctx: StepContext) -> str:
-    return f" (waited {ctx.timeout_ms / 1000:g}s, the step timeout)"
-
-
 def _quote(text: str, limit: int = 120) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -207,7 +204,7 @@ async def expect_text(ctx: StepContext, step: m.ExpectTextStep) -> None:
         try:
             text = await loc.inner_text(timeout=min(ctx.timeout_ms, 1000))
         except Exception as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 return False  # it went away meanwhile: look again
             raise
         held.append(text)
@@ -215,12 +212,11 @@ async def expect_text(ctx: StepContext, step: m.ExpectTextStep) -> None:
 
     if await _poll(ctx, check):
         return
-    from .diagnose import why_element
-
+    late = waited(ctx.timeout_ms)
     if held:
-        raise StepFailed(f"holds '{_quote(held[0])}', not '{args.text}'{_waited(ctx)}")
+        raise StepFailed(f"holds '{_quote(held[0])}', not '{args.text}'{late}")
     reason = await why_element(ctx.page, "expect_text", args.selector, args.nth, None)
-    raise StepFailed(f"{reason}, looking for '{args.text}' on {ctx.page.url}{_waited(ctx)}")
+    raise StepFailed(f"{reason}, looking for '{args.text}' on {ctx.page.url}{late}")
 
 
 async def _expect_page_text(ctx: StepContext, text: str) -> None:
@@ -231,7 +227,7 @@ async def _expect_page_text(ctx: StepContext, text: str) -> None:
         try:
             found = await body.inner_text(timeout=min(ctx.timeout_ms, 1000))
         except Exception as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 return False
             raise
         return text in found
@@ -245,9 +241,10 @@ async def _expect_page_text(ctx: StepContext, text: str) -> None:
                 "t => !!document.body && document.body.textContent.includes(t)", text
             )
         )
+    late = waited(ctx.timeout_ms)
     if hidden:
-        raise StepFailed(f"'{text}' is in the page, but not visible, on {ctx.page.url}")
-    raise StepFailed(f"no visible text '{text}' on {ctx.page.url}{_waited(ctx)}")
+        raise StepFailed(f"'{text}' is in the page, but not visible, on {ctx.page.url}{late}")
+    raise StepFailed(f"no visible text '{text}' on {ctx.page.url}{late}")
 
 
 @action("expect_visible")
@@ -264,7 +261,7 @@ async def expect_url(ctx: StepContext, step: m.ExpectUrlStep) -> None:
     try:
         await ctx.page.wait_for_url(pattern, wait_until="commit", timeout=ctx.timeout_ms)
     except Exception as exc:
-        if _is_timeout(exc):
+        if is_timeout(exc):
             raise StepFailed(
                 f"URL is {ctx.page.url}, expected it to match {step.expect_url.url}",
                 log=str(exc),
@@ -355,9 +352,3 @@ def _group(found: re.Match[str]) -> str:
 async def mark(ctx: StepContext, step: m.MarkStep) -> None:
     """Record a milestone of the task."""
     ctx.marks.append(step.mark)
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-    return isinstance(exc, PlaywrightTimeout)
