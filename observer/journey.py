@@ -339,7 +339,9 @@ async def run_journey(
                 # and cannot be masked afterwards, so journeys with secrets trace DOM only.
                 await _opening(
                     browser,
-                    context.tracing.start(screenshots=not masked, snapshots=True, sources=False),
+                    context.tracing.start(
+                        screenshots=not _shows_secrets(steps), snapshots=True, sources=False
+                    ),
                 )
                 tracing = True
             page = await _opening(browser, context.new_page())
@@ -511,7 +513,7 @@ async def _run_steps(
         step = template
         try:
             if template.captures:
-                step = _fill_in(template, ctx.captured, secrets)
+                step = _fill_in(template, ctx.captured, secrets, ctx.secret_selectors)
             await REGISTRY[step.action](ctx, step)
         except StepFailed as exc:
             current.outcome, current.error = Outcome.FAIL, str(exc)[:2000]
@@ -556,9 +558,9 @@ async def _run_steps(
             return
 
 
-def _fill_in(template: Any, captured: dict[str, str], secrets: set[str]) -> Any:
+def _fill_in(template: Any, captured: dict[str, str], secrets: set[str], masked: list[str]) -> Any:
     """The step with the values captured earlier filled in (a fail if that makes it invalid,
-    say an empty text); a secret it types joins the run's secrets."""
+    say an empty text); a secret it types joins the run's secrets, its field the masks."""
     from .config.expand import ExpandError, expand_step
 
     try:
@@ -567,19 +569,29 @@ def _fill_in(template: Any, captured: dict[str, str], secrets: set[str]) -> Any:
         raise StepFailed(str(exc)) from None
     if isinstance(step, FillStep) and step.fill.secret and step.fill.value:
         secrets.add(step.fill.value)
+    selector = _secret_selector(step)
+    if selector and selector not in masked:
+        masked.append(selector)
     return step
 
 
 def secret_selectors(steps: list[Any]) -> list[str]:
-    """Fields and elements that show a secret: masked in screenshots, and traces of the
-    journey keep no screencast."""
-    found = []
-    for step in steps:
-        if isinstance(step, FillStep) and step.fill.secret:
-            found.append(step.fill.selector)
-        elif isinstance(step, CaptureStep) and step.capture.secret and step.capture.selector:
-            found.append(step.capture.selector)
-    return found
+    """Fields and elements that show a secret, masked in screenshots. A step that uses a
+    captured value is a template: its selector joins once it is filled in (_fill_in)."""
+    return [s for step in steps if not step.captures and (s := _secret_selector(step))]
+
+
+def _secret_selector(step: Any) -> str | None:
+    if isinstance(step, FillStep) and step.fill.secret:
+        return step.fill.selector
+    if isinstance(step, CaptureStep) and step.capture.secret:
+        return step.capture.selector
+    return None
+
+
+def _shows_secrets(steps: list[Any]) -> bool:
+    """Whether the journey types or captures a secret: its traces then keep no screencast."""
+    return any(_secret_selector(step) for step in steps)
 
 
 def _what(step: Any) -> str:

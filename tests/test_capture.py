@@ -52,6 +52,8 @@ def journeys(base: str) -> list[dict[str, Any]]:
                 {"capture": {"name": "from_url", "url_regex": r"order=(\d+)"}},
                 {"capture": {"name": "whole", "selector": "#order-number", "regex": r"\d+"}},
                 {"capture": {"name": "token", "selector": "#token", "secret": True}},
+                # A literal $ beside a captured value (CSS "ends with").
+                {"expect_visible": 'a[href$="=${track}&lang=en"]'},
                 {"goto": f"{base}/orders"},
                 {"expect_text": {"selector": "#orders", "text": "Order #${order}"}},
                 {"expect_text": "Order #${from_url}"},
@@ -135,6 +137,7 @@ def test_captured_values_reach_later_steps(ran: tuple[dict[str, Any], Path, str]
     # Steps are named by their template: the value never shows in a name.
     names = [s["name"] for s in result["steps"]]
     assert "expect_text Order #${order} in #orders" in names
+    assert 'expect_visible a[href$="=${track}&lang=en"]' in names
     assert result["steps"][-3]["url"].endswith("/track?id=T123")
     assert all(s["captured"] is None for s in result["steps"] if s["action"] != "capture")
 
@@ -175,3 +178,35 @@ def test_a_capture_that_finds_nothing_fails_the_step(
     assert failed["error"].startswith(expected), failed["error"]
     if probe == "url no match":
         assert failed["error"].endswith(r"/orders does not match /order=(\d+)/")
+
+
+def test_a_secret_field_named_by_a_captured_value_is_masked(tmp_path: Path) -> None:
+    """Masks come from the filled-in step: the template's selector is not a selector."""
+    from observer.config import load_project
+    from observer.journey import _fill_in, secret_selectors
+
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "probes": [
+                    {
+                        "name": "login",
+                        "journey": [
+                            {"goto": "http://127.0.0.1:9/"},
+                            {"capture": {"name": "id", "selector": "#user-id"}},
+                            {"fill": {"selector": "#pw-${id}", "value": "s3cr3t$", "secret": True}},
+                        ],
+                    }
+                ]
+            }
+        ),
+        "utf-8",
+    )
+    steps = load_project(path).steps["login"]
+    assert secret_selectors(steps) == []  # known once the id is captured
+    secrets: set[str] = set()
+    masked: list[str] = []
+    filled = _fill_in(steps[2], {"id": "7"}, secrets, masked)
+    assert filled.fill.selector == "#pw-7" and filled.fill.value == "s3cr3t$"
+    assert masked == ["#pw-7"] and secrets == {"s3cr3t$"}

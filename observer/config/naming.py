@@ -39,6 +39,9 @@ def describe(step: m.StepBase) -> str:
         selector = getattr(arg, "selector", None)
         if selector and target != selector:
             target += f" in {selector}"
+    if step.captures:
+        # A step that uses a captured value is a template, with $$ for each literal $.
+        target = target.replace("$$", "$")
     if len(target) > 80:
         target = target[:77] + "..."
     return f"{step.action} {target}".strip()
