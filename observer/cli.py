@@ -35,27 +35,25 @@ def _die(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def load(file: str) -> Project:
+def load(file: str, *, require_env: bool = False, runs: tuple[str, ...] | None = None) -> Project:
     """Load a probe file or exit 2 with one line per problem.
 
-    Variables that are not set are not problems yet: each command then `need`s the parts of
-    the file it uses, and only theirs must be set.
+    Variables that are not set are not problems yet (but with require_env): each command then
+    `need`s the parts of the file it uses, and only theirs must be set. A command that runs
+    probes gives them as `runs` (none: every enabled one), so that beside the problems of a
+    file that does not load, their variables that are not set are problems too, not warnings.
     """
     from .config import ConfigError, load_project
 
     try:
-        return load_project(file, require_env=False)
+        return load_project(file, require_env=require_env, runs=runs)
     except ConfigError as exc:
         _problems(exc.problems, file)
 
 
-def need(project: Project, file: str, **parts: Any) -> None:
-    """Exit 2 if the parts of the file a command uses (Project.require) need unset variables."""
-    need_all(file, project.require, **parts)
-
-
-def need_all(file: str, require: Callable[..., None], **parts: Any) -> None:
-    """Exit 2 with the problems if `require` (a Project.require* method) raises ConfigError."""
+def need(file: str, require: Callable[..., None], **parts: Any) -> None:
+    """Exit 2 with the problems if the parts of the file a command uses need variables that
+    are not set: `require` is the project's require (the parts as keywords) or require_serve."""
     from .config import ConfigError
 
     try:
@@ -132,17 +130,19 @@ def main() -> None:
 )
 def validate(file: str, require_env: bool) -> None:
     """Check a probe file; print FILE:LINE:COL: path: message per problem (exit 2)."""
-    project = load(file)
-    if require_env:
-        need_all(file, project.require_all)
+    project = load(file, require_env=require_env)
     for warning in project.warnings:
         click.echo(str(warning), err=True)
     _check_devices(project)  # before "ok": a file with an unknown device is not ok
     journeys = sum(1 for p in project.probes if p.kind == "journey")
     checks = len(project.probes) - journeys
+    unchecked = len(project.unchecked_budgets)
+    budgets = _n(len(project.budgets) + unchecked, "budget")
+    if unchecked:
+        budgets += f" ({unchecked} not checked: a variable is not set)"
     click.echo(
         f"{file}: ok ({_n(len(project.probes), 'probe')}: {_n(journeys, 'journey')}, "
-        f"{_n(checks, 'http check')}; {_n(len(project.budgets), 'budget')})"
+        f"{_n(checks, 'http check')}; {budgets})"
     )
 
 
@@ -174,11 +174,7 @@ def _check_devices(project: Project) -> None:
             where = project.mark_of(probe.name, "device")
             bad.append(Problem(where, path, f"Playwright has no device '{probe.device}'{hint}"))
     if bad:
-        # The same form as load(): one line per problem, then the count.
-        for problem in bad:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(bad)} problem{'s' if len(bad) != 1 else ''} in {project.path}", err=True)
-        sys.exit(EXIT_USAGE)
+        _problems(bad, str(project.path))  # the same form as load()
 
 
 @main.command()
@@ -212,9 +208,9 @@ def run(
     from .early import early_driver
 
     with early_driver(file) as early:
-        project = load(file)
+        project = load(file, runs=probes)
         selected = choose(project, probes)
-        need(project, file, probes=[p.name for p in selected], settings=True)
+        need(file, project.require, probes=[p.name for p in selected], settings=True)
         _check_devices(project)
         with open_store(project, db) as store:
             results = run_and_record(
@@ -461,12 +457,12 @@ def check(
         from .report.check import Report
         from .report.console import render_rounds
 
-        project = load(file)
+        project = load(file, runs=probes)
         selected = choose(project, probes)
         rules = _select_rules(project, probes)
         need(
-            project,
             file,
+            project.require,
             probes=[p.name for p in selected],
             settings=True,
             budgets=[rule.name for rule in rules],
@@ -559,7 +555,7 @@ def budgets(
     from .report.check import Report
 
     project = load(file)
-    need(project, file, settings=True, budgets=True, alerts=alert)
+    need(file, project.require, settings=True, budgets=True, alerts=alert)
     seconds = None
     if window is not None:
         try:
@@ -599,7 +595,7 @@ def doctor(file: str | None, db: str | None) -> None:
 
     project = load(file) if file else None
     if project is not None and file is not None:
-        need(project, file, settings=True)
+        need(file, project.require, settings=True)
     ok = True
 
     def line(label: str, value: str, good: bool = True) -> None:
@@ -691,7 +687,7 @@ def serve(
     from .server import create_app
 
     project = load(file)
-    need_all(file, project.require_serve, schedule=not no_schedule)
+    need(file, project.require_serve, schedule=not no_schedule)
     _check_devices(project)
     logs.setup(log_format, log_level, Redactor(project.secrets))
     with open_store(project, db) as store:
@@ -748,7 +744,7 @@ def prune(file: str, db: str | None) -> None:
     import time as _time
 
     project = load(file)
-    need(project, file, settings=True, rum=True)  # rum.retention says what goes
+    need(file, project.require, settings=True, rum=True)  # rum.retention says what goes
     keep = project.config.rum.retention
     with open_store(project, db) as store:
         gone = store.prune_beacons(_time.time() - keep)
@@ -781,7 +777,7 @@ def alerts(
     project = load(words[-1])
     if words[0] == "test" and len(words) == 2:
         sys.exit(_alerts_test(project, words[-1], channels))
-    need(project, words[-1], settings=True)
+    need(words[-1], project.require, settings=True)
     with open_store(project, db) as store:
         incidents = store.incidents(since=time.time() - 7 * 86400)
     if as_json:
@@ -807,7 +803,7 @@ def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     names = list(only) or list(cfg.channels)
     if not names:
         _die("the file has no alerts.channels", EXIT_USAGE)
-    need(project, file, channels=names)
+    need(file, project.require, channels=names)
 
     async def go() -> list[tuple[str, bool, str | None]]:
         out = []
@@ -859,7 +855,7 @@ def silence(
 
     project = load(file) if file else None
     if project is not None and file is not None:
-        need(project, file, settings=True)
+        need(file, project.require, settings=True)
     now = time.time()
     with open_store(project, db) as store:
         if show or pattern is None:
@@ -946,7 +942,7 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
         )
         project = load(file)
         selected = choose(project, ())
-        need_all(file, project.require_serve)  # it serves what it runs
+        need(file, project.require_serve)  # it serves what it runs
         with open_store(project, None) as store, Store(store.path) as server_store:
             try:
                 observer_server.start(create_app(project, server_store))

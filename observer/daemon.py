@@ -226,11 +226,15 @@ class Daemon:
             project = await asyncio.to_thread(load_for_serve, self.project.path)
         except ConfigError as exc:
             for problem in exc.problems:
-                log.error("reload refused: %s", problem, extra={"event": "reload_refused"})
+                say = log.warning if problem.warning else log.error
+                say("reload refused: %s", problem, extra={"event": "reload_refused"})
+            # The warnings (variables not set that serve does not need) are not why.
+            errors = sum(1 for p in exc.problems if not p.warning)
             log.error(
-                "reload (%s) refused: %d problems; still running the previous config",
+                "reload (%s) refused: %d problem%s; still running the previous config",
                 why,
-                len(exc.problems),
+                errors,
+                "" if errors == 1 else "s",
                 extra={"event": "reload_refused"},
             )
             return False

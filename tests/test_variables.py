@@ -8,7 +8,9 @@ values are checked through `load_project` on files in a temp dir.
 
 from __future__ import annotations
 
+import signal
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ HOOK = "OBSERVER_TEST_HOOK_URL"
 def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Problems name files relative to the working directory: probes.yaml:3:5, not /tmp/...
     monkeypatch.chdir(tmp_path)
-    for name in (PASSWORD, HOOK, "OBSERVER_TEST_N", "OBSERVER_TEST_R", "OBSERVER_TEST_W"):
+    for name in (PASSWORD, HOOK, *(f"OBSERVER_TEST_{n}" for n in ("N", "R", "W", "P", "ENV"))):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -142,6 +144,69 @@ def test_check_needs_the_probes_it_runs_and_the_budgets_it_judges(
     ]
 
 
+BUDGET_NOT_SET = """
+probes:
+  - name: home
+    http: http://127.0.0.1:9/
+  - name: health
+    http: http://127.0.0.1:9/health
+budgets:
+  - name: quick
+    probe: ${OBSERVER_TEST_P}
+    metric: ttfb
+    threshold: p95 < 1s
+"""
+
+
+def test_a_check_judges_a_budget_whose_variable_is_not_set_only_with_it(
+    write: Any, tmp_path: Path
+) -> None:
+    # Which probes the budget covers is not known: every check needs the variable, whatever
+    # probes it runs. It is not skipped as if it were not there.
+    write(BUDGET_NOT_SET)
+    for only in ((), ("--probe", "health")):
+        done = observer("check", "probes.yaml", "--runs", "1", *only, cwd=tmp_path)
+        assert done.code == 2, done.stdout
+        assert lines(done.stderr) == [
+            "probes.yaml:8:12: budgets[0].probe: variable 'OBSERVER_TEST_P' is not set "
+            "(set it, or give a default: ${OBSERVER_TEST_P:-value})",
+            "1 problem in probes.yaml",
+        ]
+    # validate warns, and counts the budget (an alert rule may name it).
+    write(
+        BUDGET_NOT_SET
+        + "alerts:\n  channels: {ops: 'json://127.0.0.1:9/hook'}\n"
+        + "  rules: [{name: slow, budgets: [quick], notify: [ops]}]\n"
+    )
+    done = observer("validate", "probes.yaml", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert done.stdout == (
+        "probes.yaml: ok (2 probes: 0 journeys, 2 http checks; "
+        "1 budget (1 not checked: a variable is not set))\n"
+    )
+    assert lines(done.stderr) == [
+        "probes.yaml:8:12: budgets[0].probe: warning: variable 'OBSERVER_TEST_P' is not set, "
+        "so this value cannot be checked"
+    ]
+
+    # Only its threshold not set, the budget covers home: a check of home needs it.
+    write(
+        BUDGET_NOT_SET.replace("${OBSERVER_TEST_P}", "home").replace(
+            "p95 < 1s", "${OBSERVER_TEST_N}"
+        )
+    )
+    done = observer("check", "probes.yaml", "--runs", "1", "--probe", "home", cwd=tmp_path)
+    assert done.code == 2, done.stdout
+    assert lines(done.stderr) == [
+        "probes.yaml:10:16: budgets[0].threshold: variable 'OBSERVER_TEST_N' is not set "
+        "(set it, or give a default: ${OBSERVER_TEST_N:-value})",
+        "1 problem in probes.yaml",
+    ]
+    done = observer("budgets", "probes.yaml", cwd=tmp_path)
+    assert done.code == 2
+    assert lines(done.stderr)[-1] == "1 problem in probes.yaml"
+
+
 def test_use_pulls_in_the_variables_of_the_journeys_used_across_files(
     write: Any, tmp_path: Path
 ) -> None:
@@ -181,6 +246,81 @@ def test_use_pulls_in_the_variables_of_the_journeys_used_across_files(
     ]
 
 
+BROKEN = """
+probes:
+  - name: p
+    http: http://127.0.0.1:9/
+    retries: 9
+  - name: q
+    journey:
+      - goto: ${OBSERVER_TEST_N}
+"""
+
+
+def test_beside_a_problem_the_variables_a_command_needs_are_problems_too(
+    write: Any, tmp_path: Path
+) -> None:
+    write(BROKEN)
+    retries = "probes.yaml:4:14: probes[0].retries: Input should be less than or equal to 5"
+    needed = (
+        "probes.yaml:7:15: probes[1].journey[0].goto: variable 'OBSERVER_TEST_N' is not set "
+        "(set it, or give a default: ${OBSERVER_TEST_N:-value})"
+    )
+    for args in (("validate", "--require-env"), ("run",), ("run", "--probe", "q")):
+        done = observer(*args, "probes.yaml", cwd=tmp_path)
+        assert done.code == 2
+        assert lines(done.stderr) == [retries, needed, "2 problems in probes.yaml"], args
+    # q is not run: its variable is not yet a problem, and not counted as one.
+    for args in (("validate",), ("run", "--probe", "p")):
+        done = observer(*args, "probes.yaml", cwd=tmp_path)
+        assert done.code == 2
+        assert lines(done.stderr) == [
+            retries,
+            "probes.yaml:7:15: probes[1].journey[0].goto: warning: variable 'OBSERVER_TEST_N' "
+            "is not set",
+            "1 problem in probes.yaml",
+        ], args
+
+
+def test_beside_a_problem_of_the_whole_file_a_used_journey_needs_its_variables(
+    write: Any, tmp_path: Path
+) -> None:
+    write(
+        f"""
+        probes:
+          - name: login
+            enabled: false
+            journey:
+              - fill: {{selector: "#pw", value: "${{{PASSWORD}}}", secret: true}}
+          - name: account
+            journey:
+              - use: login
+          - name: health
+            http: http://127.0.0.1:9/health
+            depends_on: [helth]
+        """
+    )
+    depends = (
+        "probes.yaml:11:18: probes[2].depends_on[0]: no probe named 'helth' "
+        "(did you mean 'health'?)"
+    )
+    secret = f"probes.yaml:5:40: probes[0].journey[0].fill.value: variable '{PASSWORD}' is not set"
+    done = observer("run", "probes.yaml", "--probe", "account", cwd=tmp_path)
+    assert done.code == 2
+    assert lines(done.stderr) == [
+        f"{secret} (it holds a secret: set it in the environment)",
+        depends,
+        "2 problems in probes.yaml",
+    ]
+    done = observer("run", "probes.yaml", "--probe", "health", cwd=tmp_path)
+    assert done.code == 2
+    assert lines(done.stderr) == [
+        secret.replace("variable", "warning: variable"),
+        depends,
+        "1 problem in probes.yaml",
+    ]
+
+
 def test_serve_needs_the_probes_it_schedules(write: Any, tmp_path: Path) -> None:
     path = write(
         f"""
@@ -203,6 +343,38 @@ def test_serve_needs_the_probes_it_schedules(write: Any, tmp_path: Path) -> None
     assert done.code == 2
     assert lines(done.stderr)[-1] == "1 problem in probes.yaml"
     assert f"variable '{PASSWORD}' is not set" in done.stderr
+
+
+def test_a_refused_reload_counts_no_warning_as_a_problem(write: Any, tmp_path: Path) -> None:
+    path = write(
+        """
+        probes:
+          - name: health
+            http: http://127.0.0.1:9/health
+            every: 1h
+        """
+    )
+    serve = ServeProcess(path, tmp_path / "serve.db", start_timeout=60)
+    try:
+        # A real problem, and the variable of a probe serve does not schedule: a warning.
+        path.write_text(
+            path.read_text().replace("every: 1h", "every: 1h\n    retries: 9")
+            + f"  - name: login\n    enabled: false\n    journey:\n"
+            f'      - fill: {{selector: "#pw", value: "${{{PASSWORD}}}", secret: true}}\n'
+        )
+        serve.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while "still running the previous config" not in serve.text():
+            assert serve.proc.poll() is None, serve.tail()
+            if time.monotonic() > deadline:
+                pytest.fail(f"no refusal in the log:\n{serve.tail()}")
+            time.sleep(0.05)
+        refused = [e for e in serve.events("reload_refused") if "still running" in e["msg"]]
+        assert refused[0]["msg"].startswith("reload (SIGHUP) refused: 1 problem; ")
+        said = {e["level"]: e["msg"] for e in serve.events("reload_refused")}
+        assert f"variable '{PASSWORD}' is not set" in said["warning"]
+    finally:
+        assert serve.stop() == 0
 
 
 # ----------------------------------------------------------------------------- validate
@@ -285,6 +457,44 @@ def test_structure_is_checked_everywhere_else_beside_the_warnings(
         "probes.yaml:6:12: probes[0].every: warning: variable 'OBSERVER_TEST_N' is not set, "
         "so this value cannot be checked" in found
     )
+
+
+def test_a_glob_whose_variable_is_not_set_is_not_checked_but_the_names_beside_it_are(
+    write: Any, tmp_path: Path
+) -> None:
+    text = """
+        probes:
+          - name: prod-home
+            http: http://127.0.0.1:9/
+        budgets:
+          - name: quick
+            probes: ["${OBSERVER_TEST_ENV}-*"]
+            metric: ttfb
+            threshold: p95 < 1s
+        """
+    write(text)
+    done = observer("validate", "probes.yaml", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert lines(done.stderr) == [
+        "probes.yaml:6:14: budgets[0].probes[0]: warning: variable 'OBSERVER_TEST_ENV' is not "
+        "set, so this value cannot be checked"
+    ]
+    # Set, it is checked as any glob is.
+    done = observer("validate", "probes.yaml", env={"OBSERVER_TEST_ENV": "prod"}, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert done.stdout.endswith("; 1 budget)\n")
+    done = observer("validate", "probes.yaml", env={"OBSERVER_TEST_ENV": "stage"}, cwd=tmp_path)
+    assert done.code == 2
+    assert "probes.yaml:6:13: budgets[0].probes: no probe matches 'stage-*'" in done.stderr
+    # A name beside it that is no probe's is a problem all the same.
+    write(text.replace('-*"]', '-*", prod-hom]'))
+    done = observer("validate", "probes.yaml", cwd=tmp_path)
+    assert done.code == 2
+    assert lines(done.stderr)[::2] == [
+        "probes.yaml:6:13: budgets[0].probes: no probe named 'prod-hom' "
+        "(did you mean 'prod-home'?)",
+        "1 problem in probes.yaml",
+    ]
 
 
 def test_a_stand_in_value_leaves_the_other_probes_runnable(
@@ -496,6 +706,9 @@ def test_expand_step_fills_in_a_copy(write: Any) -> None:
     goto = expand_step(project.steps["checkout"][4], {"order": "7"})
     assert isinstance(goto, GotoStep)
     assert goto.goto.url == "http://127.0.0.1:9/orders/7?cost=$5"
+    # The template serves every run: one run's values do not stay in it.
+    again = expand_step(project.steps["checkout"][4], {"order": "8"})
+    assert isinstance(again, GotoStep) and again.goto.url.endswith("/orders/8?cost=$5")
     # A step that uses no captured value is already concrete.
     first = project.steps["checkout"][0]
     assert expand_step(first, {}) is first
@@ -712,3 +925,42 @@ def test_a_use_whose_variable_is_not_set_pulls_in_no_journey(write: Any) -> None
         "probes.yaml:4:14: probes[0].journey[0].use: variable 'OBSERVER_TEST_W' is not set "
         "(set it, or give a default: ${OBSERVER_TEST_W:-value})"
     ]
+
+
+def test_a_captured_value_where_a_name_must_be_known_is_said_once(write: Any) -> None:
+    path = write(
+        """
+        probes:
+          - name: p
+            journey:
+              - capture: {name: order, selector: "#order-number"}
+              - use: ${order}
+        """
+    )
+    # Not also "no probe named 'unset'": that is the stand-in's fault, not the file's.
+    assert problems(path) == [
+        "probes.yaml:5:14: probes[0].journey[1].use: '${order}' is captured while the journey "
+        "runs, but this value must be known when the file is loaded"
+    ]
+
+
+def test_a_capture_name_whose_variable_is_not_set_captures_nothing_yet(write: Any) -> None:
+    path = write(
+        """
+        probes:
+          - name: p
+            journey:
+              - capture: {name: "${OBSERVER_TEST_N}", selector: "#order-number"}
+              - expect_text: "${unset}"
+        """
+    )
+    project = load(path)
+    # The stand-in is no name: ${unset} is a variable that is not set, like any other.
+    assert [str(w) for w in project.warnings] == [
+        "probes.yaml:4:25: probes[0].journey[0].capture.name: warning: variable "
+        "'OBSERVER_TEST_N' is not set, so this value cannot be checked",
+        "probes.yaml:5:22: probes[0].journey[1].expect_text: warning: variable 'unset' is not set",
+    ]
+    assert project.steps["p"][1].captures == frozenset()
+    step = load(path, {"OBSERVER_TEST_N": "unset"}).steps["p"][1]
+    assert step.captures == {"unset"}

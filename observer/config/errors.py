@@ -41,11 +41,6 @@ class ConfigError(Exception):
         self.problems = sort_problems(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
-    @property
-    def errors(self) -> list[Problem]:
-        """The problems that are not warnings."""
-        return [p for p in self.problems if not p.warning]
-
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:
     """In the order of the files: by mark, then path."""

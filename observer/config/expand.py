@@ -9,7 +9,6 @@ that is not set, which matters only to the commands that use that value.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -379,13 +378,14 @@ def expand_step(step: Step, values: Mapping[str, str]) -> Step:
             return [fill(item) for item in node]
         return node
 
-    data = copy.deepcopy(template)
     missing = sorted(name for name in step.captures if name not in values)
     if missing:
         names = ", ".join(f"'{name}'" for name in missing)
         raise ExpandError(f"nothing has captured {names} yet")
-    if isinstance(data, dict):
-        data = {key: item if key == "name" else fill(item) for key, item in data.items()}
+    # fill() builds new containers: the template itself is left as it is, for the next run.
+    data = template
+    if isinstance(template, dict):
+        data = {key: item if key == "name" else fill(item) for key, item in template.items()}
     try:
         return type(step).model_validate(data)
     except ValidationError as exc:

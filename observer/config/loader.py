@@ -43,6 +43,9 @@ class Project:
     origins: dict[str, tuple[Located, tuple[str | int, ...]]] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     budgets: list[Rule] = field(default_factory=list)
+    # Budgets a variable that is not set kept from becoming rules, each with the probes it
+    # covers (None: not known, its probe, probes, metric or source holds the variable).
+    unchecked_budgets: dict[str, list[str] | None] = field(default_factory=dict)
     included: list[Path] = field(default_factory=list)  # files pulled in by include:
     # Variables that are not set, said where they are written (`observer validate` shows them).
     warnings: list[Problem] = field(default_factory=list)
@@ -116,9 +119,35 @@ class Project:
         """Raise ConfigError if a part a command uses needs a variable that is not set.
 
         The parts: these probes and the journeys they use; settings; rum; alerts (its rules,
-        delivery and every channel); these alert channels; every budget (True) or these.
+        delivery and every channel); these alert channels; every budget (True) or these, and
+        with them each budget that is not a rule because a variable is not set and that may
+        cover one of these probes.
         """
         names = list(probes)
+        wanted = self._wanted(
+            names,
+            settings=settings,
+            rum=rum,
+            alerts=alerts,
+            channels=list(channels),
+            budgets=budgets,
+        )
+        problems = [p for name in names for p in self.deferred.get(name, [])]
+        problems += _unset_problems([u for u in self.unset if u.scope in wanted])
+        if problems:
+            raise ConfigError(problems)
+
+    def _wanted(
+        self,
+        names: list[str],
+        *,
+        settings: bool = False,
+        rum: bool = False,
+        alerts: bool = False,
+        channels: list[str] | None = None,
+        budgets: bool | Iterable[str] = False,
+    ) -> set[Scope]:
+        """The scopes of the parts Project.require is asked for."""
         wanted: set[Scope] = {ALWAYS}
         wanted.update(("probe", name) for name in self.uses(names))
         if settings:
@@ -128,30 +157,27 @@ class Project:
         if alerts:
             wanted.update({("alerts",), ("delivery",)})
             wanted.update(("channel", name) for name in self.config.alerts.channels)
-        chosen = list(channels)
-        if chosen:
+        if channels:
             wanted.add(("delivery",))
-            wanted.update(("channel", name) for name in chosen)
+            wanted.update(("channel", name) for name in channels)
         if budgets is True:
             wanted.update(u.scope for u in self.unset if u.scope and u.scope[0] == "budget")
         elif budgets is not False:
             wanted.update(("budget", name) for name in budgets)
-        problems = [p for name in names for p in self.deferred.get(name, [])]
-        problems += _unset_problems([u for u in self.unset if u.scope in wanted])
-        if problems:
-            raise ConfigError(problems)
+            # Not a rule, such a budget is in no list of rules: the command judges it if it
+            # may cover a probe the command runs (any, when which it covers is not known).
+            wanted.update(
+                ("budget", name)
+                for name, covers in self.unchecked_budgets.items()
+                if covers is None or set(covers) & set(names)
+            )
+        return wanted
 
     def require_serve(self, *, schedule: bool = True) -> None:
         """Raise ConfigError unless what `observer serve` uses is set: the probes it schedules
         (every enabled one, none without schedule), settings, rum, alerts and budgets."""
         scheduled = [p.name for p in self.probes if p.enabled] if schedule else []
         self.require(probes=scheduled, settings=True, rum=True, alerts=True, budgets=True)
-
-    def require_all(self) -> None:
-        """Raise ConfigError if anything in the files needs a variable that is not set."""
-        problems = _unset_problems(self.unset)
-        if problems:
-            raise ConfigError(problems)
 
 
 # Which part of the files a value belongs to, for Project.require: ("probe", NAME),
@@ -312,7 +338,16 @@ class _File:
     defaulted: list[Unresolved]  # see Expanded.defaulted
 
 
-def _parse_file(path: Path, env: Mapping[str, str], require_env: bool) -> _File:
+class _Broken(ConfigError):
+    """A file that does not validate, and the values in it whose variables are not set:
+    load_project says those beside the problems, as problems or warnings."""
+
+    def __init__(self, problems: list[Problem], unset: list[Unset]) -> None:
+        super().__init__(problems)
+        self.unset = unset
+
+
+def _parse_file(path: Path, env: Mapping[str, str], root: bool) -> _File:
     display = os.path.relpath(path) if not path.is_absolute() or _under_cwd(path) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -335,31 +370,35 @@ def _parse_file(path: Path, env: Mapping[str, str], require_env: bool) -> _File:
     config, invalid = _validate(located, unresolved)
     problems.extend(invalid)
     if problems or config is None:
-        # Say which variables are not set too, as far as this file alone tells.
-        captured = _raw_capture_names(located.data)
+        # Which variables are not set too, as far as this file alone tells.
+        captured = _raw_capture_names(located.data, {u.path for u in unresolved})
         unset = [
             Unset(
                 Unresolved(u.located, u.path, refs, u.stand_in),
-                None,
+                _scope_of(located, root, u.path),
                 _secret_value(located.data, u.path),
             )
             for u in unresolved
             if (refs := tuple(ref for ref in u.refs if ref.name not in captured))
         ]
-        problems += _unset_problems(unset, warning=not require_env)
-        raise ConfigError(problems)
+        raise _Broken(problems, unset)
     return _File(config, located, unresolved, expanded.defaulted)
 
 
-def _raw_capture_names(data: Any) -> set[str]:
-    """Names of `capture:` steps in a file's data, before it is validated."""
+def _raw_capture_names(data: Any, templated: set[tuple[str | int, ...]]) -> set[str]:
+    """Names of `capture:` steps in a file's data, before it is validated (not those that
+    use a variable: such a name is not known)."""
     names: set[str] = set()
     probes = data.get("probes") if isinstance(data, dict) else None
-    for probe in probes if isinstance(probes, list) else []:
+    for i, probe in enumerate(probes if isinstance(probes, list) else []):
         steps = probe.get("journey") if isinstance(probe, dict) else None
-        for step in steps if isinstance(steps, list) else []:
+        for j, step in enumerate(steps if isinstance(steps, list) else []):
             args = step.get("capture") if isinstance(step, dict) else None
-            if isinstance(args, dict) and isinstance(args.get("name"), str):
+            if (
+                isinstance(args, dict)
+                and isinstance(args.get("name"), str)
+                and ("probes", i, "journey", j, "capture", "name") not in templated
+            ):
                 names.add(args["name"])
     return names
 
@@ -500,20 +539,30 @@ def load_project(
     env: Mapping[str, str] | None = None,
     *,
     require_env: bool = True,
+    runs: Iterable[str] | None = None,
 ) -> Project:
     """Load and validate a probe file and its includes; raises ConfigError with every problem.
 
     With require_env, every variable the files use must be set. Without it, one that is not
     is a warning (Project.warnings) and the value a stand-in; the caller then asks
     Project.require for the parts it uses, which raises ConfigError for theirs.
+
+    When the files have problems, the variables that are not set are said beside them: as
+    problems with require_env; else as warnings, but for the probes in `runs` (the probes a
+    command is about to run; every enabled one when empty), the journeys they use and
+    settings, whose variables the command needs: problems too.
     """
     env = os.environ if env is None else env
     root = Path(path)
     problems: list[Problem] = []
-    first = _parse_file(root, env, require_env)
+    try:
+        first = _parse_file(root, env, root=True)
+    except _Broken as exc:
+        raise _refused(exc.problems, exc.unset, None, require_env, runs) from None
     files: list[_File] = []
+    broken: list[Unset] = []  # the unset values of included files that do not validate
     _gather_includes(
-        root, first.config, first.located, env, require_env, files, {root.resolve()}, problems
+        root, first.config, first.located, env, files, {root.resolve()}, problems, broken
     )
     files.append(first)
     config, located = first.config, first.located
@@ -541,61 +590,113 @@ def load_project(
     for probe in probes:
         if probe.journey is not None:
             project.steps[probe.name] = _expand_uses(project, probe, problems)
+    # Before the problems of captured values: a value's own problem is not a stand-in's.
+    problems = _without_stand_ins(problems, [u for file in files for u in file.unresolved])
     unset = _captured_values(project, files, env, problems)
     project.unset = [
-        Unset(u, _scope_of(file, file is first, u), _secret_value(file.located.data, u.path))
+        Unset(
+            u,
+            _scope_of(file.located, file is first, u.path),
+            _secret_value(file.located.data, u.path),
+        )
         for file in files
         for u in unset
         if u.located is file.located
     ]
-    problems = _without_stand_ins(problems, project.unset)
     if not problems:
-        project.budgets = _resolve_budgets(project, located, problems)
+        project.budgets, project.unchecked_budgets = _resolve_budgets(project, located, problems)
         _check_alerts(project, located, problems)
-        problems = _without_stand_ins(problems, project.unset)
-    warnings = _unset_problems(project.unset, warning=True)
+        problems = _without_stand_ins(problems, [u.value for u in project.unset])
     if problems:
-        if require_env:
-            problems += _unset_problems(project.unset)
-        else:
-            problems += warnings
-        raise ConfigError(problems)
-    project.warnings = sort_problems(warnings)
-    if require_env:
-        project.require_all()
+        raise _refused(problems, project.unset + broken, project, require_env, runs)
+    if require_env and project.unset:
+        raise ConfigError(_unset_problems(project.unset))
+    project.warnings = sort_problems(_unset_problems(project.unset, warning=True))
     project.secrets = _collect_secrets(project)
     return project
 
 
-def _scope_of(file: _File, root: bool, u: Unresolved) -> Scope | None:
-    """Which part of the files the value at u.path belongs to (see Scope)."""
-    path, cfg = (*u.path, None, None, None), file.config  # padded: no IndexError below
-    if path[0] == "probes" and isinstance(path[1], int) and path[1] < len(cfg.probes):
-        probe = cfg.probes[path[1]]
-        if path[2] == "name":
+def _refused(
+    problems: list[Problem],
+    unset: list[Unset],
+    project: Project | None,
+    require_env: bool,
+    runs: Iterable[str] | None,
+) -> ConfigError:
+    """The problems of files that do not load, with their variables that are not set: the
+    ones a command needs (see load_project) as problems, the rest as warnings."""
+    if require_env:
+        return ConfigError(problems + _unset_problems(unset))
+    names = list(runs or ())
+    if runs is None:
+        needed = []
+    elif project is not None:
+        chosen = names or [p.name for p in project.probes if p.enabled]
+        wanted = project._wanted(chosen, settings=True)
+        needed = [u for u in unset if u.scope in wanted]
+    else:
+        # A file did not validate: its probes are known by their data only.
+        def runs_it(u: Unset) -> bool:
+            if not u.scope or u.scope[0] != "probe":
+                return u.scope in (ALWAYS, ("settings",))
+            if names:
+                return u.scope[1] in names
+            probe = _node(u.value.located.data, u.value.path[:2])
+            return not (isinstance(probe, dict) and probe.get("enabled") is False)
+
+        needed = [u for u in unset if runs_it(u)]
+    said = {(u.value.file, ref.written, ref.name) for u in needed for ref in u.value.refs}
+    rest = []
+    for u in unset:
+        if any(u is n for n in needed):
+            continue
+        refs = tuple(r for r in u.value.refs if (u.value.file, r.written, r.name) not in said)
+        if refs:
+            value = Unresolved(u.value.located, u.value.path, refs, u.value.stand_in)
+            rest.append(Unset(value, u.scope, u.secret))
+    return ConfigError(problems + _unset_problems(needed) + _unset_problems(rest, warning=True))
+
+
+def _scope_of(located: Located, root: bool, path: tuple[str | int, ...]) -> Scope | None:
+    """Which part of the files the value at path belongs to (see Scope), read from the data
+    itself, so a file that does not validate has scopes too."""
+
+    def name(*at: str | int) -> str | None:
+        try:
+            node = _node(located.data, at)
+        except (KeyError, IndexError, TypeError):
+            return None
+        return node if isinstance(node, str) else None
+
+    at = (*path, None, None, None)  # padded: no IndexError below
+    if at[0] == "probes" and isinstance(at[1], int):
+        if at[2] == "name":
             return ALWAYS  # which probe it is depends on it
-        if path[2] == "budgets" and isinstance(path[3], int) and path[3] < len(probe.budgets):
-            return ("budget", probe.budgets[path[3]].name)
-        return ("probe", probe.name)
+        if at[2] == "budgets" and isinstance(at[3], int):
+            budget = name("probes", at[1], "budgets", at[3], "name")
+            return None if budget is None else ("budget", budget)
+        probe = name("probes", at[1], "name")
+        return None if probe is None else ("probe", probe)
     if not root:
         return None  # an included file's settings, rum, alerts and budgets are not read
-    if path[0] in ("settings", "rum"):
-        return (str(path[0]),)
-    if path[0] == "alerts":
-        if path[1] == "channels" and path[2] is not None:
-            return ("channel", str(path[2]))
-        if path[1] in ("timeout", "retries", "backoff"):
+    if at[0] in ("settings", "rum"):
+        return (str(at[0]),)
+    if at[0] == "alerts":
+        if at[1] == "channels" and at[2] is not None:
+            return ("channel", str(at[2]))
+        if at[1] in ("timeout", "retries", "backoff"):
             return ("delivery",)
         return ("alerts",)
-    if path[0] == "budgets" and isinstance(path[1], int) and path[1] < len(cfg.budgets):
-        return ("budget", cfg.budgets[path[1]].name)
+    if at[0] == "budgets" and isinstance(at[1], int):
+        budget = name("budgets", at[1], "name")
+        return None if budget is None else ("budget", budget)
     return None  # vars: they count where they are used
 
 
-def _without_stand_ins(problems: list[Problem], unset: list[Unset]) -> list[Problem]:
+def _without_stand_ins(problems: list[Problem], values: list[Unresolved]) -> list[Problem]:
     """Drop the problems of values that are stand-ins (`use: ${JOURNEY}` names no probe) and
     note that those values could not be checked."""
-    places = {(u.value.file, format_path(u.value.path)): u.value for u in unset}
+    places = {(u.file, format_path(u.path)): u for u in values}
     kept = []
     for problem in problems:
         value = places.get((problem.mark.file if problem.mark else "", problem.path))
@@ -613,10 +714,14 @@ def _captured_values(
     marked on the steps that use them; the rest, variables that are not set, are returned."""
     names: dict[str, list[str]] = {}  # capture name -> probes whose own journey captures it
     all_vars = {name for file in files for name in file.config.vars}
+    templated = {(id(u.located), u.path) for file in files for u in file.unresolved}
     for probe in project.probes:
+        located, base = project.origins[probe.name]
         for idx, written in enumerate(probe.journey or []):
             if not isinstance(written, CaptureStep):
                 continue
+            if (id(located), (*base, "journey", idx, "capture", "name")) in templated:
+                continue  # a name with a variable that is not set: no name yet (a stand-in)
             name = written.capture.name
             names.setdefault(name, [])
             if probe.name not in names[name]:
@@ -629,10 +734,10 @@ def _captured_values(
                 else None
             )
             if clash:
-                where = (*project.origins[probe.name][1], "journey", idx, "capture", "name")
+                where = (*base, "journey", idx, "capture", "name")
                 problems.append(
                     Problem(
-                        project.origins[probe.name][0].mark_of(where),
+                        located.mark_of(where),
                         format_path(where),
                         f"'{name}' is also {clash}: give the captured value a name of its own",
                     )
@@ -749,10 +854,10 @@ def _gather_includes(
     config: Config,
     located: Located,
     env: Mapping[str, str],
-    require_env: bool,
     out: list[_File],
     seen: set[Path],
     problems: list[Problem],
+    broken: list[Unset],
 ) -> None:
     for idx, pattern in enumerate(config.include):
         where = located.mark_of(("include", idx))
@@ -767,11 +872,13 @@ def _gather_includes(
                 continue  # already loaded: includes may overlap or be circular
             seen.add(target.resolve())
             try:
-                sub = _parse_file(target, env, require_env)
+                sub = _parse_file(target, env, root=False)
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                if isinstance(exc, _Broken):
+                    broken.extend(exc.unset)
                 continue
-            _gather_includes(target, sub.config, sub.located, env, require_env, out, seen, problems)
+            _gather_includes(target, sub.config, sub.located, env, out, seen, problems, broken)
             out.append(sub)
 
 
@@ -839,7 +946,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
 
     alerts = project.config.alerts
     probe_names = [p.name for p in project.probes]
-    budget_names = [b.name for b in project.budgets]
+    budget_names = [b.name for b in project.budgets] + list(project.unchecked_budgets)
     seen: set[str] = set()
     for idx, rule in enumerate(alerts.rules):
         path: tuple[str | int, ...] = ("alerts", "rules", idx)
@@ -912,8 +1019,13 @@ def _collect_secrets(project: Project) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -> list[Rule]:
-    """Parse thresholds and tie each budget to the probes that can produce its metric."""
+def _resolve_budgets(
+    project: Project, root: Located, problems: list[Problem]
+) -> tuple[list[Rule], dict[str, list[str] | None]]:
+    """Parse thresholds and tie each budget to the probes that can produce its metric.
+
+    Returns the rules, and the budgets that are not rules (see Project.unchecked_budgets).
+    """
     from fnmatch import fnmatchcase
 
     from .naming import describe
@@ -927,6 +1039,7 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
             specs.append((spec, located, (*base, "budgets", idx), probe.name))
 
     rules: list[Rule] = []
+    unchecked: dict[str, list[str] | None] = {}
     seen: dict[str, Mark | None] = {}
     names = [p.name for p in project.probes]
     for spec, located, path, owner in specs:
@@ -955,6 +1068,14 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
                 warn = parse_threshold(spec.warn, metric)
             except ValueError as exc:
                 problem("warn", str(exc))
+        # Which probes the budget covers is not known while its metric or source is not.
+        unknown = [
+            (*path, k) for k in ("metric", "source") if _holds_unset(project, located, (*path, k))
+        ]
+        if unknown:
+            _not_checked(project, located, unknown)
+            unchecked[spec.name] = None
+            continue
 
         if spec.source != "synthetic" and not metric.field:
             problem(
@@ -979,6 +1100,7 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
             if spec.regression is not None:
                 problem("regression", "regression compares checks; real-user budgets have none")
             if len(problems) != before:
+                unchecked[spec.name] = []  # a real-user budget covers no probe
                 continue
             rules.append(
                 Rule(
@@ -1013,7 +1135,11 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
 
         key = "probe" if spec.probe is not None else "probes"
         covered: list[str] = []
-        for pattern, is_glob in wanted:
+        for j, (pattern, is_glob) in enumerate(wanted):
+            at = (*path, key) if spec.probe is not None else (*path, key, j)
+            if owner is None and _holds_unset(project, located, at):
+                unknown.append(at)  # a name or glob not known: it may cover any probe
+                continue
             if not is_glob:
                 if pattern not in names:
                     problem(key, f"no probe named '{pattern}'{_suggest(pattern, names)}")
@@ -1027,6 +1153,10 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
                 matched = [n for n in names if fnmatchcase(n, pattern)]
                 covered += [n for n in matched if not _cannot_produce(project, n, metric, describe)]
         covered = list(dict.fromkeys(covered))
+        if unknown:
+            _not_checked(project, located, unknown)
+            unchecked[spec.name] = None
+            continue
         if not covered and len(problems) == before:
             patterns = ", ".join(f"'{w}'" for w, _ in wanted)
             if any(fnmatchcase(n, w) for w, _ in wanted for n in names):
@@ -1034,6 +1164,7 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
             else:
                 problem(key, f"no probe matches {patterns}")
         if len(problems) != before:
+            unchecked[spec.name] = covered  # a threshold not set, say (else a problem)
             continue
         rules.append(
             Rule(
@@ -1051,7 +1182,21 @@ def _resolve_budgets(project: Project, root: Located, problems: list[Problem]) -
                 device=spec.device,
             )
         )
-    return rules
+    return rules, unchecked
+
+
+def _holds_unset(project: Project, located: Located, path: tuple[str | int, ...]) -> bool:
+    """Whether the value at path, or one inside it, uses a variable that is not set."""
+    return any(
+        u.value.located is located and u.value.path[: len(path)] == path for u in project.unset
+    )
+
+
+def _not_checked(project: Project, located: Located, paths: list[tuple[str | int, ...]]) -> None:
+    """Note that the values at paths (with variables that are not set) could not be checked."""
+    for u in project.unset:
+        if u.value.located is located and any(u.value.path[: len(p)] == p for p in paths):
+            u.value.stand_in = True
 
 
 def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> str | None:
