@@ -21,7 +21,7 @@ from test_alerts import Webhook
 
 from observer.config import ConfigError, Project, load_project
 from observer.config.expand import ExpandError, expand_step
-from observer.config.models import ExpectTextStep, FillStep, GotoStep
+from observer.config.models import Config, ExpectTextStep, FillStep, GotoStep
 from observer.demo.shop import ShopServer
 
 # Names no machine sets: the child processes inherit the test's environment.
@@ -521,6 +521,30 @@ def test_a_stand_in_value_leaves_the_other_probes_runnable(
     assert lines(done.stderr)[-1] == "3 problems in probes.yaml"
     project = load("probes.yaml", env)
     assert project.has_unset("slow", "every") and not project.has_unset("health", "http")
+
+
+def test_stand_ins_are_found_without_validating_the_file_again_and_again(
+    write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validations = []
+    validate = Config.model_validate
+
+    def counted(*args: Any, **kwargs: Any) -> Config:
+        validations.append(1)
+        return validate(*args, **kwargs)
+
+    # The real validation, counted: each pass over the whole file costs as much as the rest of
+    # loading it.
+    monkeypatch.setattr(Config, "model_validate", counted)
+    project = load(write(WARNED))
+    # Once as written, once with a stand-in in each value the field's type takes.
+    assert len(validations) == 2
+    assert [w.message.endswith("cannot be checked") for w in project.warnings] == [
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 # ----------------------------------------------------------------------------- other commands

@@ -7,9 +7,10 @@ import difflib
 import glob
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,8 +25,10 @@ from .models import (
     Config,
     FillStep,
     Probe,
+    Step,
     StepBase,
     UseStep,
+    step_action,
 )
 from .yamlmarks import Located, load_yaml
 
@@ -483,18 +486,25 @@ def _validate(
             if path[: len(u.path)] == u.path and err["type"] == "literal_error"
             if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
         ]
-        choices[id(u)] = [*literal[:1], *_STAND_INS]
+        # Those the field's own type refuses are not tried: each try validates the whole file.
+        fits = _fits(located.data, u.path)
+        choices[id(u)] = [c for c in [*literal[:1], *_STAND_INS] if fits(c)]
+    # What validating the data as it is now gave (None: it changed since the last attempt),
+    # so the data is validated once per change, not once more at the end.
+    current: tuple[Config | None, ValidationError | None, dict[int, list[str]]] | None = None
     attempt_no = 0
     while pending:
         for u in [u for u in pending if attempt_no >= len(choices[id(u)])]:
             _set_node(located.data, u.path, originals[id(u)])  # nothing fits: as written
             pending.remove(u)
+            current = None
         if not pending:
             break
         for u in pending:
             _set_node(located.data, u.path, choices[id(u)][attempt_no])
         attempt_no += 1
-        config, exc, allowed = attempt()
+        current = attempt()
+        exc = current[1]
         found = [] if exc is None else failures(exc)
         for u in list(pending):
             if not related(u, found):
@@ -508,14 +518,72 @@ def _validate(
         if u.stand_in and id(u) in originals and not inside(u, first):
             stand_in = _node(located.data, u.path)
             _set_node(located.data, u.path, originals[id(u)])
-            if attempt()[1] is None:
+            tried = attempt()
+            if tried[1] is None:
                 u.stand_in = False
+                current = tried
             else:
-                _set_node(located.data, u.path, stand_in)
-    config, exc, allowed = attempt()
+                _set_node(located.data, u.path, stand_in)  # the data `current` is of, again
+    config, exc, allowed = current or attempt()
     if exc is None:
         return config, []
     return None, _problems_from(exc, located, allowed)
+
+
+def _fits(data: Any, path: tuple[str | int, ...]) -> Callable[[str], bool]:
+    """Whether a stand-in can fit the value at path, as far as the type the models give it
+    tells: a number, a duration, one of a few words (anything does, where it tells nothing)."""
+    from typing import Annotated, Literal, Union, get_args, get_origin
+
+    from pydantic import BaseModel, TypeAdapter
+
+    def bare(tp: Any) -> Any:
+        while get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        if get_origin(tp) in (Union, UnionType):
+            rest = [a for a in get_args(tp) if a is not type(None)]
+            return bare(rest[0]) if len(rest) == 1 else tp
+        return tp
+
+    def scalar(tp: Any) -> bool:
+        tp = bare(tp)
+        if get_origin(tp) in (Union, UnionType):
+            return all(scalar(a) for a in get_args(tp))
+        return get_origin(tp) is Literal or tp in (str, int, float, bool, type(None))
+
+    tp: Any = Config
+    for part in path:
+        node = bare(tp)
+        if tp is Step:  # a journey step: the model its action names
+            action = step_action(data)
+            node = ACTIONS.get(action) if action else None
+        if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str):
+            info = node.model_fields.get(part)
+            validators = node.__pydantic_decorators__.field_validators.values()
+            if info is None or any(
+                {part, "*"} & set(v.info.fields) and v.info.mode != "after" for v in validators
+            ):
+                return lambda _: True  # the model turns the value into another first
+            tp = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        elif get_origin(node) is list and isinstance(part, int):
+            tp = get_args(node)[0]
+        elif get_origin(node) is dict and isinstance(part, str):
+            tp = get_args(node)[1]
+        else:
+            return lambda _: True  # a union of sections, say: the whole file tells
+        data = _node(data, (part,))  # the path is in the data
+    if not scalar(tp):
+        return lambda _: True
+    adapter: TypeAdapter[Any] = TypeAdapter(tp)
+
+    def fits(value: str) -> bool:
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            return False
+        return True
+
+    return fits
 
 
 def _under_cwd(path: Path) -> bool:
