@@ -253,7 +253,9 @@ async def _reload_unscheduled(state: State) -> None:
         project = await asyncio.to_thread(load_for_serve, state.project.path, schedule=False)
     except ConfigError as exc:
         for problem in exc.problems:
-            log.error("reload refused: %s", problem, extra={"event": "reload_refused"})
+            # Variables not set that serve does not need are warnings, not why it is refused.
+            say = log.warning if problem.warning else log.error
+            say("reload refused: %s", problem, extra={"event": "reload_refused"})
         return
     state.use(project)
     log.info("reloaded (SIGHUP)", extra={"event": "reload"})
