@@ -382,7 +382,7 @@ _LAB_TEMPLATE = """
     // When the page before this one was hidden: its unload, or (across origins, where that is
     // not exposed) when this document's response began and replaced it.
     const hid = n ? (n.unloadEventStart > 0 ? n.unloadEventStart : n.responseStart) : 0;
-    let inp = v.inp !== null && (longest === null || v.inp >= longest) ? v.inp : longest;
+    const inp = v.inp !== null && (longest === null || v.inp >= longest) ? v.inp : longest;
     return {
       url: location.href, origin: performance.timeOrigin,
       ttfb: n ? pos(n.responseStart) : null,
@@ -426,8 +426,7 @@ _LAB_TEMPLATE = """
     ]);
     return snapshot();
   };
-  const state = () => snapshot();
-  Object.defineProperty(window, '__observerLab', {value: {read: read, state: state}});
+  Object.defineProperty(window, '__observerLab', {value: {read: read, state: snapshot}});
   // Leaving the page (a navigation, a reload, a form sent): report its final figures.
   // beforeunload, not pagehide: by pagehide the next document has replaced this one and its
   // console messages are dropped. console.debug is taken now, before the page's own scripts

@@ -229,10 +229,12 @@ async def _settle(page: Page, rec: _Recorder, settle: Settle, limit: float) -> b
         state = br.parse_snapshot(raw)
         if state is None:
             return False  # no lab script: not a page we measure (about:blank, a PDF)
+        # The page judges its own quiet (it was given settle.quiet); requests it started and
+        # that have not ended yet only show here.
         since_request = (time.monotonic() - rec.last_request_at) * 1000
-        quiet_for = min(state["since"] or 0.0, since_request)
-        if state["loaded"] and state["painted"] and quiet_for >= quiet_ms:
+        if state["settled"] and since_request >= quiet_ms:
             return True
+        quiet_for = min(state["since"] or 0.0, since_request)
         wait = (quiet_ms - quiet_for) / 1000 if state["loaded"] and state["painted"] else 0.05
         await asyncio.sleep(min(max(wait, 0.02), left))
 

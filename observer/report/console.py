@@ -24,22 +24,21 @@ def ms(value: float | None) -> str:
     return f"{value:.0f}ms" if value < 1000 else f"{value / 1000:.2f}s"
 
 
+def has_marks(r: ProbeResult) -> bool:
+    """Whether the journey has mark steps (a last mark, or none reached, then says something)."""
+    return any(s.action == "mark" for s in r.steps)
+
+
 def reached(r: ProbeResult) -> str:
-    """How far a journey got, by its marks."""
-    if r.last_mark:
-        return f"reached mark '{r.last_mark}'"
-    if any(s.action == "mark" for s in r.steps):
-        return "reached no mark"
-    return "the journey has no marks"
+    """How far a journey with marks got."""
+    return f"reached mark '{r.last_mark}'" if r.last_mark else "reached no mark"
 
 
 def journey_progress(r: ProbeResult) -> str:
     """A failed journey in the table: the step it stopped at and the last mark it reached."""
     step = r.steps[r.failed_step or 0]
     where = f"stopped at step {step.index + 1} ({step.name})"
-    if r.last_mark or any(s.action == "mark" for s in r.steps):
-        return f"{where}; {reached(r)}"
-    return where
+    return f"{where}; {reached(r)}" if has_marks(r) else where
 
 
 def replay_note(r: ProbeResult) -> str:
@@ -169,7 +168,7 @@ def render_results(
             f"[{STYLE[str(r.outcome)]}]{escape(r.probe)}: {r.outcome}[/] — {escape(r.error or '')}",
             highlight=False,
         )
-        if r.kind == "journey" and any(s.action == "mark" for s in r.steps):
+        if r.kind == "journey" and has_marks(r):
             console.print(f"  {escape(reached(r))}", highlight=False)
         for step in r.steps:
             if step.outcome in (Outcome.FAIL, Outcome.ERROR):
