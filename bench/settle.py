@@ -23,12 +23,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _observer_run import run_json  # noqa: E402
 
 from observer.demo.shop import ShopServer  # noqa: E402
 
@@ -131,20 +132,7 @@ def lighthouse(url: str, out: Path) -> tuple[float, float]:
 
 
 def observer_run(cfg: Path, cwd: str) -> tuple[dict[str, float], float]:
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "observer", "run", str(cfg), "--json"],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        sys.exit(f"observer run exited {done.returncode}:\n{done.stderr[-2000:]}")
-    (result,) = json.loads(done.stdout)["results"]
+    (result,), wall = run_json(cfg, cwd)
     return {**result["vitals"], "duration_ms": result["duration_ms"]}, wall
 
 

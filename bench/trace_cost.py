@@ -12,17 +12,16 @@ bootstrap confidence interval. The last line is the headline (target: the defaul
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _observer_run import run_json  # noqa: E402
 
 from observer.demo.shop import ShopServer  # noqa: E402
 
@@ -39,19 +38,8 @@ probes:
 ARMS = {"default": "", "trace: off": "  trace: 'off'", "trace: always": "  trace: always"}
 
 
-def measure(cfg: Path, env: dict[str, str], cwd: str) -> tuple[float, float]:
-    done = subprocess.run(
-        [sys.executable, "-m", "observer", "run", str(cfg), "--json"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(f"observer run exited {done.returncode}:\n{done.stderr[-2000:]}")
-    (result,) = json.loads(done.stdout)["results"]
+def measure(cfg: Path, cwd: str) -> tuple[float, float]:
+    (result,), _ = run_json(cfg, cwd, timeout=120)
     fcp, lcp = result["vitals"]["fcp_ms"], result["vitals"]["lcp_ms"]
     if fcp is None or lcp is None:
         sys.exit(f"a run lost a vital: {result['vitals']}")
@@ -73,17 +61,16 @@ def main() -> None:
     names = list(ARMS)
     got: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     with ShopServer() as shop, tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         files = {}
         for i, (name, extra) in enumerate(ARMS.items()):
             files[name] = Path(tmp) / f"arm{i}.yaml"
             files[name].write_text(JOURNEY.format(extra=extra, base=shop.url), encoding="utf-8")
         for name in names:
-            measure(files[name], env, tmp)  # warm each
+            measure(files[name], tmp)  # warm each
         for r in range(args.pairs):
             order = names[r % 3 :] + names[: r % 3]  # rotate who goes first
             for name in order:
-                got[name].append(measure(files[name], env, tmp))
+                got[name].append(measure(files[name], tmp))
             print(
                 f"round {r + 1:2}: "
                 + "  ".join(f"{n}: FCP {got[n][-1][0]:.0f} LCP {got[n][-1][1]:.0f}" for n in names),

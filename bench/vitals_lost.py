@@ -15,16 +15,15 @@ that lost a vital under the worst of the loads (target: 0).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _observer_run import run_json  # noqa: E402
 
 from observer.demo.shop import ShopServer  # noqa: E402
 
@@ -49,30 +48,16 @@ def run_once(tree: Path, base: str, runs: int, settle: str, busy: int) -> tuple[
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "pages.yaml"
         cfg.write_text(probe_file(base, runs, settle), encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(tree)}
         # Loops bounded in time; the journeys share the two cores with them.
         loops = [
             subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=600)]) for _ in range(busy)
         ]
         try:
-            t0 = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "observer", "run", str(cfg), "--json"],
-                env=env,
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-            elapsed = time.perf_counter() - t0
+            results, elapsed = run_json(cfg, tmp, tree=tree, timeout=900, ok=(0, 1))
         finally:
             for proc in loops:
                 proc.kill()
                 proc.wait()
-    if done.returncode not in (0, 1):
-        sys.exit(f"observer run exited {done.returncode}:\n{done.stderr[-3000:]}")
-    results = json.loads(done.stdout)["results"]
     lost = {k: 0 for k in VITALS}
     runs_lost = 0
     for r in results:
