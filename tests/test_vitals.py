@@ -267,7 +267,6 @@ def test_a_leaving_interaction_is_timed_until_the_page_was_hidden() -> None:
     says when the old one was hidden (the browser's clock, ms since the epoch)."""
     from observer.journey import _Recorder
 
-    rec = _Recorder("n")
     base = {
         "ttfb": 5.0,
         "dcl": 20.0,
@@ -282,37 +281,27 @@ def test_a_leaving_interaction_is_timed_until_the_page_was_hidden() -> None:
         "loaded": True,
         "settled": False,
         "prev_hidden": None,
+        "left": None,
+        "pending": None,
     }
-    rec.take({**base, "url": "https://s/a", "origin": 1000.0, "left": True, "pending": 1500.0})
-    rec.take(
-        {
-            **base,
-            "url": "https://s/b",
-            "origin": 1510.0,
-            "left": None,
-            "pending": None,
-            "prev_hidden": 1512.5,
-        }
-    )
+
+    def left_a(**more: Any) -> dict[str, Any]:
+        return {**base, "url": "https://s/a", "origin": 1000.0, "left": True, **more}
+
+    def arrived_b(origin: float, hidden: float) -> dict[str, Any]:
+        return {**base, "url": "https://s/b", "origin": origin, "prev_hidden": hidden}
+
+    rec = _Recorder("n")
+    rec.take(left_a(pending=1500.0))
+    rec.take(arrived_b(1510.0, 1512.5))
     a, b = rec.docs.values()
     assert (a.inp_ms, a.inp_source) == (12.5, "leave")
     assert a.partial is True and a.left_before_load is False
     assert b.inp_ms is None
     # Timed by the browser after all (the page lingered): the browser's figure, and no pairing.
     rec = _Recorder("n")
-    rec.take({**base, "url": "https://s/a", "origin": 1000.0, "left": True, "pending": 1500.0})
-    rec.take(
-        {**base, "url": "https://s/a", "origin": 1000.0, "left": True, "pending": None, "inp": 24.0}
-    )
-    rec.take(
-        {
-            **base,
-            "url": "https://s/b",
-            "origin": 2510.0,
-            "left": None,
-            "pending": None,
-            "prev_hidden": 2600.0,
-        }
-    )
+    rec.take(left_a(pending=1500.0))
+    rec.take(left_a(inp=24.0))
+    rec.take(arrived_b(2510.0, 2600.0))
     a, _ = rec.docs.values()
     assert (a.inp_ms, a.inp_source) == (24.0, "event")
