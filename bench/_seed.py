@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from observer.store import Store
+from observer.store import SQLiteStore
 
 PROBES = {
     "health": ("http", []),
@@ -91,7 +91,7 @@ def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
     rnd = random.Random(7)
     now = time.time()
     start = now - span_days * 86400
-    store = Store(db)
+    store = SQLiteStore(db)
     conn = store.conn
     names = list(PROBES)
     run_id = int(conn.execute("select coalesce(max(id), 0) from runs").fetchone()[0])

@@ -23,7 +23,7 @@ from _seed import seed  # noqa: E402
 
 from observer.budgets import evaluate  # noqa: E402
 from observer.config import load_project  # noqa: E402
-from observer.store import Store  # noqa: E402
+from observer.store import SQLiteStore, Store  # noqa: E402
 
 CONFIG = """
 probes:
@@ -112,7 +112,7 @@ def main() -> None:
     cfg = out / "scale.yaml"
     cfg.write_text(CONFIG)
     project = load_project(cfg)
-    store = Store(db)
+    store = SQLiteStore(db)
     scans = []
     for name, plan in plans(store):
         print(f"plan {name:12}: {plan}")

@@ -25,7 +25,7 @@ from budgets import CONFIG  # noqa: E402
 
 from observer.config import load_project  # noqa: E402
 from observer.server import BackgroundServer, create_app  # noqa: E402
-from observer.store import Store  # noqa: E402
+from observer.store import SQLiteStore  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     cfg = out / "scale.yaml"
     cfg.write_text(CONFIG)
     project = load_project(cfg)
-    store = Store(db)
+    store = SQLiteStore(db)
     last = store.conn.execute("select max(id) from runs where probe = 'checkout'").fetchone()[0]
     pages = [
         "/",

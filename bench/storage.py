@@ -27,7 +27,7 @@ import httpx  # noqa: E402
 from observer.config import load_project  # noqa: E402
 from observer.demo.shop import ShopServer  # noqa: E402
 from observer.server import BackgroundServer, create_app  # noqa: E402
-from observer.store import Store  # noqa: E402
+from observer.store import SQLiteStore  # noqa: E402
 
 PROBES = """
 settings: {{database: {db}, trace: "off"}}
@@ -73,7 +73,7 @@ def size(db: Path) -> tuple[int, int]:
 
 def empty_size(tmp: Path) -> int:
     db = tmp / "empty.db"
-    Store(db).close()
+    SQLiteStore(db).close()
     return size(db)[0]
 
 
@@ -131,7 +131,7 @@ def main() -> None:
         runs_size, runs_idx = size(runs_db)
         beacon_db = tmp / "beacons.db"
         project = load_project(cfg, env={"BASE_URL": shop.url})
-        store = Store(beacon_db)
+        store = SQLiteStore(beacon_db)
         server = BackgroundServer().start(create_app(project, store))
         try:
             accepted = asyncio.run(send(f"{server.url}/beacon", args.beacons))

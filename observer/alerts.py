@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from .budgets import Status, Verdict, format_value, percentile
 from .results import Outcome, ProbeResult
+from .store.rows import Incident, IncidentState, Notification, Notified, RunDetails, Silence
 
 if TYPE_CHECKING:
     from .config import Project
@@ -66,6 +67,34 @@ class Delivery:
     severity: str
 
 
+@dataclass
+class Evidence:
+    """The run that shows a breach: its id, its error and the step that failed."""
+
+    run_id: int
+    error: str | None
+    failed_step: tuple[str, str | None] | None = None  # name, error
+
+    @classmethod
+    def of(cls, run: RunDetails) -> Evidence:
+        """From a stored run (with its failed step)."""
+        failed = run.failed
+        return cls(run.id, run.error, (failed.name, failed.error) if failed else None)
+
+
+@dataclass
+class Finding:
+    """What one evaluation found about one subject (a budget or a probe)."""
+
+    subject: str  # budget:NAME or probe:NAME
+    kind: str  # budget or probe
+    title: str
+    body: list[str]
+    value: float | None
+    run: Evidence | None
+    probes: list[str]
+
+
 class Alerter:
     """Feeds each cycle's verdicts and runs through the incident state machine of every rule."""
 
@@ -81,14 +110,14 @@ class Alerter:
         self.store = store
         self.metrics = metrics
         self.clock = clock
-        self.open: dict[tuple[str, str], dict[str, Any]] = {
-            (inc["rule"], inc["subject"]): inc for inc in store.open_incidents()
+        self.open: dict[tuple[str, str], Incident] = {
+            (inc.rule, inc.subject): inc for inc in store.open_incidents()
         }
         self.probe_outcome: dict[str, str] = {}
         for probe in project.probes:
             runs = store.last_runs(probe.name, 1)
             if runs:
-                self.probe_outcome[probe.name] = runs[0]["outcome"]
+                self.probe_outcome[probe.name] = str(runs[0].outcome)
         self._tasks: set[asyncio.Task[bool]] = set()
         self._outbox: list[Delivery] = []
 
@@ -124,7 +153,12 @@ class Alerter:
         # Firing incidents that were held for a failing dependency go out once it recovers.
         for (rule_name, _), inc in list(self.open.items()):
             held = self._rule(rule_name)
-            if held and inc["state"] == "firing" and not inc["notified"] and not self._held_by(inc):
+            if (
+                held
+                and inc.state == IncidentState.FIRING
+                and not inc.notified
+                and not self._held_by(inc)
+            ):
                 self._notify(held, inc, "firing", now)
         return self._outbox
 
@@ -135,26 +169,30 @@ class Alerter:
         if v.outcome == Status.INCONCLUSIVE:
             return  # too little data says nothing either way
         breached = v.outcome == Status.FAIL or (v.outcome == Status.DEGRADED and rule.on_degraded)
-        subject = f"budget:{v.name}"
-        title = f"{v.name}: {self._value_line(v)}"
-        probes = v.probes
-        failing = [p for p in probes if self.probe_outcome.get(p) in ("fail", "error")]
-        run = self._latest_failure(failing[0]) if failing else None
+        failing = [p for p in v.probes if self.probe_outcome.get(p) in ("fail", "error")]
         body = [
             f"Budget: {v.name} ({v.metric} {v.threshold}"
             + (f", warn {v.warn}" if v.warn else "")
             + ")",
             f"Measured: {v.message}",
         ]
-        if probes:
-            body.append(f"Probes: {', '.join(probes)}")
-        self._step(rule, subject, "budget", breached, now, title, body, v.value, run, probes)
+        if v.probes:
+            body.append(f"Probes: {', '.join(v.probes)}")
+        finding = Finding(
+            subject=f"budget:{v.name}",
+            kind="budget",
+            title=f"{v.name}: {self._value_line(v)}",
+            body=body,
+            value=v.value,
+            run=self._latest_failure(failing[0]) if failing else None,
+            probes=v.probes,
+        )
+        self._step(rule, breached, now, finding)
 
     def _probe(self, rule: AlertRule, r: ProbeResult, now: float) -> None:
         breached = r.outcome == Outcome.FAIL or (r.outcome == Outcome.ERROR and rule.on_error)
         if r.outcome == Outcome.ERROR and not rule.on_error:
             return
-        subject = f"probe:{r.probe}"
         what = "observer could not run it" if r.outcome == Outcome.ERROR else "failed"
         title = (
             f"probe {r.probe} {what}: {r.error or r.outcome}"
@@ -164,23 +202,19 @@ class Alerter:
         body = [f"Probe: {r.probe} ({r.kind})", f"Outcome: {r.outcome}"]
         run = None
         if breached and r.run_id is not None:
-            run = {
-                "id": r.run_id,
-                "error": r.error,
-                "artifacts": [{"kind": a.kind, "path": a.path} for a in r.artifacts],
-            }
-            failed = next((s for s in r.steps if str(s.outcome) in ("fail", "error")), None)
-            if failed is not None:
-                run["failed_step_name"], run["failed_step_error"] = failed.name, failed.error
+            failed = next((s for s in r.steps if s.outcome in (Outcome.FAIL, Outcome.ERROR)), None)
+            run = Evidence(
+                r.run_id, r.error, (failed.name, failed.error) if failed is not None else None
+            )
             if r.http and r.http.status is not None:
                 body.append(f"HTTP status: {r.http.status}")
-        self._step(
-            rule, subject, "probe", breached, now, title, body, r.duration_ms, run, [r.probe]
-        )
+        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe])
+        self._step(rule, breached, now, finding)
 
-    def _latest_failure(self, probe: str) -> dict[str, Any] | None:
+    def _latest_failure(self, probe: str) -> Evidence | None:
         runs = self.store.last_runs(probe, 5)
-        return next((r for r in runs if r["outcome"] in ("fail", "error")), None)
+        run = next((r for r in runs if r.outcome in (Outcome.FAIL, Outcome.ERROR)), None)
+        return Evidence.of(run) if run is not None else None
 
     @staticmethod
     def _value_line(v: Verdict) -> str:
@@ -191,95 +225,82 @@ class Alerter:
         rel = ">" if v.value > v.limit else "<" if v.value < v.limit else "="
         return f"{v.aggregate} {value} {rel} {limit} ({v.samples} samples)"
 
-    def _step(
-        self,
-        rule: AlertRule,
-        subject: str,
-        kind: str,
-        breached: bool,
-        now: float,
-        title: str,
-        body: list[str],
-        value: float | None,
-        run: dict[str, Any] | None,
-        probes: list[str],
-    ) -> None:
-        key = (rule.name, subject)
-        inc = self.open.get(key)
+    def _step(self, rule: AlertRule, breached: bool, now: float, found: Finding) -> None:
+        """One evaluation of one subject moves its incident along: open, fire, remind,
+        resolve, or close a blip quietly."""
         if breached:
-            if inc is None:
-                inc = {
-                    "rule": rule.name,
-                    "subject": subject,
-                    "kind": kind,
-                    "state": "pending",
-                    "breaches": 0,
-                    "healthy": 0,
-                    "opened_at": now,
-                    "notified": 0,
-                    "severity": rule.severity,
-                }
-                self.open[key] = inc
-            inc["breaches"] += 1
-            inc["healthy"] = 0
-            inc.update(title=title, value=value, run_id=run["id"] if run else inc.get("run_id"))
-            inc["body"] = "\n".join(self._body(rule, inc, body, run, probes, now))
-            if inc["state"] == "pending" and inc["breaches"] >= rule.after:
-                inc["state"] = "firing"
-                inc["fired_at"] = now
-                self._save(inc)
-                self._notify(rule, inc, "firing", now)
-                return
-            if inc["state"] == "firing" and inc["notified"] == 1 and rule.repeat:
-                last = inc.get("last_notified_at") or inc["fired_at"]
-                if now - last >= rule.repeat:
-                    self._save(inc)
-                    self._notify(rule, inc, "reminder", now)
-                    return
+            self._breached(rule, now, found)
+        else:
+            self._healthy(rule, now, found)
+
+    def _breached(self, rule: AlertRule, now: float, found: Finding) -> None:
+        key = (rule.name, found.subject)
+        inc = self.open.get(key)
+        if inc is None:
+            inc = self.open[key] = Incident(
+                rule=rule.name,
+                subject=found.subject,
+                kind=found.kind,
+                state=IncidentState.PENDING,
+                opened_at=now,
+                severity=rule.severity,
+            )
+        inc.breaches += 1
+        inc.healthy = 0
+        inc.title, inc.value = found.title, found.value
+        if found.run is not None:
+            inc.run_id = found.run.run_id
+        inc.body = "\n".join(self._body(rule, inc, found, now))
+        if inc.state == IncidentState.PENDING and inc.breaches >= rule.after:
+            inc.state = IncidentState.FIRING
+            inc.fired_at = now
             self._save(inc)
+            self._notify(rule, inc, "firing", now)
             return
+        if inc.state == IncidentState.FIRING and inc.notified == Notified.CHANNELS and rule.repeat:
+            last = inc.last_notified_at or inc.fired_at or now
+            if now - last >= rule.repeat:
+                self._save(inc)
+                self._notify(rule, inc, "reminder", now)
+                return
+        self._save(inc)
+
+    def _healthy(self, rule: AlertRule, now: float, found: Finding) -> None:
+        key = (rule.name, found.subject)
+        inc = self.open.get(key)
         if inc is None:
             return
-        if inc["state"] == "pending":
-            inc["state"] = "ok"  # a blip that never fired: closed quietly
-            inc["resolved_at"] = now
+        if inc.state == IncidentState.PENDING:
+            inc.state = IncidentState.OK  # a blip that never fired: closed quietly
+            inc.resolved_at = now
             self._save(inc)
             del self.open[key]
             return
-        inc["healthy"] += 1
-        if inc["healthy"] >= rule.resolve_after:
-            lasted = _ago(now - inc["opened_at"])
-            inc["state"] = "resolved"
-            inc["resolved_at"] = now
-            inc["title"] = f"{title} (after {lasted})"
-            inc["body"] = "\n".join([*body, f"Lasted: {lasted}, since {_when(inc['opened_at'])}"])
+        inc.healthy += 1
+        if inc.healthy < rule.resolve_after:
             self._save(inc)
-            del self.open[key]
-            if rule.send_resolved and inc["notified"]:
-                self._notify(rule, inc, "resolved", now)
-        else:
-            self._save(inc)
+            return
+        lasted = _ago(now - inc.opened_at)
+        inc.state = IncidentState.RESOLVED
+        inc.resolved_at = now
+        inc.title = f"{found.title} (after {lasted})"
+        inc.body = "\n".join([*found.body, f"Lasted: {lasted}, since {_when(inc.opened_at)}"])
+        self._save(inc)
+        del self.open[key]
+        if rule.send_resolved and inc.notified:
+            self._notify(rule, inc, "resolved", now)
 
-    def _body(
-        self,
-        rule: AlertRule,
-        inc: dict[str, Any],
-        lines: list[str],
-        run: dict[str, Any] | None,
-        probes: list[str],
-        now: float,
-    ) -> list[str]:
-        out = list(lines)
+    def _body(self, rule: AlertRule, inc: Incident, found: Finding, now: float) -> list[str]:
+        out = list(found.body)
+        run, probes = found.run, found.probes
         if run is not None:
-            if run.get("failed_step_name"):
-                out.append(
-                    f"Failed step: {run['failed_step_name']}: {run.get('failed_step_error')}"
-                )
-            elif run.get("error"):
-                out.append(f"Error: {run['error']}")
+            if run.failed_step is not None:
+                out.append(f"Failed step: {run.failed_step[0]}: {run.failed_step[1]}")
+            elif run.error:
+                out.append(f"Error: {run.error}")
         out.append(
-            f"Since: {_when(inc['opened_at'])} ({_ago(now - inc['opened_at'])} ago), "
-            f"{inc['breaches']} breached evaluations in a row"
+            f"Since: {_when(inc.opened_at)} ({_ago(now - inc.opened_at)} ago), "
+            f"{inc.breaches} breached evaluations in a row"
         )
         out.append(self._impact(probes, now))
         affected = self._dependents(probes)
@@ -288,7 +309,7 @@ class Alerter:
         base = self.project.config.settings.public_url
         if base:
             link = (
-                f"{base.rstrip('/')}/runs/{run['id']}"
+                f"{base.rstrip('/')}/runs/{run.run_id}"
                 if run
                 else (f"{base.rstrip('/')}/probes/{probes[0]}" if probes else base)
             )
@@ -311,13 +332,13 @@ class Alerter:
             return "Customer impact: the probes' pages are not known yet."
         impact = self.store.rum_impact(paths, now - 3600, now)
         where = ", ".join(paths[:6]) + (" ..." if len(paths) > 6 else "")
-        if not impact["loads"] and not impact["lcp"]:
+        if not impact.loads and not impact.lcp:
             return f"Customer impact: no real-user data for {where} in the last hour."
-        rate = impact["errored"] / impact["loads"] if impact["loads"] else 0.0
-        lcp = format_value(percentile(impact["lcp"], 75), "ms") if impact["lcp"] else "unknown"
+        rate = impact.errored / impact.loads if impact.loads else 0.0
+        lcp = format_value(percentile(impact.lcp, 75), "ms") if impact.lcp else "unknown"
         return (
-            f"Customer impact (real users, last hour, {where}): {impact['sessions']} sessions, "
-            f"{impact['loads']} page loads, error rate {rate:.1%}, p75 LCP {lcp}"
+            f"Customer impact (real users, last hour, {where}): {impact.sessions} sessions, "
+            f"{impact.loads} page loads, error rate {rate:.1%}, p75 LCP {lcp}"
         )
 
     def _dependents(self, probes: list[str]) -> list[str]:
@@ -333,13 +354,13 @@ class Alerter:
                     changed = True
         return found
 
-    def _held_by(self, inc: dict[str, Any]) -> list[str]:
+    def _held_by(self, inc: Incident) -> list[str]:
         """Failing dependencies of the incident's probes (empty: nothing holds it)."""
-        if inc["subject"].startswith("probe:"):
-            probes = [inc["subject"][6:]]
+        if inc.subject.startswith("probe:"):
+            probes = [inc.subject[6:]]
         else:
             rule_budget = next(
-                (b for b in self.project.budgets if f"budget:{b.name}" == inc["subject"]), None
+                (b for b in self.project.budgets if f"budget:{b.name}" == inc.subject), None
             )
             probes = rule_budget.probes if rule_budget else []
         deps: set[str] = set()
@@ -350,90 +371,95 @@ class Alerter:
                 continue
         return sorted(d for d in deps if self.probe_outcome.get(d) in ("fail", "error"))
 
-    def _save(self, inc: dict[str, Any]) -> None:
-        inc["id"] = self.store.save_incident(inc)
+    def _save(self, inc: Incident) -> None:
+        inc.id = self.store.save_incident(inc)
 
     # ------------------------------------------------------------------ sending
 
-    def _silenced(self, rule: AlertRule, inc: dict[str, Any], now: float) -> dict[str, Any] | None:
-        name = inc["subject"].split(":", 1)[1]
+    def _silenced(self, rule: AlertRule, inc: Incident, now: float) -> Silence | None:
+        name = inc.subject.split(":", 1)[1]
         for s in self.store.silences(now):
-            if any(fnmatchcase(x, s["pattern"]) for x in (name, inc["subject"], rule.name)):
+            if any(fnmatchcase(x, s.pattern) for x in (name, inc.subject, rule.name)):
                 return s
         return None
 
-    def _notify(self, rule: AlertRule, inc: dict[str, Any], kind: str, now: float) -> None:
-        title = f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc['title']}"
+    def _notify(self, rule: AlertRule, inc: Incident, kind: str, now: float) -> None:
+        title = f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
         if kind == "reminder":
-            title = f"[STILL FIRING {_ago(now - (inc.get('fired_at') or now))}] {inc['title']}"
-        inc["last_notified_at"] = now
+            title = f"[STILL FIRING {_ago(now - (inc.fired_at or now))}] {inc.title}"
+        inc.last_notified_at = now
         silence = self._silenced(rule, inc, now)
-        if kind == "resolved" and inc["notified"] == 2 and silence is None:
+        if kind == "resolved" and inc.notified == Notified.SILENCED and silence is None:
             # It fired under a silence that has ended since: the channels never heard of it.
-            silence = {"pattern": "(the silence it fired under)", "ends_at": now}
+            silence = Silence(0, "(the silence it fired under)", now, now)
         held = self._held_by(inc) if kind != "resolved" else []
-        status = "silenced" if silence else "held" if held else None
-        if status is not None:
-            why = (
-                f"silenced by '{silence['pattern']}' until {_when(silence['ends_at'])}"
-                if silence
-                else f"held: {', '.join(held)} failing"
-            )
-            for channel in rule.notify:
-                self.store.add_notification(
-                    {
-                        "incident_id": inc["id"],
-                        "rule": rule.name,
-                        "channel": channel,
-                        "kind": kind,
-                        "status": status,
-                        "attempt": 0,
-                        "error": why,
-                        "title": title,
-                        "at": now,
-                    }
-                )
-            if silence:
-                # Told nobody, on purpose: no catch-up when the silence ends, and no resolved
-                # message to channels that never heard it fire.
-                inc["notified"] = 2
-            self._save(inc)
-            log.info(
-                "%s %s: %s",
-                kind,
-                inc["subject"],
-                why,
-                extra={"event": f"alert_{status}", "rule": rule.name, "subject": inc["subject"]},
-            )
+        if silence is not None or held:
+            self._hold(rule, inc, kind, now, title, silence, held)
             return
-        inc["notified"] = 1
+        inc.notified = Notified.CHANNELS
         self._save(inc)
         attach = None
-        if kind != "resolved" and inc.get("run_id"):
-            details = self.store.run_details(int(inc["run_id"]))
-            for art in (details or {}).get("artifacts", []):
-                if art["kind"] == "screenshot" and Path(art["path"]).is_file():
-                    attach = art["path"]
+        if kind != "resolved" and inc.run_id:
+            details = self.store.run_details(inc.run_id)
+            for art in details.artifacts if details else []:
+                if art.kind == "screenshot" and Path(art.path).is_file():
+                    attach = art.path
         for channel in rule.notify:
             url = self.project.config.alerts.channels[channel]
             d = Delivery(
-                rule.name,
-                channel,
-                url,
-                inc["id"],
-                kind,
-                title,
-                inc.get("body") or "",
-                attach,
-                rule.severity,
+                rule.name, channel, url, inc.id, kind, title, inc.body or "", attach, rule.severity
             )
             self._outbox.append(d)
         log.info(
             "%s %s -> %s",
             kind,
-            inc["subject"],
+            inc.subject,
             ", ".join(rule.notify),
-            extra={"event": f"alert_{kind}", "rule": rule.name, "subject": inc["subject"]},
+            extra={"event": f"alert_{kind}", "rule": rule.name, "subject": inc.subject},
+        )
+
+    def _hold(
+        self,
+        rule: AlertRule,
+        inc: Incident,
+        kind: str,
+        now: float,
+        title: str,
+        silence: Silence | None,
+        held: list[str],
+    ) -> None:
+        """A notification not sent, on purpose: recorded per channel with why."""
+        status = "silenced" if silence else "held"
+        why = (
+            f"silenced by '{silence.pattern}' until {_when(silence.ends_at)}"
+            if silence
+            else f"held: {', '.join(held)} failing"
+        )
+        for channel in rule.notify:
+            self.store.add_notification(
+                Notification(
+                    kind=kind,
+                    status=status,
+                    at=now,
+                    incident_id=inc.id,
+                    rule=rule.name,
+                    channel=channel,
+                    attempt=0,
+                    error=why,
+                    title=title,
+                )
+            )
+        if silence:
+            # Told nobody, on purpose: no catch-up when the silence ends, and no resolved
+            # message to channels that never heard it fire.
+            inc.notified = Notified.SILENCED
+        self._save(inc)
+        log.info(
+            "%s %s: %s",
+            kind,
+            inc.subject,
+            why,
+            extra={"event": f"alert_{status}", "rule": rule.name, "subject": inc.subject},
         )
 
     def _spawn(self, d: Delivery) -> None:
@@ -449,17 +475,17 @@ class Alerter:
             ok, error = await send(d.url, d.title, d.body, d.attach, d.severity, cfg.timeout)
             await asyncio.to_thread(
                 self.store.add_notification,
-                {
-                    "incident_id": d.incident_id,
-                    "rule": d.rule,
-                    "channel": d.channel,
-                    "kind": d.kind,
-                    "status": "sent" if ok else "failed",
-                    "attempt": attempt,
-                    "error": error,
-                    "title": d.title,
-                    "at": self.clock(),
-                },
+                Notification(
+                    kind=d.kind,
+                    status="sent" if ok else "failed",
+                    at=self.clock(),
+                    incident_id=d.incident_id,
+                    rule=d.rule,
+                    channel=d.channel,
+                    attempt=attempt,
+                    error=error,
+                    title=d.title,
+                ),
             )
             if ok:
                 if self.metrics is not None:
@@ -528,41 +554,6 @@ async def send(
     return False, detail or "the service refused it"
 
 
-def result_from_row(run: dict[str, Any]) -> ProbeResult:
-    """A stored run (Store.run_details) as a ProbeResult, for alerting without the daemon."""
-    from .results import Artifact, HttpDetails, StepResult
-
-    result = ProbeResult(
-        probe=run["probe"],
-        kind=run["kind"],
-        outcome=Outcome(run["outcome"]),
-        started_at=run["started_at"],
-        duration_ms=run["duration_ms"] or 0.0,
-        completed=bool(run["completed"]),
-        error=run["error"],
-        run_id=run["id"],
-    )
-    result.steps = [
-        StepResult(
-            index=s["idx"],
-            name=s["name"],
-            action=s["action"],
-            outcome=Outcome(s["outcome"]),
-            start_ms=s["start_ms"] or 0.0,
-            duration_ms=s["duration_ms"] or 0.0,
-            error=s["error"],
-            url=s["url"],
-        )
-        for s in run.get("steps", [])
-    ]
-    result.artifacts = [
-        Artifact(a["kind"], a["path"], a["step_index"]) for a in run.get("artifacts", [])
-    ]
-    if run["kind"] == "http":
-        result.http = HttpDetails(url="", method="", status=run["http_status"])
-    return result
-
-
 async def alert_once(project: Project, store: Store, verdicts: list[Verdict]) -> int:
     """`observer budgets --alert`: one cycle over these verdicts and the runs recorded since
     the last call, with deliveries awaited. Returns how many runs were considered."""
@@ -570,10 +561,12 @@ async def alert_once(project: Project, store: Store, verdicts: list[Verdict]) ->
 
     cursor = int(store.get_kv("alerts.last_run_id") or 0)
     rows = store.runs_after(cursor)
-    results = [result_from_row(store.run_details(r["id"]) or r) for r in rows]
+    results = [
+        details.to_result() for r in rows if (details := store.run_details(r.id)) is not None
+    ]
     alerter = Alerter(project, store)
     await alerter.observe(Cycle(time.time(), verdicts, results, project))
     await alerter.drain()
     if rows:
-        store.set_kv("alerts.last_run_id", str(rows[-1]["id"]))
+        store.set_kv("alerts.last_run_id", str(rows[-1].id))
     return len(rows)

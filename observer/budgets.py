@@ -6,56 +6,20 @@ import math
 import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from . import catalog
+from .catalog import JOURNEY, Metric
+
+if TYPE_CHECKING:
+    from .store import Store
 
 # ----------------------------------------------------------------------------- metrics
 
-Kind = Literal["http", "journey"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """What a budget measures: its unit and which probes can produce it."""
-
-    name: str
-    unit: Literal["ms", "count", "ratio", "code", "score"]
-    kinds: frozenset[Kind]
-    lower_is_better: bool = True
-    step: str | None = None  # for step:NAME
-    task: str | None = None  # for completion:TASK (real users)
-    field: bool = False  # real users can produce it
-    lab: bool = True  # probes can produce it
-
-    @property
-    def label(self) -> str:
-        """As written in the file."""
-        if self.step:
-            return f"step:{self.step}"
-        return f"completion:{self.task}" if self.task else self.name
-
-
-_BOTH: frozenset[Kind] = frozenset({"http", "journey"})
-_JOURNEY: frozenset[Kind] = frozenset({"journey"})
-_HTTP: frozenset[Kind] = frozenset({"http"})
-
-METRICS: dict[str, Metric] = {
-    "duration": Metric("duration", "ms", _BOTH),
-    "ttfb": Metric("ttfb", "ms", _BOTH, field=True),
-    "fcp": Metric("fcp", "ms", _JOURNEY, field=True),
-    "lcp": Metric("lcp", "ms", _JOURNEY, field=True),
-    "cls": Metric("cls", "score", _JOURNEY, field=True),
-    "inp": Metric("inp", "ms", _JOURNEY, field=True),
-    "load": Metric("load", "ms", _JOURNEY),
-    "dcl": Metric("dcl", "ms", _JOURNEY),
-    "errors": Metric("errors", "count", _JOURNEY),
-    "completion": Metric("completion", "ratio", _BOTH, lower_is_better=False),
-    "status": Metric("status", "code", _HTTP),
-    "time": Metric("time", "ms", _HTTP),
-    # Real users only: page loads with an uncaught error, as a share.
-    "error_rate": Metric("error_rate", "ratio", frozenset(), field=True, lab=False),
-}
+# The metrics themselves are listed once, in the catalog; the budget language reads them there.
+METRICS = catalog.METRICS
 
 
 def parse_metric(text: str) -> Metric:
@@ -65,7 +29,7 @@ def parse_metric(text: str) -> Metric:
         name = text[5:].strip()
         if not name:
             raise ValueError("step: needs a step name, e.g. step:submit")
-        return Metric("step", "ms", _JOURNEY, step=name)
+        return Metric("step", "ms", JOURNEY, step=name)
     if text.startswith("completion:"):
         task = text[11:].strip()
         if not task:
@@ -74,20 +38,18 @@ def parse_metric(text: str) -> Metric:
         return Metric(
             "completion",
             "ratio",
-            frozenset(),
+            frozenset({"rum"}),
             lower_is_better=False,
+            aggregation="share",
             task=task,
-            field=True,
-            lab=False,
         )
     if text in METRICS:
         return METRICS[text]
-    import difflib
+    from .hints import did_you_mean
 
-    close = difflib.get_close_matches(text, list(METRICS), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ValueError(
-        f"unknown metric '{text}'{hint}; metrics: {', '.join(METRICS)}, step:NAME, completion:TASK"
+        f"unknown metric '{text}'{did_you_mean(text, METRICS)}; metrics: {', '.join(METRICS)}, "
+        "step:NAME, completion:TASK"
     )
 
 
@@ -134,38 +96,50 @@ def parse_threshold(text: str, metric: Metric) -> Threshold:
             f"'{text}' is not a threshold; write AGGREGATE OP VALUE, e.g. 'p95 < 4s', "
             "'rate >= 99%', 'max == 0'"
         )
-    agg = match["agg"].lower()
+    agg = _aggregate_name(match["agg"])
+    value = _in_metric_units(agg, float(match["num"]), match["unit"], metric)
+    return Threshold(aggregate=agg, op=match["op"], limit=value, text=text.strip())
+
+
+def _aggregate_name(written: str) -> str:
+    """`P(95)`, `median`, `p95` -> the aggregate's one name; ValueError if it is none."""
+    agg = written.lower()
     if agg.startswith("p(") and agg.endswith(")"):
         agg = "p" + agg[2:-1]
     agg = _ALIASES.get(agg, agg)
     if agg not in AGGREGATES:
-        raise ValueError(f"unknown aggregate '{match['agg']}'; aggregates: {', '.join(AGGREGATES)}")
-    value = float(match["num"])
-    unit = match["unit"]
+        raise ValueError(f"unknown aggregate '{written}'; aggregates: {', '.join(AGGREGATES)}")
+    return agg
+
+
+def _in_metric_units(agg: str, value: float, unit: str | None, metric: Metric) -> float:
+    """A threshold's number in the unit the samples have (ms, a 0-1 share); ValueError if the
+    written unit does not fit the aggregate or the metric."""
     if agg == "count":
         if unit:
             raise ValueError("count is a number of samples: write it without a unit")
-    elif agg == "rate":
-        if unit == "%":
-            value /= 100
-        elif unit:
+        return value
+    if agg == "rate":
+        if unit and unit != "%":
             raise ValueError("rate is a share: write it as a percentage (99%) or a fraction (0.99)")
+        value = value / 100 if unit == "%" else value
         if not 0 <= value <= 1:
             raise ValueError("a rate lies between 0% and 100%")
-    elif metric.unit == "ms":
+        return value
+    if metric.unit == "ms":
         if unit == "%":
             raise ValueError(f"{metric.label} is a time: give ms, s or m, not %")
-        value *= _UNIT_MS.get(unit or "ms", 1.0)
-    elif metric.unit == "ratio":
-        if agg != "rate" and unit != "%" and unit:
+        return value * _UNIT_MS.get(unit or "ms", 1.0)
+    if metric.unit == "ratio":
+        if unit and unit != "%":
             raise ValueError(f"{metric.label} is a share: use rate, e.g. 'rate >= 99%'")
-        if unit == "%":
-            value /= 100
+        value = value / 100 if unit == "%" else value
         if not 0 <= value <= 1:
             raise ValueError(f"{metric.label} is a share: between 0% and 100% (or 0 and 1)")
-    elif unit:
+        return value
+    if unit:
         raise ValueError(f"{metric.label} has no unit: write a plain number")
-    return Threshold(aggregate=agg, op=match["op"], limit=value, text=text.strip())
+    return value
 
 
 # ----------------------------------------------------------------------------- aggregates
@@ -420,80 +394,6 @@ def format_value(value: float | None, unit: str, aggregate: str = "") -> str:
     return f"{value:g}"
 
 
-def judge(
-    name: str,
-    metric: Metric,
-    threshold: Threshold,
-    values: list[float],
-    probes: list[str],
-    *,
-    warn: Threshold | None = None,
-    min_samples: int = 1,
-    source: str = "synthetic",
-    baseline: list[float] | None = None,
-    tolerance: float | None = None,
-) -> Verdict:
-    """Evaluate one budget over its samples."""
-    verdict = Verdict(
-        name=name,
-        metric=metric.label,
-        threshold=threshold.text,
-        outcome=Status.PASS,
-        value=None,
-        limit=threshold.limit,
-        aggregate=threshold.aggregate,
-        samples=len(values),
-        probes=probes,
-        warn=warn.text if warn else None,
-        source=source,
-        values=values,
-        unit=metric.unit,
-    )
-    unit = metric.unit
-    if threshold.aggregate != "count" and len(values) < max(min_samples, 1):
-        verdict.outcome = Status.INCONCLUSIVE
-        verdict.message = f"{len(values)} samples, fewer than the {max(min_samples, 1)} needed"
-        return verdict
-    value = aggregate(threshold.aggregate, values)
-    verdict.value = value
-    shown = format_value(value, unit, threshold.aggregate)
-    limit = format_value(threshold.limit, unit, threshold.aggregate)
-    if not threshold.holds(value):
-        verdict.outcome = Status.FAIL
-        verdict.message = f"{threshold.aggregate} {shown}, breaks {threshold.op} {limit}"
-    elif warn is not None and warn.aggregate != "count" and len(values) < max(min_samples, 1):
-        # A count threshold is judged on any number of samples; its warning may need more.
-        verdict.outcome = Status.INCONCLUSIVE
-        verdict.message = (
-            f"{threshold.aggregate} {shown} {threshold.op} {limit}; {len(values)} samples, "
-            f"fewer than the {max(min_samples, 1)} the warning needs"
-        )
-    elif warn is not None and not warn.holds(aggregate(warn.aggregate, values)):
-        wv = aggregate(warn.aggregate, values)
-        verdict.outcome = Status.DEGRADED
-        verdict.message = (
-            f"{warn.aggregate} {format_value(wv, unit, warn.aggregate)} past the warning "
-            f"{warn.op} {format_value(warn.limit, unit, warn.aggregate)}, within {limit}"
-        )
-    else:
-        verdict.message = f"{threshold.aggregate} {shown} {threshold.op} {limit}"
-    if tolerance is not None and baseline is not None:
-        reg = compare(values, baseline, tolerance, metric)
-        verdict.regression = reg
-        if reg.outcome == "fail":
-            verdict.outcome = Status.FAIL
-            verdict.message += f"; regression: {reg.message}"
-        elif reg.outcome == "inconclusive" and verdict.outcome == Status.PASS:
-            verdict.outcome = Status.INCONCLUSIVE
-            verdict.message += f"; regression: {reg.message}"
-        else:
-            verdict.message += f"; {reg.message}"
-    return verdict
-
-
-# ----------------------------------------------------------------------------- rules
-
-
 @dataclass
 class Rule:
     """A budget from the config, parsed and resolved to the probes it covers."""
@@ -512,9 +412,102 @@ class Rule:
     device: str | None = None  # real users: mobile, tablet or desktop
 
 
+def judge(rule: Rule, values: list[float], *, baseline: list[float] | None = None) -> Verdict:
+    """Evaluate one budget over its samples (and, given a baseline, its regression test)."""
+    threshold, warn, unit = rule.threshold, rule.warn, rule.metric.unit
+    verdict = Verdict(
+        name=rule.name,
+        metric=rule.metric.label,
+        threshold=threshold.text,
+        outcome=Status.PASS,
+        value=None,
+        limit=threshold.limit,
+        aggregate=threshold.aggregate,
+        samples=len(values),
+        probes=rule.probes,
+        warn=warn.text if warn else None,
+        source=rule.source,
+        values=values,
+        unit=unit,
+    )
+    needed = max(rule.min_samples, 1)
+    if threshold.aggregate != "count" and len(values) < needed:
+        verdict.outcome = Status.INCONCLUSIVE
+        verdict.message = f"{len(values)} samples, fewer than the {needed} needed"
+        return verdict
+    value = aggregate(threshold.aggregate, values)
+    verdict.value = value
+    verdict.outcome, verdict.message = _against(threshold, warn, value, values, needed, unit)
+    if rule.tolerance is not None and baseline is not None:
+        _regression(verdict, compare(values, baseline, rule.tolerance, rule.metric))
+    return verdict
+
+
+def _against(
+    threshold: Threshold,
+    warn: Threshold | None,
+    value: float,
+    values: list[float],
+    needed: int,
+    unit: str,
+) -> tuple[Status, str]:
+    """The outcome of a value against its threshold and warning, and why."""
+    shown = format_value(value, unit, threshold.aggregate)
+    limit = format_value(threshold.limit, unit, threshold.aggregate)
+    if not threshold.holds(value):
+        return Status.FAIL, f"{threshold.aggregate} {shown}, breaks {threshold.op} {limit}"
+    if warn is not None and warn.aggregate != "count" and len(values) < needed:
+        # A count threshold is judged on any number of samples; its warning may need more.
+        return Status.INCONCLUSIVE, (
+            f"{threshold.aggregate} {shown} {threshold.op} {limit}; {len(values)} samples, "
+            f"fewer than the {needed} the warning needs"
+        )
+    if warn is not None and not warn.holds(aggregate(warn.aggregate, values)):
+        wv = aggregate(warn.aggregate, values)
+        return Status.DEGRADED, (
+            f"{warn.aggregate} {format_value(wv, unit, warn.aggregate)} past the warning "
+            f"{warn.op} {format_value(warn.limit, unit, warn.aggregate)}, within {limit}"
+        )
+    return Status.PASS, f"{threshold.aggregate} {shown} {threshold.op} {limit}"
+
+
+def _regression(verdict: Verdict, reg: Regression) -> None:
+    """Fold a regression test into a verdict: a regression fails it, too few samples make a
+    pass inconclusive."""
+    verdict.regression = reg
+    if reg.outcome == "fail":
+        verdict.outcome = Status.FAIL
+        verdict.message += f"; regression: {reg.message}"
+    elif reg.outcome == "inconclusive" and verdict.outcome == Status.PASS:
+        verdict.outcome = Status.INCONCLUSIVE
+        verdict.message += f"; regression: {reg.message}"
+    else:
+        verdict.message += f"; {reg.message}"
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def lab_rules(rules: Sequence[Rule], probes: Sequence[str] = ()) -> list[Rule]:
+    """The budgets a check judges: those with lab data, narrowed to the selected probes.
+
+    Real-user budgets judge production traffic, not the build a check is gating.
+    """
+    lab = [rule for rule in rules if rule.source != "rum"]
+    if not probes:
+        return lab
+    chosen = set(probes)
+    narrowed = []
+    for rule in lab:
+        covered = [p for p in rule.probes if p in chosen]
+        if covered:
+            narrowed.append(replace(rule, probes=covered))
+    return narrowed
+
+
 def evaluate(
     rules: Sequence[Rule],
-    store: Any,
+    store: Store,
     *,
     batch: str | None = None,
     window: float | None = None,
@@ -532,39 +525,7 @@ def evaluate(
         if rule.source == "rum":
             verdicts.append(_judge_field(rule, store, now - seconds, now, seconds))
             continue
-        if batch is not None:
-            per_probe = store.samples(
-                rule.metric.name, rule.probes, step=rule.metric.step, batch=batch
-            )
-            span: dict[str, Any] = {}
-        else:
-            per_probe = store.samples(
-                rule.metric.name, rule.probes, step=rule.metric.step, since=now - seconds, until=now
-            )
-            span = {"window_s": seconds}
-        values = [v for vs in per_probe.values() for v in vs]
-        baseline = None
-        if rule.tolerance is not None and baselines is not None:
-            baseline = baselines.get(rule.name)
-        verdict = judge(
-            rule.name,
-            rule.metric,
-            rule.threshold,
-            values,
-            rule.probes,
-            warn=rule.warn,
-            min_samples=rule.min_samples,
-            source=rule.source,
-            baseline=baseline,
-            tolerance=rule.tolerance if baseline is not None else None,
-        )
-        if rule.tolerance is not None and baselines is not None and baseline is None:
-            # Asked to compare, but the baseline never measured this budget.
-            if verdict.outcome == Status.PASS:
-                verdict.outcome = Status.INCONCLUSIVE
-            verdict.message += "; regression: this budget is not in the baseline"
-        verdict.extra.update(span)
-        verdict.extra["per_probe"] = {p: len(v) for p, v in per_probe.items()}
+        verdict = _judge_lab(rule, store, batch, now, seconds, baselines)
         if rule.source == "both":
             # Lab beside field: the worst conclusive side decides. A check judges its own runs;
             # the field side always looks back over the window.
@@ -573,30 +534,54 @@ def evaluate(
     return verdicts
 
 
-def field_samples(rule: Rule, store: Any, since: float, until: float) -> list[float]:
+def _judge_lab(
+    rule: Rule,
+    store: Store,
+    batch: str | None,
+    now: float,
+    seconds: float,
+    baselines: dict[str, list[float]] | None,
+) -> Verdict:
+    """A budget over probes' runs: one check's batch, or the window up to now."""
+    if batch is not None:
+        per_probe = store.samples(rule.metric, rule.probes, batch=batch)
+    else:
+        per_probe = store.samples(rule.metric, rule.probes, since=now - seconds, until=now)
+    values = [v for vs in per_probe.values() for v in vs]
+    compared = rule.tolerance is not None and baselines is not None
+    baseline = baselines.get(rule.name) if compared and baselines is not None else None
+    verdict = judge(rule, values, baseline=baseline)
+    if compared and baseline is None:
+        # Asked to compare, but the baseline never measured this budget.
+        if verdict.outcome == Status.PASS:
+            verdict.outcome = Status.INCONCLUSIVE
+        verdict.message += "; regression: this budget is not in the baseline"
+    if batch is None:
+        verdict.extra["window_s"] = seconds
+    verdict.extra["per_probe"] = {p: len(v) for p, v in per_probe.items()}
+    return verdict
+
+
+def field_samples(rule: Rule, store: Store, since: float, until: float) -> list[float]:
     """A real-user budget's samples: metric values, or one 1/0 per page load or session."""
-    scope = {"since": since, "until": until, "device": rule.device}
     if rule.metric.name == "error_rate":
-        errored, loads = store.rum_error_rate(page=rule.page, **scope)
+        errored, loads = store.rum_error_rate(
+            page=rule.page, since=since, until=until, device=rule.device
+        )
         return [1.0] * errored + [0.0] * (loads - errored)
     if rule.metric.task is not None:
-        done, began = store.rum_task_sessions(rule.metric.task, **scope)
+        done, began = store.rum_task_sessions(
+            rule.metric.task, since=since, until=until, device=rule.device
+        )
         return [1.0] * done + [0.0] * max(0, began - done)
-    return list(store.rum_samples(rule.metric.name, page=rule.page, **scope))
-
-
-def _judge_field(rule: Rule, store: Any, since: float, until: float, seconds: float) -> Verdict:
-    values = field_samples(rule, store, since, until)
-    verdict = judge(
-        rule.name,
-        rule.metric,
-        rule.threshold,
-        values,
-        [],
-        warn=rule.warn,
-        min_samples=rule.min_samples,
-        source="rum",
+    return store.rum_samples(
+        rule.metric.name, page=rule.page, since=since, until=until, device=rule.device
     )
+
+
+def _judge_field(rule: Rule, store: Store, since: float, until: float, seconds: float) -> Verdict:
+    values = field_samples(rule, store, since, until)
+    verdict = judge(replace(rule, probes=[], source="rum", tolerance=None), values)
     verdict.extra.update({"window_s": seconds, "page": rule.page, "device": rule.device})
     return verdict
 

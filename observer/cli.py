@@ -6,12 +6,14 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
+from .exitcodes import Exit
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,14 +22,12 @@ if TYPE_CHECKING:
 
     from .config import Probe, Project
     from .early import EarlyDriver
+    from .report.check import Report
     from .results import ProbeResult
+    from .rounds import Rounds
     from .store import Store
 
-# Exit codes, documented in docs/cli.md.
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-EXIT_ERROR = 3
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = Exit.OK, Exit.FAIL, Exit.USAGE, Exit.ERROR
 
 
 def _die(message: str, code: int) -> NoReturn:
@@ -35,7 +35,13 @@ def _die(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def load(file: str, *, require_env: bool = False, runs: tuple[str, ...] | None = None) -> Project:
+def load(
+    file: str,
+    *,
+    require_env: bool = False,
+    runs: tuple[str, ...] | None = None,
+    env: dict[str, str] | None = None,
+) -> Project:
     """Load a probe file or exit 2 with one line per problem.
 
     Variables that are not set are not problems yet (but with require_env): each command then
@@ -46,7 +52,7 @@ def load(file: str, *, require_env: bool = False, runs: tuple[str, ...] | None =
     from .config import ConfigError, load_project
 
     try:
-        return load_project(file, require_env=require_env, runs=runs)
+        return load_project(file, env, require_env=require_env, runs=runs)
     except ConfigError as exc:
         _problems(exc.problems, file)
 
@@ -69,16 +75,6 @@ def _problems(problems: list[Any], file: str) -> NoReturn:
     n = sum(1 for p in problems if not p.warning)
     click.echo(f"{n} problem{'s' if n != 1 else ''} in {file}", err=True)
     sys.exit(EXIT_USAGE)
-
-
-def exit_code(results: list[ProbeResult]) -> int:
-    """3 if observer could not run something, else 1 if anything failed, else 0."""
-    outcomes = {str(r.outcome) for r in results}
-    if "error" in outcomes:
-        return EXIT_ERROR
-    if "fail" in outcomes:
-        return EXIT_FAIL
-    return EXIT_OK
 
 
 def entry() -> None:
@@ -151,30 +147,12 @@ def _n(count: int, noun: str) -> str:
 
 
 def _check_devices(project: Project) -> None:
-    if not any(p.device for p in project.probes):
-        return  # reading Playwright's device list costs a 3 MB file read
-    from .browser import known_devices
+    """Exit 2, in the form load() uses, when a probe names a device Playwright does not know."""
+    from .config.devices import device_problems
 
-    devices = known_devices()
-    if not devices:
-        return
-    import difflib
-
-    from .config import Problem
-    from .config.errors import format_path
-
-    bad: list[Problem] = []
-    for probe in project.probes:
-        if probe.device and project.has_unset(probe.name, "device"):
-            continue  # not known yet; a command that runs the probe needs the variable
-        if probe.device and probe.device not in devices:
-            close = difflib.get_close_matches(probe.device, sorted(devices), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            path = format_path((*project.origins[probe.name][1], "device"))
-            where = project.mark_of(probe.name, "device")
-            bad.append(Problem(where, path, f"Playwright has no device '{probe.device}'{hint}"))
+    bad = device_problems(project)
     if bad:
-        _problems(bad, str(project.path))  # the same form as load()
+        _problems(bad, str(project.path))
 
 
 @main.command()
@@ -212,20 +190,23 @@ def run(
         selected = choose(project, probes)
         need(file, project.require, probes=[p.name for p in selected], settings=True)
         _check_devices(project)
+        from .rounds import Rounds
+
         with open_store(project, db) as store:
             results = run_and_record(
                 project,
                 selected,
                 store,
+                Rounds(concurrency=concurrency, headed=headed),
                 quiet=as_json,
-                concurrency=concurrency,
-                headed=headed,
                 early=early,
             )
     if as_json:
-        payload = {"results": [r.to_dict() for r in results], "database": str(store.path)}
+        payload = {"results": [r.to_dict() for r in results], "database": store.name}
         click.echo(json.dumps(payload, indent=2))
-    sys.exit(exit_code(results))
+    from .exitcodes import for_results
+
+    sys.exit(for_results(results))
 
 
 def console(stderr: bool = False) -> Console:
@@ -238,18 +219,21 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, width=width, soft_wrap=True)
 
 
-def open_store(project: Project | None, db: str | None) -> Store:
-    """The results database (--db, else settings.database); exit 3 if it cannot be opened."""
-    from .store import Store, StoreError
+def database(project: Project | None, db: str | None) -> Path:
+    """Where the results are: --db, else the file's settings.database, else ./observer.db."""
+    from .store import target
 
-    if db:
-        path = Path(db)
-    elif project is not None:
-        path = project.resolve(project.config.settings.database)
-    else:
-        path = Path("observer.db")
+    configured = project.resolve(project.config.settings.database) if project else None
+    return target(db, configured)
+
+
+def open_store(project: Project | None, db: str | None) -> Store:
+    """The results database (see `database`); exit 3 if it cannot be opened."""
+    from .store import StoreError
+    from .store import open_store as open_
+
     try:
-        return Store(path)
+        return open_(database(project, db))
     except StoreError as exc:
         _die(str(exc), EXIT_ERROR)
 
@@ -271,61 +255,59 @@ def run_and_record(
     project: Project,
     selected: list[Probe],
     store: Store,
+    rounds: Rounds,
     *,
     quiet: bool,
-    concurrency: int | None,
-    headed: bool = False,
-    source: str = "run",
-    rounds: int = 1,
-    batch: str | None = None,
     early: EarlyDriver | None = None,
 ) -> list[ProbeResult]:
-    """Run the selected probes `rounds` times with progress on stderr, recording each round.
-
-    With `early`, they run on its loop with the Playwright driver it has been booting.
-    """
-    import asyncio
-
+    """Run the selected probes in rounds with progress on stderr; the last round's table on
+    stdout unless quiet; exit 3 if a round cannot be recorded."""
+    from . import rounds as library
     from .report.console import Progress, render_results
-    from .runner import Runner
     from .store import StoreError
 
-    err = console(stderr=True)
     t0 = time.perf_counter()
-
-    async def go(progress: Progress) -> list[ProbeResult]:
-        everything: list[ProbeResult] = []
-        async with Runner(project, concurrency=concurrency, headed=headed) as runner:
-            driver = await early.driver() if early else None
-            if driver is not None:
-                runner.pool.adopt(*driver)
-            for _ in range(rounds):
-                results = await runner.run(
-                    selected, on_start=progress.start, on_result=progress.finish
-                )
-                # Recorded round by round, so an interrupted check keeps what it measured.
-                store.record_many(results, source=source, batch=batch)
-                everything += results
-        return everything
-
     try:
-        with Progress(err, len(selected) * rounds) as progress:
-            results = early.run(go(progress)) if early else asyncio.run(go(progress))
+        with Progress(console(stderr=True), len(selected) * rounds.count) as progress:
+            results = library.run_and_record(
+                project, selected, store, rounds, early=early, watcher=progress
+            )
     except StoreError as exc:
         _die(f"results not recorded: {exc}", EXIT_ERROR)
     if not quiet:
         out = console()
-        if rounds > 1:
+        if rounds.count > 1:
             from .report.console import render_rounds
 
-            render_rounds(out, results, rounds)
+            render_rounds(out, results, rounds.count)
             out.print("[bold]The last round:[/]")
         last = results[-len(selected) :]
-        render_results(out, last, db=str(store.path), elapsed=time.perf_counter() - t0)
+        render_results(out, last, db=store.name, elapsed=time.perf_counter() - t0)
     return results
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """The reports a command that judges budgets was asked for (--json, --junit, ...)."""
+
+    as_json: bool = False
+    junit: str | None = None
+    github: bool = False
+    markdown: str | None = None
+    strict: bool = False
+
+
 def _report_options(fn: Any) -> Any:
+    """The report options, handed to the command as one `outputs` (an Outputs)."""
+    import functools
+
+    names = [f.name for f in fields(Outputs)]
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> Any:
+        outputs = Outputs(**{name: kwargs.pop(name) for name in names})
+        return fn(outputs=outputs, **kwargs)
+
     for option in reversed(
         [
             click.option(
@@ -354,58 +336,40 @@ def _report_options(fn: Any) -> Any:
             ),
         ]
     ):
-        fn = option(fn)
-    return fn
+        command = option(command)
+    return command
 
 
-def _emit(
-    report: Any, *, as_json: bool, junit: str | None, github: bool, markdown: str | None, title: str
-) -> NoReturn:
+def _emit(report: Report, outputs: Outputs, title: str) -> NoReturn:
     """Print and write every report asked for, then exit with the report's code."""
     from .report import formats
     from .report.console import render_verdicts
 
-    if as_json:
+    report.strict = outputs.strict
+    if outputs.as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         render_verdicts(console(), report.verdicts, report.warnings)
     try:
-        if junit:
-            formats.junit(report, junit)
-        if markdown:
-            Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-            Path(markdown).write_text(formats.markdown(report, title), encoding="utf-8")
-        if github:
+        if outputs.junit:
+            formats.junit(report, outputs.junit)
+        if outputs.markdown:
+            Path(outputs.markdown).parent.mkdir(parents=True, exist_ok=True)
+            Path(outputs.markdown).write_text(formats.markdown(report, title), encoding="utf-8")
+        if outputs.github:
             # Beside --json the annotations go to stderr (the runner reads both), so stdout
             # stays one JSON document.
             for line in formats.github_annotations(report):
-                click.echo(line, err=as_json)
+                click.echo(line, err=outputs.as_json)
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary:
                 with open(summary, "a", encoding="utf-8") as fh:
                     fh.write(formats.markdown(report, title))
     except OSError as exc:
         _die(f"cannot write the report: {exc}", EXIT_ERROR)
-    if not as_json:
+    if not outputs.as_json:
         _verdict_line(report)
     sys.exit(report.exit_code)
-
-
-def _select_rules(project: Project, names: tuple[str, ...]) -> list[Any]:
-    """The budgets a check judges: those with lab data, narrowed to the selected probes."""
-    import dataclasses
-
-    # Real-user budgets judge production traffic, not the build a check is gating.
-    lab = [rule for rule in project.budgets if rule.source != "rum"]
-    if not names:
-        return lab
-    chosen = set(names)
-    rules = []
-    for rule in lab:
-        probes = [p for p in rule.probes if p in chosen]
-        if probes:
-            rules.append(dataclasses.replace(rule, probes=probes))
-    return rules
 
 
 @main.command()
@@ -441,25 +405,20 @@ def check(
     db: str | None,
     baseline: str | None,
     concurrency: int | None,
-    as_json: bool,
-    junit: str | None,
-    github: bool,
-    markdown: str | None,
-    strict: bool,
+    outputs: Outputs,
 ) -> None:
     """Run probes N times and judge every budget: the deploy gate (exit 0 ok, 1 failed, 3 error)."""
-    import uuid
-
     from .early import early_driver
 
     with early_driver(file) as early:  # first: it boots while the rest is imported and read
-        from .budgets import evaluate, load_baseline
-        from .report.check import Report
-        from .report.console import render_rounds
+        from . import rounds
+        from .budgets import lab_rules, load_baseline
+        from .report.console import Progress, render_rounds
+        from .store import StoreError
 
         project = load(file, runs=probes)
         selected = choose(project, probes)
-        rules = _select_rules(project, probes)
+        rules = lab_rules(project.budgets, probes)
         need(
             file,
             project.require,
@@ -474,38 +433,25 @@ def check(
                 baselines = load_baseline(baseline)
             except ValueError as exc:
                 _die(f"--baseline: {exc}", EXIT_USAGE)
-        batch = uuid.uuid4().hex
+        plan = rounds.Rounds(count=runs, concurrency=concurrency)
         with open_store(project, db) as store:
-            results = run_and_record(
-                project,
-                selected,
-                store,
-                quiet=True,
-                concurrency=concurrency,
-                source="check",
-                rounds=runs,
-                batch=batch,
-                early=early,
-            )
-            verdicts = evaluate(rules, store, batch=batch, baselines=baselines)
-    report = Report(
-        verdicts,
-        [r for r in results],
-        runs=runs,
-        batch=batch,
-        database=str(store.path),
-        strict=strict,
-    )
-    if not as_json:
-        render_rounds(console(), results, runs)
-    _emit(
-        report,
-        as_json=as_json,
-        junit=junit,
-        github=github,
-        markdown=markdown,
-        title="observer check",
-    )
+            try:
+                with Progress(console(stderr=True), len(selected) * runs) as progress:
+                    report = rounds.check(
+                        project,
+                        selected,
+                        rules,
+                        store,
+                        plan,
+                        baselines=baselines,
+                        early=early,
+                        watcher=progress,
+                    )
+            except StoreError as exc:
+                _die(f"results not recorded: {exc}", EXIT_ERROR)
+    if not outputs.as_json:
+        render_rounds(console(), report.results, runs)
+    _emit(report, outputs, "observer check")
 
 
 def _verdict_line(report: Any) -> None:
@@ -536,17 +482,7 @@ def _verdict_line(report: Any) -> None:
     help="Also drive the alert rules (incidents, notifications), as serve does.",
 )
 @_report_options
-def budgets(
-    file: str,
-    alert: bool,
-    db: str | None,
-    window: str | None,
-    as_json: bool,
-    junit: str | None,
-    github: bool,
-    markdown: str | None,
-    strict: bool,
-) -> None:
+def budgets(file: str, alert: bool, db: str | None, window: str | None, outputs: Outputs) -> None:
     """Judge every budget over stored runs, without running probes (exit 0 ok, 1 failed)."""
     import asyncio
 
@@ -572,15 +508,7 @@ def budgets(
             from .alerts import alert_once
 
             asyncio.run(alert_once(project, store, verdicts))
-    report = Report(verdicts, database=str(store.path), strict=strict)
-    _emit(
-        report,
-        as_json=as_json,
-        junit=junit,
-        github=github,
-        markdown=markdown,
-        title="observer budgets",
-    )
+    _emit(Report(verdicts, database=store.name), outputs, "observer budgets")
 
 
 @main.command()
@@ -591,7 +519,7 @@ def doctor(file: str | None, db: str | None) -> None:
     from importlib.metadata import PackageNotFoundError, version
 
     from .browser import BrowserNotFound, browser_version, find_chromium, install_hint
-    from .store import SCHEMA_VERSION, Store, StoreError
+    from .store import SCHEMA_VERSION, StoreError, open_store
 
     project = load(file) if file else None
     if project is not None and file is not None:
@@ -625,16 +553,12 @@ def doctor(file: str | None, db: str | None) -> None:
     except ObserverError as exc:
         line("web-vitals", str(exc), False)
         ok = False
-    db_path = (
-        Path(db)
-        if db
-        else (project.resolve(project.config.settings.database) if project else Path("observer.db"))
-    )
+    db_path = database(project, db)
     if not db_path.exists():
         line("database", f"{db_path} (not there yet: the first run creates it)")
     else:
         try:
-            with Store(db_path) as store:
+            with open_store(db_path) as store:
                 runs = store.count("runs")
                 schema = f"schema {store.schema_version()}/{SCHEMA_VERSION}"
                 line("database", f"{db_path} ({schema}, {runs} runs, WAL)")
@@ -718,7 +642,7 @@ def serve(
             host,
             port,
             project.config.rum.path,
-            store.path,
+            store.name,
             extra={"event": "listen"},
         )
         server = uvicorn.Server(config)
@@ -740,52 +664,75 @@ def serve(
     "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
 )
 def prune(file: str, db: str | None) -> None:
-    """Delete what is past its retention (rum.retention for beacons)."""
-    import time as _time
+    """Delete what is past its retention: runs (settings.retention.runs), artifacts
+    (settings.retention.artifacts) and beacons (rum.retention)."""
+    from .config import format_duration
+    from .retention import prune as prune_all
 
     project = load(file)
-    need(file, project.require, settings=True, rum=True)  # rum.retention says what goes
-    keep = project.config.rum.retention
+    need(file, project.require, settings=True, rum=True)  # their retention says what goes
+    keep = project.config.settings.retention
     with open_store(project, db) as store:
-        gone = store.prune_beacons(_time.time() - keep)
-    click.echo(f"{gone} beacons older than {keep / 86400:g} days deleted from {store.path}")
+        gone = prune_all(project, store)
+    click.echo(
+        f"{gone.runs} runs older than {format_duration(keep.runs)}, "
+        f"{gone.artifact_dirs} artifact folders older than {format_duration(keep.artifacts)} "
+        f"and {gone.beacons} beacons older than "
+        f"{project.config.rum.retention / 86400:g} days deleted from {store.name}"
+    )
 
 
-@main.command()
-@click.argument("words", nargs=-1, metavar="[test] FILE")
+class _DefaultCommand(click.Group):
+    """A group whose first word may be left out: `observer alerts FILE` is `alerts show FILE`,
+    beside `observer alerts test FILE`."""
+
+    default = "show"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put the default command in front unless a command (or --help) comes first."""
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_DefaultCommand)
+def alerts() -> None:
+    """`observer alerts FILE`: open and recent incidents. `observer alerts test FILE`: send a
+    test notification to every channel (or --channel) and say which worked."""
+
+
+@alerts.command("show", hidden=True)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print incidents as JSON.")
+def alerts_show(file: str, db: str | None, as_json: bool) -> None:
+    """Open and recent incidents (the last 7 days) with their notifications."""
+    project = load(file)
+    need(file, project.require, settings=True)
+    with open_store(project, db) as store:
+        incidents = store.incidents(since=time.time() - 7 * 86400)
+    if as_json:
+        click.echo(json.dumps({"incidents": [i.to_dict() for i in incidents]}, indent=2))
+        return
+    from .report.console import render_incidents
+
+    render_incidents(console(), incidents)
+
+
+@alerts.command("test")
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--channel",
     "channels",
     multiple=True,
     metavar="NAME",
-    help="With test: only this channel (repeatable).",
+    help="Only this channel (repeatable).",
 )
-@click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print incidents as JSON.")
-def alerts(
-    words: tuple[str, ...], channels: tuple[str, ...], db: str | None, as_json: bool
-) -> None:
-    """`observer alerts FILE`: open and recent incidents. `observer alerts test FILE`: send a
-    test notification to every channel (or --channel) and say which worked."""
-    if not words or len(words) > 2 or (len(words) == 2 and words[0] != "test"):
-        _die(
-            "usage: observer alerts FILE [--db PATH] | observer alerts test FILE [--channel NAME]",
-            EXIT_USAGE,
-        )
-    project = load(words[-1])
-    if words[0] == "test" and len(words) == 2:
-        sys.exit(_alerts_test(project, words[-1], channels))
-    need(words[-1], project.require, settings=True)
-    with open_store(project, db) as store:
-        incidents = store.incidents(since=time.time() - 7 * 86400)
-    if as_json:
-        click.echo(json.dumps({"incidents": incidents}, indent=2))
-        return
-    from .report.console import render_incidents
-
-    render_incidents(console(), incidents)
+def alerts_test(file: str, channels: tuple[str, ...]) -> None:
+    """Send a test notification to every channel (or --channel) and say which worked."""
+    sys.exit(_alerts_test(load(file), file, channels))
 
 
 def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
@@ -863,11 +810,11 @@ def silence(
             if not rows:
                 click.echo("no silences in force")
             for r in rows:
-                left = r["ends_at"] - now
-                until = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["ends_at"]))
+                left = r.ends_at - now
+                until = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.ends_at))
                 click.echo(
-                    f"{r['pattern']}  until {until} ({left / 3600:.1f}h left)"
-                    + (f"  {r['reason']}" if r["reason"] else "")
+                    f"{r.pattern}  until {until} ({left / 3600:.1f}h left)"
+                    + (f"  {r.reason}" if r.reason else "")
                 )
             return
         if not duration:
@@ -930,32 +877,28 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
     from .demo.traffic import customers as send_customers
     from .report.check import Report
     from .report.console import render_verdicts
+    from .rounds import Rounds
     from .server import BackgroundServer, create_app
-    from .store import Store
+    from .store import open_store as open_
 
     observer_server = BackgroundServer()
     rum_js = f"{observer_server.url}/rum.js"
     with ShopServer(port=port, rum_script=rum_js) as shop:
-        os.environ["BASE_URL"] = shop.url
         click.echo(
             f"demo shop at {shop.url}, observer at {observer_server.url}; running {file}", err=True
         )
-        project = load(file)
+        # The example file finds the shop through ${BASE_URL}.
+        project = load(file, env={**os.environ, "BASE_URL": shop.url})
         selected = choose(project, ())
         need(file, project.require_serve)  # it serves what it runs
-        with open_store(project, None) as store, Store(store.path) as server_store:
+        with open_store(project, None) as store, open_(store.name) as server_store:
             try:
                 observer_server.start(create_app(project, server_store))
             except MissingAsset as exc:
                 _die(str(exc), EXIT_ERROR)
             try:
                 results = run_and_record(
-                    project,
-                    selected,
-                    store,
-                    quiet=False,
-                    concurrency=None,
-                    rounds=rounds,
+                    project, selected, store, Rounds(count=rounds), quiet=False
                 )
                 if customers:
                     before = store.rum_count(synthetic=False)
@@ -976,9 +919,6 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
         f"\nSee it all on the dashboard: {sys.argv[0]} serve {file} --no-schedule "
         "(then open http://127.0.0.1:8780/)"
     )
-    sys.exit(exit_code(results))
+    from .exitcodes import for_results
 
-
-def run_cli(args: list[str]) -> Any:
-    """Entry point for tests that want the CLI in-process."""
-    return main.main(args=args, standalone_mode=False)
+    sys.exit(for_results(results))

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .budgets import Verdict, evaluate
 from .config import ConfigError, Probe, Project, load_for_serve
 from .results import Outcome, ProbeResult
+from .retention import prune
 from .runner import Runner, error_result
 from .scheduler import Scheduler
 
@@ -179,24 +178,10 @@ class Daemon:
         await asyncio.sleep(5)  # let start-up finish first
         while True:
             try:
-                await asyncio.to_thread(self.prune)
+                await asyncio.to_thread(prune, self.project, self.store)
             except Exception as exc:
                 log.warning("retention: %s", exc, extra={"event": "retention_error"})
             await asyncio.sleep(every)
-
-    def prune(self, now: float | None = None) -> dict[str, int]:
-        """Delete runs, artifacts and beacons past their retention."""
-        now = time.time() if now is None else now
-        settings = self.project.config.settings
-        runs = self.store.prune_runs(now - settings.retention.runs)
-        beacons = self.store.prune_beacons(now - self.project.config.rum.retention)
-        files = prune_artifacts(
-            self.project.resolve(settings.artifacts), now - settings.retention.artifacts
-        )
-        gone = {"runs": runs, "beacons": beacons, "artifact_dirs": files}
-        if any(gone.values()):
-            log.info("retention removed %s", gone, extra={"event": "retention", **gone})
-        return gone
 
     # ---------------------------------------------------------------- reloads
 
@@ -271,21 +256,3 @@ class Daemon:
             grace,
             extra={"event": "stop", "cancelled": cancelled},
         )
-
-
-def prune_artifacts(root: Path, before: float) -> int:
-    """Remove run folders (root/probe/run) last changed before a time; returns how many."""
-    removed = 0
-    if not root.is_dir():
-        return 0
-    for probe_dir in root.iterdir():
-        if not probe_dir.is_dir():
-            continue
-        for run_dir in probe_dir.iterdir():
-            try:
-                if run_dir.is_dir() and run_dir.stat().st_mtime < before:
-                    shutil.rmtree(run_dir)
-                    removed += 1
-            except OSError:
-                continue
-    return removed

@@ -44,7 +44,7 @@ from observer.results import (
     ProbeResult,
     StepResult,
 )
-from observer.store import Store
+from observer.store import BeaconRow, SQLiteStore
 
 # apprise's e-mail plugin imports imghdr, deprecated in Python 3.11 (warnings are errors here).
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
@@ -259,7 +259,7 @@ class Harness:
     def __init__(self, path: Path, db: Path, shots: Path) -> None:
         self.path, self.db, self.shots = path, db, shots
         self.project: Project = load_project(path)
-        self.store = Store(db)
+        self.store = SQLiteStore(db)
         self.clock = Clock()
         self.alerter = Alerter(self.project, self.store, clock=self.clock)
         self.runs: list[ProbeResult] = []
@@ -267,13 +267,13 @@ class Harness:
     def restart(self) -> None:
         """A new process: a new connection and a new alerter over the same database."""
         self.store.close()
-        self.store = Store(self.db)
+        self.store = SQLiteStore(self.db)
         self.alerter = Alerter(self.project, self.store, clock=self.clock)
 
     def verdict(self, failing: bool) -> Verdict:
         rule = self.project.budgets[0]
         values = [4800.0 if failing else 2000.0] * 12
-        return judge(rule.name, rule.metric, rule.threshold, values, rule.probes, warn=rule.warn)
+        return judge(rule, values)
 
     def checkout_run(self, ok: bool) -> ProbeResult:
         """A recorded checkout run: a failed one stops at 'place order' with a screenshot."""
@@ -354,7 +354,7 @@ class Harness:
         return [
             n
             for n in self.store.notifications()
-            if n["status"] == "sent" and channel in (None, n["channel"])
+            if n.status == "sent" and channel in (None, n.channel)
         ]
 
 
@@ -411,7 +411,7 @@ def test_a_blip_never_pages(harness: Callable[..., Harness], smtp: Smtp, hook: W
     assert hook.requests == []
     assert h.store.notifications() == []
     incidents = h.store.incidents()
-    assert [(i["state"], i["breaches"], i["notified"]) for i in incidents] == [
+    assert [(i.state, i.breaches, i.notified) for i in incidents] == [
         ("ok", 2, 0),
         ("ok", 1, 0),
     ]
@@ -437,8 +437,8 @@ def test_three_breaches_fire_once_per_channel(
             await h.budget(True)
         await h.alerter.drain()
         (inc,) = h.store.incidents()
-        assert inc["state"] == "firing" and inc["fired_at"] == fired_at
-        assert inc["breaches"] == 7 and inc["notified"] == 1
+        assert inc.state == "firing" and inc.fired_at == fired_at
+        assert inc.breaches == 7 and inc.notified == 1
 
     run(go())
     title = "[FIRING] checkout is fast: p95 4.8 s > 4 s (12 samples)"
@@ -446,7 +446,7 @@ def test_three_breaches_fire_once_per_channel(
     assert hook.titles == [title]
     assert hook.messages[0]["type"] == "failure"  # severity critical
     assert len(hook.requests) == 1
-    got = [(n["channel"], n["kind"], n["status"], n["attempt"]) for n in h.store.notifications()]
+    got = [(n.channel, n.kind, n.status, n.attempt) for n in h.store.notifications()]
     assert sorted(got) == [("hook", "firing", "sent", 1), ("mail", "firing", "sent", 1)]
 
 
@@ -481,7 +481,7 @@ def test_reminders_while_still_firing(
     ]
     assert hook.titles == expected
     assert smtp.titles == expected
-    kinds = [n["kind"] for n in h.sent("hook")]
+    kinds = [n.kind for n in h.sent("hook")]
     assert kinds == ["firing"] + ["reminder"] * reminders
 
 
@@ -517,8 +517,8 @@ def test_recovery_resolves_once_and_says_how_long(
     # No screenshot with good news.
     assert hook.messages[1]["attachments"] == []
     (inc,) = h.store.incidents()
-    assert inc["state"] == "resolved" and inc["resolved_at"] == over
-    assert [n["kind"] for n in h.sent("mail")] == ["firing", "resolved"]
+    assert inc.state == "resolved" and inc.resolved_at == over
+    assert [n.kind for n in h.sent("mail")] == ["firing", "resolved"]
 
 
 def test_resolved_can_be_switched_off(
@@ -534,7 +534,7 @@ def test_resolved_can_be_switched_off(
     run(go())
     assert len(firing(hook.titles)) == 1 and len(hook.messages) == 1
     assert len(smtp.messages) == 1
-    assert h.store.incidents()[0]["state"] == "resolved"
+    assert h.store.incidents()[0].state == "resolved"
 
 
 def test_restarts_neither_send_again_nor_forget(
@@ -566,7 +566,7 @@ def test_restarts_neither_send_again_nor_forget(
     assert len(firing(hook.titles)) == len(firing(smtp.titles)) == 1
     assert len(resolved(hook.titles)) == len(resolved(smtp.titles)) == 1
     assert len(hook.messages) == len(smtp.messages) == 2
-    assert [i["state"] for i in h.store.incidents()] == ["resolved"]
+    assert [i.state for i in h.store.incidents()] == ["resolved"]
 
 
 @pytest.mark.parametrize(("fail_first", "delivered"), [(2, True), (10, False)])
@@ -590,17 +590,17 @@ def test_a_failing_channel_is_retried_and_the_other_unaffected(
     assert len(hook.requests) == attempts
     assert len(hook.messages) == (1 if delivered else 0)
     assert len(smtp.messages) == 1
-    rows_ = [n for n in h.store.notifications() if n["channel"] == "hook"]
+    rows_ = [n for n in h.store.notifications() if n.channel == "hook"]
     want = [(i, "failed") for i in range(1, fail_first + 1)][:4]
     if delivered:
         want.append((fail_first + 1, "sent"))
-    assert [(n["attempt"], n["status"]) for n in rows_] == want
+    assert [(n.attempt, n.status) for n in rows_] == want
     for n in rows_:
-        if n["status"] == "failed":
-            assert "500" in n["error"]
-    assert [
-        (n["attempt"], n["status"]) for n in h.store.notifications() if n["channel"] == "mail"
-    ] == [(1, "sent")]
+        if n.status == "failed":
+            assert "500" in n.error
+    assert [(n.attempt, n.status) for n in h.store.notifications() if n.channel == "mail"] == [
+        (1, "sent")
+    ]
 
 
 def test_a_channel_that_never_answers_does_not_hold_up_the_other(
@@ -619,7 +619,7 @@ def test_a_channel_that_never_answers_does_not_hold_up_the_other(
             assert time.monotonic() < deadline, "the e-mail never came"
             await asyncio.sleep(0.02)
         # The e-mail is there while the webhook is still being tried.
-        hook_rows = [n for n in h.store.notifications() if n["channel"] == "hook"]
+        hook_rows = [n for n in h.store.notifications() if n.channel == "hook"]
         assert len(hook_rows) < 2
         assert h.alerter._tasks, "the webhook's deliveries are still under way"
         await h.alerter.drain()
@@ -629,14 +629,15 @@ def test_a_channel_that_never_answers_does_not_hold_up_the_other(
     assert hook.messages == []
     assert len(hook.requests) == 2  # the first attempt and one retry both reached it
     notes = h.store.notifications()
-    mail = [n for n in notes if n["channel"] == "mail"]
-    slow = [n for n in notes if n["channel"] == "hook"]
-    assert [(n["attempt"], n["status"]) for n in mail] == [(1, "sent")]
-    assert [(n["attempt"], n["status"], n["error"]) for n in slow] == [
+    mail = [n for n in notes if n.channel == "mail"]
+    slow = [n for n in notes if n.channel == "hook"]
+    assert [(n.attempt, n.status) for n in mail] == [(1, "sent")]
+    assert [(n.attempt, n.status, n.error) for n in slow] == [
         (1, "failed", "no answer within 1s"),
         (2, "failed", "no answer within 1s"),
     ]
-    assert mail[0]["id"] < slow[-1]["id"]
+    assert mail[0].id is not None and slow[-1].id is not None
+    assert mail[0].id < slow[-1].id
 
 
 def test_silenced_incidents_are_recorded_not_sent(
@@ -657,15 +658,15 @@ def test_silenced_incidents_are_recorded_not_sent(
     run(go())
     assert smtp.messages == [] and hook.requests == []
     notes = h.store.notifications()
-    assert sorted((n["channel"], n["kind"], n["status"]) for n in notes) == [
+    assert sorted((n.channel, n.kind, n.status) for n in notes) == [
         ("hook", "firing", "silenced"),
         ("hook", "resolved", "silenced"),
         ("mail", "firing", "silenced"),
         ("mail", "resolved", "silenced"),
     ]
     for n in notes:
-        assert n["error"].startswith("silenced by 'checkout*' until ")
-    assert h.store.incidents()[0]["state"] == "resolved"
+        assert n.error.startswith("silenced by 'checkout*' until ")
+    assert h.store.incidents()[0].state == "resolved"
 
 
 def test_a_silence_by_rule_name(harness: Callable[..., Harness], smtp: Smtp, hook: Webhook) -> None:
@@ -679,7 +680,7 @@ def test_a_silence_by_rule_name(harness: Callable[..., Harness], smtp: Smtp, hoo
 
     run(go())
     assert smtp.messages == [] and hook.requests == []
-    assert {n["status"] for n in h.store.notifications()} == {"silenced"}
+    assert {n.status for n in h.store.notifications()} == {"silenced"}
 
 
 DEPENDENT_RULE = """
@@ -710,12 +711,12 @@ def test_a_dependent_alert_waits_for_its_dependency(
         body = hook.messages[0]["message"]
         assert "Also affected (their alerts wait for this one): checkout" in body.splitlines()
         assert "HTTP status: 503" in body.splitlines()
-        held = [n for n in h.store.notifications() if n["status"] == "held"]
-        assert sorted((n["channel"], n["kind"]) for n in held) == [
+        held = [n for n in h.store.notifications() if n.status == "held"]
+        assert sorted((n.channel, n.kind) for n in held) == [
             ("hook", "firing"),
             ("mail", "firing"),
         ]
-        assert {n["error"] for n in held} == {"held: health failing"}
+        assert {n.error for n in held} == {"held: health failing"}
         await both(True, False)  # health recovers, checkout still fails: its alert goes out
         assert len(hook.messages) == len(smtp.messages) == 2
         assert hook.titles[1] == (
@@ -733,7 +734,7 @@ def test_a_dependent_alert_waits_for_its_dependency(
     ]
     assert hook.titles == expected
     assert smtp.titles == expected
-    states = {i["subject"]: i["state"] for i in h.store.incidents()}
+    states = {i.subject: i.state for i in h.store.incidents()}
     assert states == {"probe:health": "resolved", "probe:checkout": "firing"}
 
 
@@ -752,7 +753,7 @@ def test_a_held_alert_that_recovers_is_never_sent(
     run(go())
     assert hook.titles == ["[FIRING] probe health failed: status 503, expected 200"]
     assert smtp.titles == hook.titles
-    states = {i["subject"]: i["state"] for i in h.store.incidents()}
+    states = {i.subject: i.state for i in h.store.incidents()}
     assert states == {"probe:health": "firing", "probe:checkout": "resolved"}
 
 
@@ -818,24 +819,20 @@ def test_customer_impact_counts_real_users_on_the_journeys_pages(
 
     def beacon(
         page: str, metric: str, session: str, load: str, value: float | None = None, **kw: Any
-    ) -> tuple[Any, ...]:
-        return (
-            kw.get("at", t),
-            "shop",
-            page,
-            metric,
-            value,
-            None,
-            "navigate",
-            "desktop",
-            "chrome",
-            session,
-            load,
-            kw.get("synthetic", 0),
-            None,
-            None,
-            "observer",
-            None,
+    ) -> BeaconRow:
+        return BeaconRow(
+            received_at=kw.get("at", t),
+            metric=metric,
+            app="shop",
+            page=page,
+            value=value,
+            nav_type="navigate",
+            device="desktop",
+            browser="chrome",
+            session=session,
+            load_id=load,
+            synthetic=bool(kw.get("synthetic", 0)),
+            format="observer",
         )
 
     h.store.insert_beacons(
@@ -936,7 +933,7 @@ def test_channel_secrets_are_never_stored_logged_or_shown(
     assert ("observer", password) in smtp.logins
     assert {m["path"] for m in hook.requests} == {f"/hook/{TOKEN}"}
     assert len(smtp.messages) == 2 and len(hook.messages) == 2
-    assert [n["status"] for n in h.store.notifications() if n["channel"] == "hook"] == [
+    assert [n.status for n in h.store.notifications() if n.channel == "hook"] == [
         "failed",
         "sent",
         "sent",
@@ -1185,10 +1182,10 @@ def test_silence_and_list(tmp_path: Path) -> None:
         assert done.code == 2, (bad, done.stderr)
         assert "--for" in done.stderr
     assert observer("silence", "checkout*", "--db", str(db)).code == 2
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         (s,) = store.silences(time.time())
-        assert (s["pattern"], s["reason"]) == ("checkout*", "x")
-        assert 7190 < s["ends_at"] - s["starts_at"] <= 7200
+        assert (s.pattern, s.reason) == ("checkout*", "x")
+        assert 7190 < s.ends_at - s.starts_at <= 7200
 
 
 def test_budgets_alert_fires_once_and_resolves_once(
@@ -1215,7 +1212,7 @@ def test_budgets_alert_fires_once_and_resolves_once(
     db = tmp_path / "cron.db"
 
     def record(*outcomes: Outcome) -> None:
-        with Store(db) as store:
+        with SQLiteStore(db) as store:
             for outcome in outcomes:
                 store.record(
                     ProbeResult(

@@ -21,6 +21,7 @@ from observer.budgets import (
     AGGREGATES,
     METRICS,
     Metric,
+    Rule,
     Status,
     Verdict,
     aggregate,
@@ -279,15 +280,16 @@ def test_unknown_metric_far_from_any_has_no_suggestion() -> None:
 
 def verdict(threshold: str, values: list[float], metric: Metric = DURATION, **kw: Any) -> Verdict:
     warn = kw.pop("warn", None)
-    return judge(
+    baseline = kw.pop("baseline", None)
+    rule = Rule(
         "b",
         metric,
         parse_threshold(threshold, metric),
-        values,
         ["p"],
         warn=parse_threshold(warn, metric) if warn else None,
         **kw,
     )
+    return judge(rule, values, baseline=baseline)
 
 
 def test_judge_pass() -> None:
@@ -804,15 +806,15 @@ def flaky_result(probe: str = "api") -> ProbeResult:
 def budget(name: str, threshold: str, values: list[float], **kw: Any) -> Verdict:
     metric = kw.pop("metric", DURATION)
     warn = kw.pop("warn", None)
-    return judge(
+    rule = Rule(
         name,
         metric,
         parse_threshold(threshold, metric),
-        values,
         kw.pop("probes", ["checkout"]),
         warn=parse_threshold(warn, metric) if warn else None,
         **kw,
     )
+    return judge(rule, values)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from conftest import Done, observer, rows, set_faults
 from observer.budgets import percentile
 from observer.demo.shop import ShopServer
 from observer.results import Outcome, ProbeResult
-from observer.store import Store
+from observer.store import SQLiteStore
 
 SHOP_FILE = """\
 settings:
@@ -725,7 +725,7 @@ def test_budgets_over_an_empty_window_are_inconclusive(tmp_path: Path) -> None:
 def test_budgets_window_leaves_older_runs_out(tmp_path: Path) -> None:
     put(tmp_path, SHOP_FILE)
     two_hours_ago = time.time() - 2 * 3600
-    with Store(tmp_path / "observer.db") as store:
+    with SQLiteStore(tmp_path / "observer.db") as store:
         store.record(
             ProbeResult(
                 probe="health",
@@ -761,7 +761,7 @@ budgets:
   - {name: own window, probe: health, metric: time, threshold: p95 < 1s, window: 1h}
 """,
     )
-    with Store(tmp_path / "observer.db") as store:
+    with SQLiteStore(tmp_path / "observer.db") as store:
         store.record(
             ProbeResult(
                 probe="health",

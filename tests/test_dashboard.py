@@ -36,7 +36,7 @@ from observer.config import Project, load_project
 from observer.demo.shop import ShopServer
 from observer.runner import Runner
 from observer.server import BackgroundServer, create_app
-from observer.store import Store
+from observer.store import SQLiteStore, Store
 
 SHOTS = ROOT / "test-artifacts" / "dashboard"
 TOKEN = "dash-token-7f3a"
@@ -274,7 +274,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with ShopServer() as shop:
         file.write_text(probe_file(shop.url), encoding="utf-8")
         project = load_project(file)
-        store = Store(folder / "observer.db")
+        store = SQLiteStore(folder / "observer.db")
         asyncio.run(run_rounds(project, store, shop))
     runs = {p: store.recent_runs(p, 10) for p in ("health", "login", "checkout")}
     outcomes = {p: [r["outcome"] for r in rs] for p, rs in runs.items()}
@@ -319,7 +319,7 @@ def dashboard(world: World, dashboard: dict[str, Any]) -> Iterator[str]:
     world.extra[file.name] = dashboard
     file.write_text(probe_file(world.shop, dashboard), encoding="utf-8")
     project = load_project(file)
-    store = Store(world.db)
+    store = SQLiteStore(world.db)
     server = BackgroundServer()
     try:
         server.start(create_app(project, store, schedule=False))
@@ -672,7 +672,7 @@ def test_run_page_shows_why_a_step_failed_captures_and_page_notes(
         ],
         replay=Replay(Outcome.FAIL, 1, "step 2 (open the manual): click ..."),
     )
-    store = Store(world.db)
+    store = SQLiteStore(world.db)
     try:
         run_id = store.record(result)
     finally:

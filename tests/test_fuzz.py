@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from observer.config import load_project
 from observer.rum.model import KINDS, MAX_CLS, MAX_TIME_MS, NAV_TYPES, RATINGS, VITALS
 from observer.server import BackgroundServer, create_app
-from observer.store import Store
+from observer.store import SQLiteStore
 
 # A distinctive User-Agent: its family and class may be stored, the string never.
 UA = "FuzzAgent/9.9 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0.0.0 Safari/537.36"
@@ -107,7 +107,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     config = {"rum": {"rate_limit": "off", "max_body": "1MiB"}}
     file.write_text(json.dumps(config), encoding="utf-8")
     db = folder / "fuzz.db"
-    store = Store(db)
+    store = SQLiteStore(db)
     server = BackgroundServer()
     server.start(create_app(load_project(file), store))
     # A connection per request: an answer that closes its connection cannot break the next.

@@ -39,7 +39,7 @@ from observer.demo.shop import ShopServer
 from observer.results import Outcome, ProbeResult
 from observer.runner import run_all
 from observer.server import BODY_TIMEOUT, BackgroundServer, create_app
-from observer.store import BUSY_TIMEOUT_MS, Store
+from observer.store import BUSY_TIMEOUT_MS, SQLiteStore, Store
 
 DEADLINE = 60.0  # liveness bound for anything we wait for
 POLL = 0.05
@@ -85,7 +85,7 @@ def serving(folder: Path, config: dict[str, Any]) -> Iterator[tuple[str, Path, S
     file = folder / "observer.yaml"
     file.write_text(json.dumps(config), encoding="utf-8")
     db = folder / "inproc.db"
-    store = Store(db)
+    store = SQLiteStore(db)
     server = BackgroundServer()
     try:
         server.start(create_app(load_project(file), store))
@@ -423,7 +423,7 @@ probes:
 def test_a_short_lock_by_another_process_is_waited_out(endpoint: Endpoint, tmp_path: Path) -> None:
     file = write(tmp_path, PING.format(url=endpoint.url))
     db = tmp_path / "short.db"
-    Store(db).close()  # created and migrated, as after an earlier run
+    SQLiteStore(db).close()  # created and migrated, as after an earlier run
     with Locker(db) as locker:
         run = subprocess.Popen(
             [*OBSERVER, "run", str(file), "--db", str(db), "--json"],

@@ -36,7 +36,7 @@ from observer.config import load_project
 from observer.demo.shop import ShopServer
 from observer.runner import run_all
 from observer.server import BackgroundServer, create_app
-from observer.store import Store
+from observer.store import BeaconRow, SQLiteStore
 
 # Google's file as npm ships it: the vendored copy is byte for byte web-vitals' own
 # dist/web-vitals.iife.js (`python -m observer.web.build --check` in .ci/test holds it so).
@@ -115,7 +115,7 @@ def serving(folder: Path, config: dict[str, Any]) -> Iterator[Rum]:
     file = write_config(folder, config)
     project = load_project(file)
     db = folder / "rum.db"
-    store = Store(db)
+    store = SQLiteStore(db)
     server = BackgroundServer()
     try:
         server.start(create_app(project, store))
@@ -1177,12 +1177,24 @@ def test_prune_deletes_beacons_past_retention(tmp_path: Path) -> None:
     now = time.time()
     day = 86400.0
 
-    def row(age_days: float, n: int) -> tuple[Any, ...]:
-        at = now - age_days * day
-        return (at, "shop", "/", "lcp", 1000.0 + n, "good", "navigate", "desktop", "Chrome",
-                f"s{n}", f"l{n}", 0, None, None, "web-vitals", f"wv:{n}")  # fmt: skip
+    def row(age_days: float, n: int) -> BeaconRow:
+        return BeaconRow(
+            received_at=now - age_days * day,
+            metric="lcp",
+            app="shop",
+            page="/",
+            value=1000.0 + n,
+            rating="good",
+            nav_type="navigate",
+            device="desktop",
+            browser="Chrome",
+            session=f"s{n}",
+            load_id=f"l{n}",
+            format="web-vitals",
+            dedupe=f"wv:{n}",
+        )
 
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         written = store.insert_beacons(
             [row(30, 1), row(8, 2), row(7.01, 3), row(6.9, 4), row(1, 5), row(0, 6)]
         )
@@ -1212,7 +1224,7 @@ def shop_with_snippet(
             cfg["probes"] = probes(shop.url)
         file = write_config(folder, cfg)
         project = load_project(file)
-        store = Store(folder / "rum.db")
+        store = SQLiteStore(folder / "rum.db")
         try:
             server.start(create_app(project, store))
             yield shop, Rum(server.url, store.path, file), project
@@ -1288,7 +1300,7 @@ def test_real_checkout_flow_completes_the_task(tmp_path: Path) -> None:
         with_browser(buy)
         tasks = rum.rows("metric like 'task_%'", fields="metric, page, label, session, synthetic")
         tasks.sort(key=lambda t: t["metric"])
-        with Store(rum.db) as store:
+        with SQLiteStore(rum.db) as store:
             (verdict,) = evaluate(project.budgets, store)
     assert [(t["metric"], t["page"], t["label"]) for t in tasks] == [
         ("task_begin", "/checkout", "checkout"),
@@ -1332,7 +1344,7 @@ def test_observer_journey_beacons_are_synthetic_and_real_user_budgets_ignore_the
             ),
             "the journey's beacons",
         )
-        with Store(rum.db) as store:
+        with SQLiteStore(rum.db) as store:
             verdicts = {v.name: v for v in evaluate(project.budgets, store)}
     journey = rum.rows("page = '/products/1'")
     assert journey and all(r["synthetic"] == 1 for r in journey)

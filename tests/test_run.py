@@ -23,7 +23,7 @@ from conftest import ROOT, Done, observer, rows
 
 from observer.browser import find_chromium
 from observer.demo.shop import ShopServer
-from observer.store import SCHEMA_VERSION, Store
+from observer.store import SCHEMA_VERSION, SQLiteStore
 
 EXAMPLE = ROOT / "probes.example.yaml"
 EXAMPLE_PROBES = ("health", "login", "checkout")
@@ -566,7 +566,7 @@ def test_eight_journeys_at_once_all_finish_and_are_recorded(
 
 def test_doctor_reports_browser_playwright_and_schema(tmp_path: Path) -> None:
     db = tmp_path / "doctor.db"
-    Store(db).close()  # doctor looks at a database; it does not create one
+    SQLiteStore(db).close()  # doctor looks at a database; it does not create one
     done = observer("doctor", "--db", str(db), cwd=tmp_path)
     assert done.code == 0, done.stdout + done.stderr
     out = done.stdout

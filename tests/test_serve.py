@@ -26,16 +26,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ServeProcess, alive, rows, set_faults
+from conftest import ServeProcess, alive, observer, rows, set_faults
 from prometheus_client.parser import text_string_to_metric_families
 
 from observer.browser import TAG_FLAG
 from observer.config import ConfigError, Probe, load_project
-from observer.daemon import Daemon
 from observer.demo.shop import ShopServer
 from observer.results import Outcome, ProbeResult, StepResult
+from observer.retention import Pruned, prune
 from observer.scheduler import Scheduler, Slot, jitter, next_cron
-from observer.store import Store
+from observer.store import BeaconRow, SQLiteStore
 
 POLL = 0.05
 START_TIMEOUT = 30.0  # a loaded machine may take a while to import and bind
@@ -629,6 +629,82 @@ def test_sigterm_exits_0_within_grace_and_loses_no_beacon(
 # ----------------------------------------------------------------------------- retention
 
 
+def lcp_beacon(at: float) -> BeaconRow:
+    """A real user's LCP received at a time."""
+    return BeaconRow(
+        received_at=at,
+        metric="lcp",
+        app="shop",
+        page="/",
+        value=1000.0,
+        rating="good",
+        nav_type="navigate",
+        device="desktop",
+        browser="chrome",
+        session="s",
+        load_id="l",
+        format="web-vitals",
+    )
+
+
+def test_observer_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path) -> None:
+    """`observer prune` reaches as far as the daemon: runs with their steps, run folders on
+    disk and beacons, each past its own retention setting."""
+    path = write(
+        """
+        settings:
+          database: results.db
+          artifacts: artifacts
+          retention:
+            runs: 30d
+            artifacts: 7d
+        rum:
+          retention: 10d
+        probes:
+          - name: home
+            http: http://127.0.0.1:9/
+        """
+    )
+    now = time.time()
+    day = 86400.0
+    db = tmp_path / "results.db"
+    with SQLiteStore(db) as store:
+        for age in (40, 31, 2):
+            store.record(
+                ProbeResult(
+                    probe="home",
+                    kind="journey",
+                    outcome=Outcome.FAIL,
+                    started_at=now - age * day,
+                    duration_ms=10.0,
+                    steps=[StepResult(0, "goto /", "goto", Outcome.FAIL, 0.0, 10.0, "gone")],
+                )
+            )
+        store.insert_beacons([lcp_beacon(now - 12 * day), lcp_beacon(now - day)])
+    folders = {}
+    for name, age in (("old", 9.0), ("new", 1.0)):
+        d = tmp_path / "artifacts" / "home" / f"run-{name}"
+        d.mkdir(parents=True)
+        (d / "screenshot.png").write_bytes(b"\x89PNG")
+        os.utime(d, (now - age * day, now - age * day))
+        folders[name] = d
+
+    done = observer("prune", str(path))
+    assert done.code == 0, done.stderr
+    assert (
+        "2 runs older than 30d, 1 artifact folders older than 7d and 1 beacons older than "
+        "10 days deleted from" in done.stdout
+    ), done.stdout
+    ages = [round((now - r["started_at"]) / day) for r in rows(db, "select started_at from runs")]
+    assert ages == [2]
+    assert rows(db, "select count(*) as n from steps")[0]["n"] == 1
+    assert rows(db, "select count(*) as n from beacons")[0]["n"] == 1
+    assert not folders["old"].exists() and (folders["new"] / "screenshot.png").exists()
+    # Nothing is left to go.
+    again = observer("prune", str(path))
+    assert "0 runs older than 30d, 0 artifact folders" in again.stdout, again.stdout
+
+
 def test_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path) -> None:
     path = write(
         """
@@ -647,7 +723,7 @@ def test_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path
     project = load_project(path)
     now = time.time()
     day = 86400.0
-    with Store(tmp_path / "retention.db") as store:
+    with SQLiteStore(tmp_path / "retention.db") as store:
 
         def run(age_days: float) -> int:
             result = ProbeResult(
@@ -671,13 +747,7 @@ def test_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path
 
         old = [run(90), run(30.01)]
         new = [run(29.99), run(0)]
-        beacon = (None, "shop", "/", "lcp", 1000.0, "good", "navigate", "desktop", "chrome")
-        store.insert_beacons(
-            [
-                (now - 11 * day, *beacon[1:], "s", "l", 0, None, None, "web-vitals", None),
-                (now - 9 * day, *beacon[1:], "s", "l", 0, None, None, "web-vitals", None),
-            ]
-        )
+        store.insert_beacons([lcp_beacon(now - 11 * day), lcp_beacon(now - 9 * day)])
         root = tmp_path / "artifacts" / "home"
         dirs = {}
         for name, age in (("old", 8.0), ("new", 6.0)):
@@ -687,18 +757,18 @@ def test_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path
             os.utime(d, (now - age * day, now - age * day))
             dirs[name] = d
 
-        gone = Daemon(project, store).prune(now)
-        assert gone == {"runs": 2, "beacons": 1, "artifact_dirs": 1}
-        assert [r["id"] for r in store.runs("home")] == sorted(new, reverse=True)
+        gone = prune(project, store, now)
+        assert gone == Pruned(runs=2, beacons=1, artifact_dirs=1)
+        assert [r.id for r in store.runs("home")] == sorted(new, reverse=True)
         step_runs = {r["run_id"] for r in rows(store.path, "select run_id from steps")}
         assert step_runs == set(new) and not step_runs & set(old)
         assert not dirs["old"].exists() and (dirs["new"] / "trace.zip").exists()
         assert store.count("beacons") == 1
         # Nothing left to remove, and the store's own cut is strict (< before).
-        assert Daemon(project, store).prune(now) == {"runs": 0, "beacons": 0, "artifact_dirs": 0}
-        newest = store.runs("home")[0]["started_at"]
+        assert prune(project, store, now) == Pruned()
+        newest = store.runs("home")[0].started_at
         assert store.prune_runs(newest) == 1 and store.prune_runs(newest) == 0
-        assert [r["id"] for r in store.runs("home")] == [max(new)]
+        assert [r.id for r in store.runs("home")] == [max(new)]
 
 
 # ----------------------------------------------------------------------------- scheduler

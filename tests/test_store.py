@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from observer.results import (
     ProbeResult,
     StepResult,
 )
-from observer.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from observer.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, Store, StoreError
 
 T0 = 1_700_000_000.0  # a fixed "now": nothing here depends on the clock
 
@@ -171,7 +172,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db: Path) -> Any:
-    with Store(db) as s:
+    with SQLiteStore(db) as s:
         yield s
 
 
@@ -180,7 +181,7 @@ def store(db: Path) -> Any:
 
 def test_new_file_is_migrated_to_the_current_schema(db: Path) -> None:
     assert not db.exists()
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         assert store.schema_version() == SCHEMA_VERSION
     assert db.exists()  # the parent directory was made too
     assert rows(db, "pragma user_version")[0]["user_version"] == SCHEMA_VERSION
@@ -194,7 +195,7 @@ def test_new_file_is_migrated_to_the_current_schema(db: Path) -> None:
 
 
 def test_new_file_is_in_wal_mode(db: Path) -> None:
-    Store(db).close()
+    SQLiteStore(db).close()
     # WAL is a property of the file: a fresh connection sees it.
     assert rows(db, "pragma journal_mode")[0]["journal_mode"] == "wal"
 
@@ -208,7 +209,7 @@ def _index_columns(db: Path, table: str) -> dict[str, list[str]]:
 
 
 def test_time_window_indexes_exist(db: Path) -> None:
-    Store(db).close()
+    SQLiteStore(db).close()
     indexes = list(_index_columns(db, "runs").values())
     assert ["probe", "started_at"] in indexes
     assert ["started_at"] in indexes
@@ -232,30 +233,30 @@ def test_window_queries_use_an_index(store: Store, sql: str, args: tuple[Any, ..
 
 
 def test_reopening_does_not_migrate_again_or_lose_data(db: Path) -> None:
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         run_id = store.record(full_journey())
     before = rows(db, "select * from migrations order by version")
 
     for _ in range(2):
-        with Store(db) as store:
+        with SQLiteStore(db) as store:
             assert store.schema_version() == SCHEMA_VERSION
             assert store.count("runs") == 1
             details = store.run_details(run_id)
             assert details is not None
-            assert len(details["steps"]) == 4
+            assert len(details.steps) == 4
 
     assert rows(db, "select * from migrations order by version") == before
 
 
 def test_a_newer_database_is_refused_and_left_alone(db: Path) -> None:
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         store.record(http_result())
     conn = sqlite3.connect(db)
     conn.execute(f"pragma user_version = {SCHEMA_VERSION + 1}")
     conn.close()
 
     with pytest.raises(StoreError) as info:
-        Store(db)
+        SQLiteStore(db)
     message = str(info.value)
     assert str(db) in message
     assert "upgrade" in message
@@ -277,7 +278,7 @@ def test_a_file_that_is_not_sqlite_is_refused_by_name(db: Path, content: bytes) 
     db.parent.mkdir(parents=True)
     db.write_bytes(content)
     with pytest.raises(StoreError) as info:
-        Store(db)
+        SQLiteStore(db)
     assert str(db) in str(info.value)
     assert db.read_bytes() == content  # not "repaired" into an empty database
 
@@ -292,8 +293,9 @@ def test_journey_round_trip(store: Store) -> None:
 
     details = store.run_details(run_id)
     assert details is not None
+    columns = details.to_dict()
     assert {
-        k: details[k]
+        k: columns[k]
         for k in (
             "id",
             "probe",
@@ -334,9 +336,9 @@ def test_journey_round_trip(store: Store) -> None:
         "http_status": None,
         "size_bytes": None,
     }
-    assert {k: details[k] for k in result.vitals} == result.vitals
+    assert {k: columns[k] for k in result.vitals} == result.vitals
 
-    assert details["steps"] == [
+    assert [s.to_dict() for s in details.steps] == [
         {
             "run_id": run_id,
             "idx": s.index,
@@ -352,16 +354,16 @@ def test_journey_round_trip(store: Store) -> None:
         }
         for s in result.steps
     ]
-    assert json.loads(details["steps"][1]["captured"]) == {"sku": "4711"}
-    page = details["page_vitals"][1]
-    assert (page["inp_source"], page["left_before_load"], page["partial"]) == ("leave", 1, 1)
-    assert details["page_vitals"][0]["partial"] == 0
-    assert [p["seq"] for p in details["page_vitals"]] == [0, 1]
-    assert [p["url"] for p in details["page_vitals"]] == [p.url for p in result.pages]
-    assert details["page_vitals"][1]["ttfb_ms"] == 55.0
-    assert details["page_vitals"][1]["lcp_ms"] is None
-    assert details["page_vitals"][0]["step_index"] == 0
-    assert details["errors"] == [
+    assert details.steps[1].captured == {"sku": "4711"}
+    page = details.page_vitals[1]
+    assert (page.inp_source, page.left_before_load, page.partial) == ("leave", True, True)
+    assert details.page_vitals[0].partial is False
+    assert [p.seq for p in details.page_vitals] == [0, 1]
+    assert [p.url for p in details.page_vitals] == [p.url for p in result.pages]
+    assert details.page_vitals[1].ttfb_ms == 55.0
+    assert details.page_vitals[1].lcp_ms is None
+    assert details.page_vitals[0].step_index == 0
+    assert [asdict(e) for e in details.errors] == [
         {
             "run_id": run_id,
             "kind": "console",
@@ -377,7 +379,7 @@ def test_journey_round_trip(store: Store) -> None:
             "step_index": None,
         },
     ]
-    assert details["artifacts"] == [
+    assert [asdict(a) for a in details.artifacts] == [
         {
             "run_id": run_id,
             "kind": "screenshot",
@@ -386,23 +388,23 @@ def test_journey_round_trip(store: Store) -> None:
         },
         {"run_id": run_id, "kind": "trace", "path": "artifacts/checkout/1.zip", "step_index": None},
     ]
-    assert details["expectations"] == []
+    assert details.expectations == []
 
 
 def test_http_round_trip(store: Store) -> None:
     run_id = store.record(full_http())
     details = store.run_details(run_id)
     assert details is not None
-    assert details["kind"] == "http"
-    assert details["outcome"] == "fail"
-    assert details["completed"] == 1
-    assert details["http_status"] == 503
-    assert details["size_bytes"] == 17
-    assert details["ttfb_ms"] == 70.5  # the check's time to first byte is the run's
-    assert details["source"] == "run"
-    assert details["batch"] is None
-    assert details["steps"] == details["page_vitals"] == details["errors"] == []
-    assert details["expectations"] == [
+    assert details.kind == "http"
+    assert details.outcome == "fail"
+    assert details.completed is True
+    assert details.http_status == 503
+    assert details.size_bytes == 17
+    assert details.ttfb_ms == 70.5  # the check's time to first byte is the run's
+    assert details.source == "run"
+    assert details.batch is None
+    assert details.steps == details.page_vitals == details.errors == []
+    assert [asdict(e) for e in details.expectations] == [
         {"run_id": run_id, "name": "status", "outcome": "fail", "expected": "200", "actual": "503"},
         {
             "run_id": run_id,
@@ -453,7 +455,7 @@ def test_runs_filters_by_probe_and_time_newest_first(store: Store) -> None:
         store.record(http_result(probe, started_at=T0 + offset))
 
     def seen(**kw: Any) -> list[tuple[str, float]]:
-        return [(r["probe"], r["started_at"] - T0) for r in store.runs(**kw)]
+        return [(r.probe, r.started_at - T0) for r in store.runs(**kw)]
 
     assert seen() == [("b", 40), ("a", 30), ("a", 20), ("a", 15), ("b", 10), ("a", 0)]
     assert seen(probe="a") == [("a", 30), ("a", 20), ("a", 15), ("a", 0)]
@@ -461,16 +463,16 @@ def test_runs_filters_by_probe_and_time_newest_first(store: Store) -> None:
     assert seen(since=T0 + 25) == [("b", 40), ("a", 30)]
     assert seen(probe="a", limit=2) == [("a", 30), ("a", 20)]
     assert seen(probe="nobody") == []
-    assert all(isinstance(r["id"], int) for r in store.runs())
+    assert all(isinstance(r.id, int) for r in store.runs())
 
 
 # ----------------------------------------------------------------------------- several writers
 
 
 def test_two_stores_writing_at_once_lose_nothing(db: Path) -> None:
-    Store(db).close()
+    SQLiteStore(db).close()
     per_thread = 50
-    stores = [Store(db), Store(db)]  # like two processes: one connection each
+    stores = [SQLiteStore(db), SQLiteStore(db)]  # like two processes: one connection each
     start = threading.Barrier(len(stores))
     failures: list[BaseException] = []
     ids: list[list[int]] = [[] for _ in stores]
@@ -514,7 +516,7 @@ def test_several_stores_opening_a_new_file_together_all_succeed(tmp_path: Path) 
         def open_and_write(n: int, path: Path = path, start: threading.Barrier = start) -> None:
             try:
                 start.wait()
-                with Store(path) as s:
+                with SQLiteStore(path) as s:
                     s.record(http_result(f"opener-{n}"))
             except BaseException as exc:
                 failures.append(exc)

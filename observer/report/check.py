@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..budgets import Status, Verdict
+from ..exitcodes import exit_code
 from ..results import Outcome, ProbeResult
-
-EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 3
 
 
 @dataclass
@@ -60,14 +59,10 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """3 observer could not run probes; 1 a budget or a run failed; else 0."""
-        if self.errored_runs:
-            return EXIT_ERROR
-        if self.failed_budgets or self.failed_runs:
-            return EXIT_FAIL
-        if self.strict and self.warnings:
-            return EXIT_FAIL
-        return EXIT_OK
+        """3 observer could not run probes; 1 a budget or a run failed (or, strict, a warning);
+        else 0."""
+        failed = bool(self.failed_budgets or self.failed_runs or (self.strict and self.warnings))
+        return int(exit_code(errored=bool(self.errored_runs), failed=failed))
 
     def to_dict(self) -> dict[str, Any]:
         """The --json form; its `budgets[].values` make it a --baseline for a later check."""

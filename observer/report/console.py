@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..results import Outcome, ProbeResult
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from ..budgets import Verdict
     from ..config import Probe
+    from ..store import Incident
 
 STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "dim"}
 SYMBOL = {"pass": "✓", "fail": "✗", "error": "!", "skipped": "-"}
@@ -278,7 +279,7 @@ def render_rounds(console: Console, results: list[ProbeResult], rounds: int) -> 
             console.print(f"  {a.kind}: {a.path}", highlight=False)
 
 
-def render_incidents(console: Console, incidents: list[dict[str, Any]]) -> None:
+def render_incidents(console: Console, incidents: list[Incident]) -> None:
     """Open incidents first, then the recent ones, with their notifications."""
     from rich.table import Table
 
@@ -289,19 +290,19 @@ def render_incidents(console: Console, incidents: list[dict[str, Any]]) -> None:
     for col in ("state", "rule", "subject", "opened", "lasted", "title", "notifications"):
         table.add_column(col, no_wrap=col not in ("title", "notifications"))
     order = {"firing": 0, "pending": 1}
-    for inc in sorted(incidents, key=lambda i: (order.get(i["state"], 2), -i["opened_at"])):
-        end = inc["resolved_at"] or time.time()
+    for inc in sorted(incidents, key=lambda i: (order.get(i.state, 2), -i.opened_at)):
+        end = inc.resolved_at or time.time()
         sent: dict[str, int] = {}
-        for n in inc["notifications"]:
-            sent[n["status"]] = sent.get(n["status"], 0) + 1
-        style = {"firing": "red", "pending": "yellow", "resolved": "green"}.get(inc["state"], "dim")
+        for n in inc.notifications:
+            sent[n.status] = sent.get(n.status, 0) + 1
+        style = {"firing": "red", "pending": "yellow", "resolved": "green"}.get(inc.state, "dim")
         table.add_row(
-            f"[{style}]{inc['state']}[/]",
-            inc["rule"],
-            inc["subject"],
-            time.strftime("%m-%d %H:%M", time.localtime(inc["opened_at"])),
-            f"{(end - inc['opened_at']) / 60:.0f}m",
-            inc["title"] or "",
+            f"[{style}]{inc.state}[/]",
+            inc.rule,
+            inc.subject,
+            time.strftime("%m-%d %H:%M", time.localtime(inc.opened_at)),
+            f"{(end - inc.opened_at) / 60:.0f}m",
+            inc.title or "",
             ", ".join(f"{n} {k}" for k, n in sent.items()) or "–",
         )
     console.print(table)

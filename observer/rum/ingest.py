@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..store.rows import BeaconRow
 from . import faro, snippet, webvitals
 from .agent import browser_family, device_class
 from .model import BeaconError, Context, Item, ItemError, check
@@ -152,7 +153,7 @@ class Ingestor:
         self.default_app = default_app
         self.max_wait = max_wait
         self.counters = Counters()
-        self._pending: list[tuple[list[tuple[Any, ...]], asyncio.Future[int]]] = []
+        self._pending: list[tuple[list[BeaconRow], asyncio.Future[int]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -161,37 +162,34 @@ class Ingestor:
         """Start the writer task on the running loop."""
         self._task = asyncio.get_running_loop().create_task(self._writer())
 
-    def rows(self, items: list[Item], ctx: Context) -> list[tuple[Any, ...]]:
-        """Items as beacons rows: page named, UA reduced to family and class."""
+    def rows(self, items: list[Item], ctx: Context) -> list[BeaconRow]:
+        """Items as beacon rows: page named, UA reduced to family and class."""
         browser = browser_family(ctx.user_agent)
         device = device_class(ctx.user_agent)
         referer_page = self.pages.name(ctx.referer)
-        out = []
-        for it in items:
-            page = self.pages.name(it.page_url) if it.page_url else referer_page
-            out.append(
-                (
-                    ctx.received_at,
-                    it.app or self.default_app,
-                    page,
-                    it.metric,
-                    it.value,
-                    it.rating,
-                    it.nav_type,
-                    it.device or device,
-                    it.browser or browser,
-                    it.session,
-                    it.load_id,
-                    int(it.synthetic),
-                    it.label,
-                    it.detail,
-                    it.format,
-                    it.dedupe,
-                )
+        return [
+            BeaconRow(
+                received_at=ctx.received_at,
+                metric=it.metric,
+                app=it.app or self.default_app,
+                page=self.pages.name(it.page_url) if it.page_url else referer_page,
+                value=it.value,
+                rating=it.rating,
+                nav_type=it.nav_type,
+                device=it.device or device,
+                browser=it.browser or browser,
+                session=it.session,
+                load_id=it.load_id,
+                synthetic=it.synthetic,
+                label=it.label,
+                detail=it.detail,
+                format=it.format,
+                dedupe=it.dedupe,
             )
-        return out
+            for it in items
+        ]
 
-    async def submit(self, rows: list[tuple[Any, ...]]) -> int:
+    async def submit(self, rows: list[BeaconRow]) -> int:
         """Queue rows and return once they are committed (raises if the write failed)."""
         if self._closing:
             raise BeaconError("shutting down", 503)

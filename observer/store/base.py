@@ -1,0 +1,234 @@
+"""The seam every caller uses: what a store does, whatever engine keeps the data."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..catalog import Metric
+    from ..results import ProbeResult
+    from .rows import (
+        BeaconRow,
+        Incident,
+        LabPage,
+        Notification,
+        ProbeStats,
+        RumError,
+        RumImpact,
+        RumValue,
+        RunDetails,
+        RunRow,
+        Silence,
+        StepTime,
+    )
+
+
+class StoreError(Exception):
+    """The database cannot be used: unreadable, from a newer observer, locked for too long."""
+
+
+class Store(Protocol):
+    """observer's database. Budgets, alerts, the dashboard, the daemon and the CLI use only this;
+    the engine behind it (SQLite today) is chosen by `open_store`."""
+
+    @property
+    def name(self) -> str:
+        """Where the data is, fit to show: a file path, never a password."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the database."""
+        ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def schema_version(self) -> int:
+        """The migrations applied to this database."""
+        ...
+
+    def count(self, table: str) -> int:
+        """Rows in a table."""
+        ...
+
+    # runs
+
+    def record(self, result: ProbeResult, *, source: str = "run", batch: str | None = None) -> int:
+        """Store one run with its steps, pages, errors, artifacts; returns the run id."""
+        ...
+
+    def record_many(
+        self, results: list[ProbeResult], *, source: str = "run", batch: str | None = None
+    ) -> list[int]:
+        """Store several runs (and the attempts retries replaced) in one transaction."""
+        ...
+
+    def runs(
+        self, probe: str | None = None, since: float | None = None, limit: int = 1000
+    ) -> list[RunRow]:
+        """Runs, newest first, optionally for one probe and since a time."""
+        ...
+
+    def runs_after(self, run_id: int) -> list[RunRow]:
+        """Final runs recorded after a run id, oldest first."""
+        ...
+
+    def run_details(self, run_id: int) -> RunDetails | None:
+        """One run with its steps, pages, errors, artifacts and expectations."""
+        ...
+
+    def last_runs(self, probe: str, limit: int = 5) -> list[RunDetails]:
+        """A probe's latest final runs with their artifacts and failed step, newest first."""
+        ...
+
+    def recent_runs(self, probe: str, limit: int = 30) -> list[RunRow]:
+        """A probe's last final runs, newest first."""
+        ...
+
+    def runs_window(self, probe: str, since: float, limit: int = 2000) -> list[RunRow]:
+        """A probe's final runs since a time, oldest first (for time series)."""
+        ...
+
+    def step_window(self, run_ids: list[int]) -> list[StepTime]:
+        """The passed and failed steps of these runs."""
+        ...
+
+    def samples(
+        self,
+        metric: Metric,
+        probes: list[str],
+        *,
+        batch: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, list[float]]:
+        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped."""
+        ...
+
+    def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:
+        """Per probe: runs, passes, fails, errors since a time, and the last run."""
+        ...
+
+    def probe_paths(self, probes: list[str], since: float) -> list[str]:
+        """The URLs a probe's recent runs visited (for customer impact)."""
+        ...
+
+    def lab_pages(self, since: float) -> list[LabPage]:
+        """The pages journeys visited since a time, with their LCP and INP."""
+        ...
+
+    def prune_runs(self, before: float) -> int:
+        """Delete runs that started before a time, with their steps, pages and errors."""
+        ...
+
+    # real users
+
+    def insert_beacons(self, rows: list[BeaconRow]) -> int:
+        """Store beacons in one transaction; a repeated dedupe key replaces the value."""
+        ...
+
+    def rum_samples(
+        self,
+        metric: str,
+        *,
+        since: float,
+        until: float,
+        page: str | None = None,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> list[float]:
+        """Values of one real-user metric in a window; page is a glob (`/checkout*`)."""
+        ...
+
+    def rum_error_rate(
+        self,
+        *,
+        since: float,
+        until: float,
+        page: str | None = None,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> tuple[int, int]:
+        """(page loads with an uncaught error, page loads) in a window."""
+        ...
+
+    def rum_task_sessions(
+        self,
+        task: str,
+        *,
+        since: float,
+        until: float,
+        device: str | None = None,
+        app: str | None = None,
+        synthetic: bool = False,
+    ) -> tuple[int, int]:
+        """(sessions that completed task, sessions that began it) in a window."""
+        ...
+
+    def rum_impact(self, pages: list[str], since: float, until: float) -> RumImpact:
+        """Real users on these pages in a window: sessions, page loads, errors, LCP values."""
+        ...
+
+    def rum_values(
+        self,
+        since: float,
+        until: float,
+        metrics: tuple[str, ...] = ("lcp", "inp", "cls", "fcp", "ttfb"),
+    ) -> list[RumValue]:
+        """Real users' vitals in a window."""
+        ...
+
+    def rum_errors(self, since: float, until: float, limit: int = 20) -> list[RumError]:
+        """Real users' uncaught errors in a window, most frequent first."""
+        ...
+
+    def rum_count(self, *, synthetic: bool = False) -> int:
+        """Beacon rows from real users (or from observer's own journeys)."""
+        ...
+
+    def prune_beacons(self, before: float) -> int:
+        """Delete beacons received before a time; returns how many."""
+        ...
+
+    # alerts
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents pending or firing, oldest first."""
+        ...
+
+    def save_incident(self, incident: Incident) -> int:
+        """Insert or update an incident (by id); returns its id."""
+        ...
+
+    def incidents(self, since: float | None = None, limit: int = 100) -> list[Incident]:
+        """Incidents newest first, each with its notifications."""
+        ...
+
+    def add_notification(self, notification: Notification) -> None:
+        """Record one delivery attempt (or a held or silenced notice)."""
+        ...
+
+    def notifications(self, kind: str | None = None) -> list[Notification]:
+        """Every notification, oldest first (optionally of one kind)."""
+        ...
+
+    def add_silence(
+        self, pattern: str, starts: float, ends: float, reason: str | None, who: str | None
+    ) -> int:
+        """Silence incidents whose rule or subject matches a glob until `ends`."""
+        ...
+
+    def silences(self, now: float, active_only: bool = True) -> list[Silence]:
+        """Silences in force now (or all of them)."""
+        ...
+
+    def get_kv(self, key: str) -> str | None:
+        """A small piece of state (such as how far `budgets --alert` has read)."""
+        ...
+
+    def set_kv(self, key: str, value: str) -> None:
+        """Remember a small piece of state."""
+        ...
