@@ -231,6 +231,11 @@ def page_metrics() -> list[Metric]:
     return [m for m in METRICS.values() if m.page]
 
 
+def run_vitals() -> list[Metric]:
+    """What a journey's run reports of its pages (the worst page's): web vitals, load events."""
+    return [m for m in METRICS.values() if m.page or (m.good_poor and "journey" in m.sources)]
+
+
 def vitals() -> list[Metric]:
     """The web vitals (they have web.dev's good / poor limits), as real users report them."""
     return [m for m in METRICS.values() if m.good_poor and m.field]

@@ -9,13 +9,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import catalog
+
 if TYPE_CHECKING:
     from .budgets import Verdict
     from .results import ProbeResult
     from .rum.ingest import Counters
 
 BUDGET_CODES = {"pass": 0, "degraded": 1, "fail": 2, "inconclusive": -1}
-VITALS = {"ttfb_ms": "ttfb", "fcp_ms": "fcp", "lcp_ms": "lcp", "inp_ms": "inp", "load_ms": "load"}
 
 
 class _Beacons(Collector):
@@ -129,12 +130,14 @@ class Metrics:
         for step in result.steps:
             if str(step.outcome) in ("pass", "fail"):
                 self.step.labels(p, step.name).set(step.duration_ms / 1000)
-        for key, name in VITALS.items():
-            value = result.vitals.get(key)
-            if value is not None:
-                self.vital.labels(p, name).set(value / 1000)
-        if result.vitals.get("cls") is not None:
-            self.cls.labels(p).set(result.vitals["cls"] or 0.0)
+        for metric in catalog.run_vitals():
+            value = result.vitals.get(metric.column or "")
+            if value is None:
+                continue
+            if metric.unit == "ms":
+                self.vital.labels(p, metric.name).set(value / 1000)
+            elif metric.name == "cls":
+                self.cls.labels(p).set(value)
 
     def judged(self, verdicts: list[Verdict]) -> None:
         """A round of budget verdicts."""

@@ -8,7 +8,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-VITALS = ("lcp", "inp", "cls", "fcp", "ttfb")
+from .. import catalog
+
+# The web vitals real users report, as the catalog lists them.
+VITALS = tuple(m.name for m in catalog.vitals())
 KINDS = (*VITALS, "pageview", "error", "task_begin", "task_complete")
 # Plausible ranges: outside them a value is a bug or an attack, never a real page.
 MAX_TIME_MS = 600_000.0  # ten minutes
@@ -27,14 +30,6 @@ MAX_TEXT = 500
 MAX_DETAIL = 1000
 MAX_ID = 128
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Good / needs-improvement limits (web.dev): rating for senders that do not send one.
-THRESHOLDS = {
-    "lcp": (2500, 4000),
-    "inp": (200, 500),
-    "cls": (0.1, 0.25),
-    "fcp": (1800, 3000),
-    "ttfb": (800, 1800),
-}
 
 
 class BeaconError(Exception):
@@ -83,9 +78,11 @@ class Item:
 
 
 def rating_for(metric: str, value: float) -> str:
-    """good / needs-improvement / poor by the web.dev thresholds."""
-    good, ni = THRESHOLDS[metric]
-    return "good" if value <= good else "needs-improvement" if value <= ni else "poor"
+    """web.dev's good / needs-improvement / poor (for senders that do not send a rating)."""
+    rating = catalog.rating(metric, value)
+    if rating is None:
+        raise KeyError(f"{metric} is not a web vital")
+    return rating
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str | None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import catalog
 from .model import Context, Item, compact, number, text
 
-NAMES = {"LCP": "lcp", "INP": "inp", "CLS": "cls", "FCP": "fcp", "TTFB": "ttfb"}
+# web-vitals names a metric in capitals: LCP -> lcp.
+NAMES = {m.name.upper(): m.name for m in catalog.vitals()}
 # The attribution build's useful parts, kept compact: what element, which resource, sub-parts.
 ATTRIBUTION_KEYS = (
     "target",
