@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import math
 import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -20,7 +17,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .assets import read_asset
 from .budgets import evaluate
 from .config import Project
 from .daemon import Daemon
@@ -28,11 +24,11 @@ from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
 from .rum.model import BeaconError, Context
 from .rum.pages import Pages
 from .store import Store
+from .web.access import api_denied, authorized, has_key
+from .web.state import State, snippet_source
 
 if TYPE_CHECKING:
-    from .alerts import Alerter
     from .config.models import Rum
-    from .metrics import Metrics
 
 log = logging.getLogger("observer.server")
 BODY_TIMEOUT = 10.0  # seconds a client gets to send a beacon's body
@@ -40,42 +36,6 @@ ACCEPTED_TYPES = ("application/json", "text/plain", "application/reports+json", 
 CORS_HEADERS = (
     "Content-Type, Content-Encoding, X-Faro-Session-Id, Idempotency-Key, X-API-Key, Authorization"
 )
-
-
-@dataclass
-class State:
-    """Everything the routes share; swapped whole on a config reload."""
-
-    project: Project
-    store: Store
-    ingestor: Ingestor
-    limiter: RateLimiter | None
-    rum_js: bytes
-    metrics: Metrics
-    started_at: float = field(default_factory=time.time)
-    daemon: Daemon | None = None
-    alerter: Alerter | None = None
-
-    def use(self, project: Project) -> None:
-        """A reloaded config: new probes, budgets, RUM checks (rum.path needs a restart)."""
-        if project.config.rum.path != self.project.config.rum.path:
-            log.warning("rum.path changed: it takes effect after a restart")
-        self.project = project
-        if self.alerter is not None:
-            self.alerter.use(project)
-        self.rum_js = snippet_source(project.config.rum)
-
-    @property
-    def rum(self) -> Rum:
-        """The rum: section."""
-        return self.project.config.rum
-
-
-def snippet_source(rum: Rum) -> bytes:
-    """/rum.js: the bundled snippet with this server's settings in front."""
-    bundle = read_asset("rum.js")
-    config = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
-    return (f"window.__observerRumConfig={json.dumps(config)};\n{bundle}").encode()
 
 
 def _client(request: Request, rum: Rum) -> str:
@@ -132,14 +92,6 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authorized(request: Request, key: str) -> bool:
-    given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
-    auth = request.headers.get("authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    return hmac.compare_digest(given.encode(), key.encode())
-
-
 async def beacon(request: Request) -> Response:
     """Accept beacons: 202 means every accepted item is committed to SQLite."""
     state: State = request.app.state.observer
@@ -160,7 +112,7 @@ async def beacon(request: Request) -> Response:
             },
         )
     # The key and the rate are checked before a byte of the body is read.
-    if rum.api_key and not _authorized(request, rum.api_key):
+    if rum.api_key and not has_key(request, rum.api_key):
         counters.reject(401)
         return _reply(401, {"error": "missing or wrong API key"}, cors)
     if state.limiter is not None:
@@ -273,20 +225,6 @@ async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
         await asyncio.sleep(every)
 
 
-def _api_allowed(request: Request) -> bool:
-    from .web.dashboard import authorized
-
-    return authorized(request)
-
-
-def _api_denied(request: Request) -> Response:
-    """401, asking for basic credentials when those are configured (RFC 9110 wants it)."""
-    state: State = request.app.state.observer
-    basic = state.project.config.settings.dashboard.basic_auth is not None
-    headers = {"WWW-Authenticate": 'Basic realm="observer"'} if basic else None
-    return _reply(401, {"error": "this API needs the dashboard token"}, headers)
-
-
 def _since(raw: str | None) -> float | None:
     """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
     if raw is None or raw == "":
@@ -301,8 +239,8 @@ def _since(raw: str | None) -> float | None:
 
 async def api_probes(request: Request) -> Response:
     """Every probe with its schedule, last run and success over the last 24 hours."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     stats = await asyncio.to_thread(
         state.store.probe_stats, time.time() - 86400, [p.name for p in state.project.probes]
@@ -342,8 +280,8 @@ async def api_probes(request: Request) -> Response:
 
 async def api_runs(request: Request) -> Response:
     """Recorded runs, newest first: ?probe=NAME&since=1h|UNIX&limit=N."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -359,8 +297,8 @@ async def api_runs(request: Request) -> Response:
 
 async def api_budgets(request: Request) -> Response:
     """The latest verdicts (judged now when the scheduler is off)."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     if state.daemon is not None and state.daemon.last_cycle is not None:
         verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
@@ -379,8 +317,8 @@ async def api_budgets(request: Request) -> Response:
 
 async def api_incidents(request: Request) -> Response:
     """Open and recent incidents with their notifications: ?since=1d&limit=N."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import json
 import time
 from pathlib import Path
@@ -18,9 +16,10 @@ from ..budgets import Verdict, covers, evaluate, format_value, measured, percent
 from ..rum.model import THRESHOLDS, rating_for
 from ..rum.pages import Pages
 from . import charts
+from .access import authorized, denied, remember_token
 
 if TYPE_CHECKING:
-    from ..server import State
+    from .state import State
 
 DAY = 86400.0
 VITAL_UNITS = {"lcp": "ms", "inp": "ms", "cls": "score", "fcp": "ms", "ttfb": "ms"}
@@ -90,71 +89,6 @@ def render(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLRe
             "Referrer-Policy": "same-origin",
         },
     )
-
-
-# ------------------------------------------------------------------- access control
-
-TOKEN_COOKIE = "observer_token"
-
-
-def authorized(request: Request) -> bool:
-    """No access control configured, or the request carries the token / basic credentials."""
-    state: State = request.app.state.observer
-    dash = state.project.config.settings.dashboard
-    if dash.token is None and dash.basic_auth is None:
-        return True
-    if dash.token is not None:
-        given = (
-            request.query_params.get("token")
-            or request.cookies.get(TOKEN_COOKIE)
-            or _bearer(request)
-        )
-        if given and hmac.compare_digest(given.encode(), dash.token.encode()):
-            return True
-    if dash.basic_auth is not None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            except ValueError:
-                return False
-            ok_user = hmac.compare_digest(user.encode(), dash.basic_auth.user.encode())
-            ok_pass = hmac.compare_digest(password.encode(), dash.basic_auth.password.encode())
-            return ok_user and ok_pass
-    return False
-
-
-def _bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
-
-
-def denied(request: Request) -> Response:
-    """401, asking for basic credentials when those are configured."""
-    state: State = request.app.state.observer
-    headers = {}
-    if state.project.config.settings.dashboard.basic_auth is not None:
-        headers["WWW-Authenticate"] = 'Basic realm="observer"'
-    return HTMLResponse(
-        "<!doctype html><title>401</title><p>observer: this dashboard needs a "
-        "token (?token=...) or credentials.</p>",
-        status_code=401,
-        headers=headers,
-    )
-
-
-def remember_token(request: Request, response: Response) -> Response:
-    """A token given in the URL is kept in a cookie, so links work without it."""
-    token = request.query_params.get("token")
-    if token:
-        response.set_cookie(
-            TOKEN_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-    return response
 
 
 # ------------------------------------------------------------------- pages
