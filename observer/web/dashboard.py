@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from ..budgets import Verdict, covers, evaluate, format_value, measured, percentile
 from ..rum.model import THRESHOLDS, rating_for
@@ -460,8 +460,3 @@ async def incidents_page(request: Request) -> Response:
     state: State = request.app.state.observer
     rows = await asyncio.to_thread(state.store.incidents, time.time() - 30 * DAY, 200)
     return remember_token(request, render("incidents.html", request, incidents=rows))
-
-
-async def budgets_page(request: Request) -> Response:
-    """Redirect to the overview, where the budgets are."""
-    return RedirectResponse("/#budgets")
