@@ -17,7 +17,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .budgets import evaluate
 from .config import Project
 from .daemon import Daemon
 from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
@@ -300,16 +299,7 @@ async def api_budgets(request: Request) -> Response:
     if not authorized(request):
         return api_denied(request)
     state: State = request.app.state.observer
-    if state.daemon is not None and state.daemon.last_cycle is not None:
-        verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
-    else:
-        verdicts = await asyncio.to_thread(
-            evaluate,
-            state.project.budgets,
-            state.store,
-            default_window=state.project.config.settings.window,
-        )
-        at = time.time()
+    verdicts, at = await state.verdicts()
     return JSONResponse(
         {"evaluated_at": at, "budgets": [v.to_dict(with_values=False) for v in verdicts]}
     )

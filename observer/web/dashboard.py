@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-from ..budgets import Verdict, covers, evaluate, format_value, measured, percentile
+from ..budgets import Verdict, covers, format_value, measured, percentile
 from ..rum.model import THRESHOLDS, rating_for
 from ..rum.pages import Pages
 from . import charts
@@ -94,15 +94,7 @@ def render(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLRe
 # ------------------------------------------------------------------- pages
 
 
-def _verdicts(state: State) -> list[Verdict]:
-    if state.daemon is not None and state.daemon.last_cycle is not None:
-        return state.daemon.verdicts
-    return evaluate(
-        state.project.budgets, state.store, default_window=state.project.config.settings.window
-    )
-
-
-def _overview_data(state: State) -> dict[str, Any]:
+def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
     store, project = state.store, state.project
     now = time.time()
     stats = store.probe_stats(now - DAY, [p.name for p in project.probes])
@@ -126,7 +118,6 @@ def _overview_data(state: State) -> dict[str, Any]:
                 ),
             }
         )
-    verdicts = _verdicts(state)
     return {
         "probes": probes,
         "verdicts": verdicts,
@@ -163,11 +154,12 @@ async def overview(request: Request) -> Response:
     if not authorized(request):
         return denied(request)
     state: State = request.app.state.observer
-    data = await asyncio.to_thread(_overview_data, state)
+    verdicts, _ = await state.verdicts()
+    data = await asyncio.to_thread(_overview_data, state, verdicts)
     return remember_token(request, render("overview.html", request, **data))
 
 
-def _probe_data(state: State, name: str) -> dict[str, Any] | None:
+def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, Any] | None:
     try:
         probe = state.project.probe(name)
     except KeyError:
@@ -239,7 +231,6 @@ def _probe_data(state: State, name: str) -> dict[str, Any] | None:
         )
     judged = [r for r in runs if r["outcome"] in ("pass", "fail")]
     success = len(passed) / len(judged) if judged else None
-    verdicts = [v for v in _verdicts(state) if name in v.probes]
     return {
         "probe": probe,
         "runs": recent,
@@ -249,7 +240,7 @@ def _probe_data(state: State, name: str) -> dict[str, Any] | None:
         "cls": cls_chart,
         "success": success,
         "count": len(runs),
-        "verdicts": verdicts,
+        "verdicts": [v for v in verdicts if name in v.probes],
         "measured": measured,
     }
 
@@ -260,7 +251,8 @@ async def probe_page(request: Request) -> Response:
         return denied(request)
     state: State = request.app.state.observer
     name = request.path_params["name"]
-    data = await asyncio.to_thread(_probe_data, state, name)
+    verdicts, _ = await state.verdicts()
+    data = await asyncio.to_thread(_probe_data, state, name, verdicts)
     if data is None:
         return render("missing.html", request, 404, what=f"probe {name}")
     return remember_token(request, render("probe.html", request, **data))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..assets import read_asset
+from ..budgets import Verdict, evaluate
 
 if TYPE_CHECKING:
     from ..alerts import Alerter
@@ -50,6 +52,21 @@ class State:
     def rum(self) -> Rum:
         """The rum: section."""
         return self.project.config.rum
+
+    async def verdicts(self) -> tuple[list[Verdict], float]:
+        """The daemon's latest verdicts and when it judged them; without them, judged now."""
+        daemon = self.daemon
+        # Read on the loop, where the daemon swaps them in: from a thread, the verdicts and
+        # their time could belong to two different rounds.
+        if daemon is not None and daemon.last_cycle is not None:
+            return daemon.verdicts, daemon.last_cycle
+        judged = await asyncio.to_thread(
+            evaluate,
+            self.project.budgets,
+            self.store,
+            default_window=self.project.config.settings.window,
+        )
+        return judged, time.time()
 
 
 def snippet_source(rum: Rum) -> bytes:
