@@ -24,7 +24,7 @@ from .rum.model import BeaconError, Context
 from .rum.pages import Pages
 from .store import Store
 from .web.access import api_denied, authorized, has_key
-from .web.state import State, snippet_source
+from .web.state import State, snippet_source, success_rate
 
 if TYPE_CHECKING:
     from .config.models import Rum
@@ -250,7 +250,6 @@ async def api_probes(request: Request) -> Response:
         st = stats.get(probe.name, {})
         slot = slots.get(probe.name)
         last = st.get("last")
-        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
         out.append(
             {
                 "name": probe.name,
@@ -262,7 +261,7 @@ async def api_probes(request: Request) -> Response:
                 "running": slot.running if slot else False,
                 "lag_s": slot.last_lag if slot else None,
                 "runs_24h": st.get("runs", 0),
-                "success_rate_24h": (st.get("pass") or 0) / judged if judged else None,
+                "success_rate_24h": success_rate(st.get("pass") or 0, st.get("fail") or 0),
                 "last_run": None
                 if last is None
                 else {

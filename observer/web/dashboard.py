@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -17,9 +17,7 @@ from ..rum.model import THRESHOLDS, rating_for
 from ..rum.pages import Pages
 from . import charts
 from .access import authorized, denied, remember_token
-
-if TYPE_CHECKING:
-    from .state import State
+from .state import State, success_rate
 
 DAY = 86400.0
 VITAL_UNITS = {"lcp": "ms", "inp": "ms", "cls": "score", "fcp": "ms", "ttfb": "ms"}
@@ -102,7 +100,6 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
     for p in project.probes:
         recent = store.recent_runs(p.name, 40)
         st = stats.get(p.name, {})
-        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
         last = recent[0] if recent else None
         probes.append(
             {
@@ -111,7 +108,7 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
                 "state": last["outcome"] if last else "none",
                 "last": last,
                 "runs": st.get("runs", 0),
-                "success": (st.get("pass") or 0) / judged if judged else None,
+                "success": success_rate(st.get("pass") or 0, st.get("fail") or 0),
                 "spark": charts.sparkline(
                     [r["duration_ms"] or 0 for r in reversed(recent)],
                     [r["outcome"] for r in reversed(recent)],
@@ -229,8 +226,7 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
             title="CLS (24 h)",
             height=160,
         )
-    judged = [r for r in runs if r["outcome"] in ("pass", "fail")]
-    success = len(passed) / len(judged) if judged else None
+    failed = [r for r in runs if r["outcome"] == "fail"]
     return {
         "probe": probe,
         "runs": recent,
@@ -238,7 +234,7 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
         "steps": step_chart,
         "vitals": vitals_chart,
         "cls": cls_chart,
-        "success": success,
+        "success": success_rate(len(passed), len(failed)),
         "count": len(runs),
         "verdicts": [v for v in verdicts if name in v.probes],
         "measured": measured,

@@ -69,6 +69,12 @@ class State:
         return judged, time.time()
 
 
+def success_rate(passed: int, failed: int) -> float | None:
+    """Share of the judged runs that passed (an error is no verdict); None when none was judged."""
+    judged = passed + failed
+    return passed / judged if judged else None
+
+
 def snippet_source(rum: Rum) -> bytes:
     """/rum.js: the bundled snippet with this server's settings in front."""
     bundle = read_asset("rum.js")
