@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .background import BackgroundServer as BackgroundServer  # the CLI imports it from here
 from .config import Project
 from .daemon import Daemon
 from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
@@ -432,61 +433,3 @@ def create_app(
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-class BackgroundServer:
-    """An ASGI app served by uvicorn in a thread on loopback (for the demo and tests).
-
-    The port is bound at construction, so its URL is known before the app exists.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        import socket
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.host, self.port = host, int(self.sock.getsockname()[1])
-        self.server: Any = None
-        self.thread: Any = None
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:43210."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, app: Any) -> BackgroundServer:
-        """Serve app and wait until it accepts requests (10 s at most)."""
-        import threading
-
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            log_config=None,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run,
-            kwargs={"sockets": [self.sock]},
-            daemon=True,
-            name="observer-server",
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("observer server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Graceful stop: in-flight beacons are committed first."""
-        if self.server is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=15)
-        self.sock.close()
