@@ -1,4 +1,5 @@
-"""What the server's routes share (the API's and the dashboard's alike), kept apart from both."""
+"""What the server's routes share, the API's and the dashboard's alike: the state itself, and
+the verdicts and success rates both of them show."""
 
 from __future__ import annotations
 
