@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
 import math
 import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -20,19 +17,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .assets import read_asset
-from .budgets import evaluate
+from .background import BackgroundServer as BackgroundServer  # the CLI imports it from here
 from .config import Project
 from .daemon import Daemon
 from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
 from .rum.model import BeaconError, Context
 from .rum.pages import Pages
 from .store import Store
+from .web.access import api_denied, authorized, has_key
+from .web.state import State, snippet_source, success_rate
 
 if TYPE_CHECKING:
-    from .alerts import Alerter
     from .config.models import Rum
-    from .metrics import Metrics
 
 log = logging.getLogger("observer.server")
 BODY_TIMEOUT = 10.0  # seconds a client gets to send a beacon's body
@@ -40,42 +36,6 @@ ACCEPTED_TYPES = ("application/json", "text/plain", "application/reports+json", 
 CORS_HEADERS = (
     "Content-Type, Content-Encoding, X-Faro-Session-Id, Idempotency-Key, X-API-Key, Authorization"
 )
-
-
-@dataclass
-class State:
-    """Everything the routes share; swapped whole on a config reload."""
-
-    project: Project
-    store: Store
-    ingestor: Ingestor
-    limiter: RateLimiter | None
-    rum_js: bytes
-    metrics: Metrics
-    started_at: float = field(default_factory=time.time)
-    daemon: Daemon | None = None
-    alerter: Alerter | None = None
-
-    def use(self, project: Project) -> None:
-        """A reloaded config: new probes, budgets, RUM checks (rum.path needs a restart)."""
-        if project.config.rum.path != self.project.config.rum.path:
-            log.warning("rum.path changed: it takes effect after a restart")
-        self.project = project
-        if self.alerter is not None:
-            self.alerter.use(project)
-        self.rum_js = snippet_source(project.config.rum)
-
-    @property
-    def rum(self) -> Rum:
-        """The rum: section."""
-        return self.project.config.rum
-
-
-def snippet_source(rum: Rum) -> bytes:
-    """/rum.js: the bundled snippet with this server's settings in front."""
-    bundle = read_asset("rum.js")
-    config = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
-    return (f"window.__observerRumConfig={json.dumps(config)};\n{bundle}").encode()
 
 
 def _client(request: Request, rum: Rum) -> str:
@@ -132,14 +92,6 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authorized(request: Request, key: str) -> bool:
-    given = request.headers.get("x-api-key") or request.query_params.get("api_key") or ""
-    auth = request.headers.get("authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    return hmac.compare_digest(given.encode(), key.encode())
-
-
 async def beacon(request: Request) -> Response:
     """Accept beacons: 202 means every accepted item is committed to SQLite."""
     state: State = request.app.state.observer
@@ -160,7 +112,7 @@ async def beacon(request: Request) -> Response:
             },
         )
     # The key and the rate are checked before a byte of the body is read.
-    if rum.api_key and not _authorized(request, rum.api_key):
+    if rum.api_key and not has_key(request, rum.api_key):
         counters.reject(401)
         return _reply(401, {"error": "missing or wrong API key"}, cors)
     if state.limiter is not None:
@@ -273,20 +225,6 @@ async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
         await asyncio.sleep(every)
 
 
-def _api_allowed(request: Request) -> bool:
-    from .web.dashboard import authorized
-
-    return authorized(request)
-
-
-def _api_denied(request: Request) -> Response:
-    """401, asking for basic credentials when those are configured (RFC 9110 wants it)."""
-    state: State = request.app.state.observer
-    basic = state.project.config.settings.dashboard.basic_auth is not None
-    headers = {"WWW-Authenticate": 'Basic realm="observer"'} if basic else None
-    return _reply(401, {"error": "this API needs the dashboard token"}, headers)
-
-
 def _since(raw: str | None) -> float | None:
     """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
     if raw is None or raw == "":
@@ -301,8 +239,8 @@ def _since(raw: str | None) -> float | None:
 
 async def api_probes(request: Request) -> Response:
     """Every probe with its schedule, last run and success over the last 24 hours."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     stats = await asyncio.to_thread(
         state.store.probe_stats, time.time() - 86400, [p.name for p in state.project.probes]
@@ -313,7 +251,6 @@ async def api_probes(request: Request) -> Response:
         st = stats.get(probe.name, {})
         slot = slots.get(probe.name)
         last = st.get("last")
-        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
         out.append(
             {
                 "name": probe.name,
@@ -325,7 +262,7 @@ async def api_probes(request: Request) -> Response:
                 "running": slot.running if slot else False,
                 "lag_s": slot.last_lag if slot else None,
                 "runs_24h": st.get("runs", 0),
-                "success_rate_24h": (st.get("pass") or 0) / judged if judged else None,
+                "success_rate_24h": success_rate(st.get("pass") or 0, st.get("fail") or 0),
                 "last_run": None
                 if last is None
                 else {
@@ -342,8 +279,8 @@ async def api_probes(request: Request) -> Response:
 
 async def api_runs(request: Request) -> Response:
     """Recorded runs, newest first: ?probe=NAME&since=1h|UNIX&limit=N."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -359,19 +296,10 @@ async def api_runs(request: Request) -> Response:
 
 async def api_budgets(request: Request) -> Response:
     """The latest verdicts (judged now when the scheduler is off)."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
-    if state.daemon is not None and state.daemon.last_cycle is not None:
-        verdicts, at = state.daemon.verdicts, state.daemon.last_cycle
-    else:
-        verdicts = await asyncio.to_thread(
-            evaluate,
-            state.project.budgets,
-            state.store,
-            default_window=state.project.config.settings.window,
-        )
-        at = time.time()
+    verdicts, at = await state.verdicts()
     return JSONResponse(
         {"evaluated_at": at, "budgets": [v.to_dict(with_values=False) for v in verdicts]}
     )
@@ -379,8 +307,8 @@ async def api_budgets(request: Request) -> Response:
 
 async def api_incidents(request: Request) -> Response:
     """Open and recent incidents with their notifications: ?since=1d&limit=N."""
-    if not _api_allowed(request):
-        return _api_denied(request)
+    if not authorized(request):
+        return api_denied(request)
     state: State = request.app.state.observer
     q = request.query_params
     try:
@@ -505,61 +433,3 @@ def create_app(
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-class BackgroundServer:
-    """An ASGI app served by uvicorn in a thread on loopback (for the demo and tests).
-
-    The port is bound at construction, so its URL is known before the app exists.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        import socket
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.host, self.port = host, int(self.sock.getsockname()[1])
-        self.server: Any = None
-        self.thread: Any = None
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:43210."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, app: Any) -> BackgroundServer:
-        """Serve app and wait until it accepts requests (10 s at most)."""
-        import threading
-
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            log_config=None,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run,
-            kwargs={"sockets": [self.sock]},
-            daemon=True,
-            name="observer-server",
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("observer server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Graceful stop: in-flight beacons are committed first."""
-        if self.server is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=15)
-        self.sock.close()

@@ -37,6 +37,7 @@ from observer.demo.shop import ShopServer
 from observer.runner import Runner
 from observer.server import BackgroundServer, create_app
 from observer.store import SQLiteStore, Store
+from observer.web.state import success_rate
 
 SHOTS = ROOT / "test-artifacts" / "dashboard"
 TOKEN = "dash-token-7f3a"
@@ -1084,3 +1085,10 @@ def test_basic_auth(world: World, browser: Browser) -> None:
                 assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
             finally:
                 context.close()
+
+
+def test_success_rate_counts_only_judged_runs() -> None:
+    # The overview, the probe page and /api/probes all show this one figure.
+    assert success_rate(3, 1) == 0.75
+    assert success_rate(0, 2) == 0.0
+    assert success_rate(0, 0) is None  # only errors, or no runs: no rate, not 0 %

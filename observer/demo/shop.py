@@ -11,9 +11,6 @@ import contextlib
 import json
 import random
 import secrets
-import socket
-import threading
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +32,8 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..background import BackgroundServer
 
 SESSION_COOKIE = "session"
 CART_COOKIE = "cart"
@@ -891,8 +890,7 @@ class ShopServer:
         self.host = host
         self._port = port
         self.app, self.state = _build(rum_script)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     @property
     def port(self) -> int:
@@ -909,60 +907,25 @@ class ShopServer:
 
     def start(self) -> ShopServer:
         """Start serving and return once connections are accepted (at most 10 s)."""
-        if self._thread is not None:
+        if self._server is not None:
             raise RuntimeError("the shop is already running")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            # Bound here rather than by uvicorn so port 0 resolves before the thread starts,
-            # and a restart after stop() gets the same port back.
-            sock.bind((self.host, self._port))
-        except OSError:
-            sock.close()
-            raise
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            host=self.host,
-            port=self._port,
-            log_level="warning",
-            log_config=None,  # leave the embedding program's logging configuration alone
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
+        # A restart after stop() binds the port of the first start again.
+        server = BackgroundServer(
+            self.host, self._port, name="demo shop", lifespan=False, grace=2, patience=4
         )
-        server = uvicorn.Server(config)
+        self._port = server.port
         self.state.closing = False
-        thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
-            name=f"demo-shop-{self._port}",
-            daemon=True,
-        )
-        self._server, self._thread = server, thread
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                sock.close()
-                raise RuntimeError(f"the demo shop did not start on {self.host}:{self._port}")
-            time.sleep(0.01)
+        server.start(self.app)
+        self._server = server
         return self
 
     def stop(self) -> None:
         """Stop serving; hung requests are released, and this returns within a few seconds."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if self._server is None:
             return
         self.state.begin_close()
-        server.should_exit = True
-        thread.join(timeout=4)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join(timeout=2)
-        self._server = self._thread = None
+        self._server.stop()
+        self._server = None
 
     def __enter__(self) -> ShopServer:
         return self.start()

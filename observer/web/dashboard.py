@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
-from ..budgets import Verdict, covers, evaluate, format_value, measured, percentile
+from ..budgets import Verdict, covers, format_value, measured, percentile
 from ..rum.model import THRESHOLDS, rating_for
 from ..rum.pages import Pages
 from . import charts
-
-if TYPE_CHECKING:
-    from ..server import State
+from .access import authorized, denied, remember_token
+from .state import State, success_rate
 
 DAY = 86400.0
 VITAL_UNITS = {"lcp": "ms", "inp": "ms", "cls": "score", "fcp": "ms", "ttfb": "ms"}
@@ -92,83 +89,10 @@ def render(name: str, request: Request, status: int = 200, **ctx: Any) -> HTMLRe
     )
 
 
-# ------------------------------------------------------------------- access control
-
-TOKEN_COOKIE = "observer_token"
-
-
-def authorized(request: Request) -> bool:
-    """No access control configured, or the request carries the token / basic credentials."""
-    state: State = request.app.state.observer
-    dash = state.project.config.settings.dashboard
-    if dash.token is None and dash.basic_auth is None:
-        return True
-    if dash.token is not None:
-        given = (
-            request.query_params.get("token")
-            or request.cookies.get(TOKEN_COOKIE)
-            or _bearer(request)
-        )
-        if given and hmac.compare_digest(given.encode(), dash.token.encode()):
-            return True
-    if dash.basic_auth is not None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            except ValueError:
-                return False
-            ok_user = hmac.compare_digest(user.encode(), dash.basic_auth.user.encode())
-            ok_pass = hmac.compare_digest(password.encode(), dash.basic_auth.password.encode())
-            return ok_user and ok_pass
-    return False
-
-
-def _bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
-
-
-def denied(request: Request) -> Response:
-    """401, asking for basic credentials when those are configured."""
-    state: State = request.app.state.observer
-    headers = {}
-    if state.project.config.settings.dashboard.basic_auth is not None:
-        headers["WWW-Authenticate"] = 'Basic realm="observer"'
-    return HTMLResponse(
-        "<!doctype html><title>401</title><p>observer: this dashboard needs a "
-        "token (?token=...) or credentials.</p>",
-        status_code=401,
-        headers=headers,
-    )
-
-
-def remember_token(request: Request, response: Response) -> Response:
-    """A token given in the URL is kept in a cookie, so links work without it."""
-    token = request.query_params.get("token")
-    if token:
-        response.set_cookie(
-            TOKEN_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-    return response
-
-
 # ------------------------------------------------------------------- pages
 
 
-def _verdicts(state: State) -> list[Verdict]:
-    if state.daemon is not None and state.daemon.last_cycle is not None:
-        return state.daemon.verdicts
-    return evaluate(
-        state.project.budgets, state.store, default_window=state.project.config.settings.window
-    )
-
-
-def _overview_data(state: State) -> dict[str, Any]:
+def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
     store, project = state.store, state.project
     now = time.time()
     stats = store.probe_stats(now - DAY, [p.name for p in project.probes])
@@ -176,7 +100,6 @@ def _overview_data(state: State) -> dict[str, Any]:
     for p in project.probes:
         recent = store.recent_runs(p.name, 40)
         st = stats.get(p.name, {})
-        judged = (st.get("pass") or 0) + (st.get("fail") or 0)
         last = recent[0] if recent else None
         probes.append(
             {
@@ -185,14 +108,13 @@ def _overview_data(state: State) -> dict[str, Any]:
                 "state": last["outcome"] if last else "none",
                 "last": last,
                 "runs": st.get("runs", 0),
-                "success": (st.get("pass") or 0) / judged if judged else None,
+                "success": success_rate(st.get("pass") or 0, st.get("fail") or 0),
                 "spark": charts.sparkline(
                     [r["duration_ms"] or 0 for r in reversed(recent)],
                     [r["outcome"] for r in reversed(recent)],
                 ),
             }
         )
-    verdicts = _verdicts(state)
     return {
         "probes": probes,
         "verdicts": verdicts,
@@ -229,11 +151,12 @@ async def overview(request: Request) -> Response:
     if not authorized(request):
         return denied(request)
     state: State = request.app.state.observer
-    data = await asyncio.to_thread(_overview_data, state)
+    verdicts, _ = await state.verdicts()
+    data = await asyncio.to_thread(_overview_data, state, verdicts)
     return remember_token(request, render("overview.html", request, **data))
 
 
-def _probe_data(state: State, name: str) -> dict[str, Any] | None:
+def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, Any] | None:
     try:
         probe = state.project.probe(name)
     except KeyError:
@@ -303,9 +226,7 @@ def _probe_data(state: State, name: str) -> dict[str, Any] | None:
             title="CLS (24 h)",
             height=160,
         )
-    judged = [r for r in runs if r["outcome"] in ("pass", "fail")]
-    success = len(passed) / len(judged) if judged else None
-    verdicts = [v for v in _verdicts(state) if name in v.probes]
+    failed = [r for r in runs if r["outcome"] == "fail"]
     return {
         "probe": probe,
         "runs": recent,
@@ -313,9 +234,9 @@ def _probe_data(state: State, name: str) -> dict[str, Any] | None:
         "steps": step_chart,
         "vitals": vitals_chart,
         "cls": cls_chart,
-        "success": success,
+        "success": success_rate(len(passed), len(failed)),
         "count": len(runs),
-        "verdicts": verdicts,
+        "verdicts": [v for v in verdicts if name in v.probes],
         "measured": measured,
     }
 
@@ -326,7 +247,8 @@ async def probe_page(request: Request) -> Response:
         return denied(request)
     state: State = request.app.state.observer
     name = request.path_params["name"]
-    data = await asyncio.to_thread(_probe_data, state, name)
+    verdicts, _ = await state.verdicts()
+    data = await asyncio.to_thread(_probe_data, state, name, verdicts)
     if data is None:
         return render("missing.html", request, 404, what=f"probe {name}")
     return remember_token(request, render("probe.html", request, **data))
@@ -526,8 +448,3 @@ async def incidents_page(request: Request) -> Response:
     state: State = request.app.state.observer
     rows = await asyncio.to_thread(state.store.incidents, time.time() - 30 * DAY, 200)
     return remember_token(request, render("incidents.html", request, incidents=rows))
-
-
-async def budgets_page(request: Request) -> Response:
-    """Redirect to the overview, where the budgets are."""
-    return RedirectResponse("/#budgets")
