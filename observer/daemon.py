@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .budgets import Verdict, evaluate
 from .config import ConfigError, Probe, Project, load_for_serve
 from .results import Outcome, ProbeResult
-from .retention import prune
+from .retention import keep_pruning
 from .runner import Runner, error_result
 from .scheduler import Scheduler
 
@@ -67,7 +67,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._evaluate_loop(), name="evaluate"),
-            loop.create_task(self._retention_loop(), name="retention"),
+            # First let start-up finish.
+            loop.create_task(
+                keep_pruning(lambda: self.project, self.store, first=5), name="retention"
+            ),
         ]
         if self.watch:
             self._mtimes = self._stat()
@@ -173,15 +176,6 @@ class Daemon:
                 await self.evaluate_now()
             except Exception:
                 log.exception("budget evaluation failed", extra={"event": "evaluate_error"})
-
-    async def _retention_loop(self, every: float = 3600.0) -> None:
-        await asyncio.sleep(5)  # let start-up finish first
-        while True:
-            try:
-                await asyncio.to_thread(prune, self.project, self.store)
-            except Exception as exc:
-                log.warning("retention: %s", exc, extra={"event": "retention_error"})
-            await asyncio.sleep(every)
 
     # ---------------------------------------------------------------- reloads
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,3 +65,19 @@ def prune_artifacts(root: Path, before: float) -> int:
             except OSError:
                 continue
     return removed
+
+
+async def keep_pruning(
+    project: Callable[[], Project], store: Store, *, every: float = 3600.0, first: float = 0.0
+) -> None:
+    """Prune after `first` seconds, then every `every` (the config may be reloaded meanwhile);
+    a database that is locked or gone is logged and tried again next time."""
+    import asyncio
+
+    await asyncio.sleep(first)
+    while True:
+        try:
+            await asyncio.to_thread(prune, project(), store)
+        except Exception as exc:  # a locked database must not stop the server
+            log.warning("retention: %s", exc, extra={"event": "retention_error"})
+        await asyncio.sleep(every)

@@ -20,10 +20,11 @@ from starlette.routing import Route
 from .background import BackgroundServer as BackgroundServer  # the CLI imports it from here
 from .config import Project
 from .daemon import Daemon
+from .retention import keep_pruning
 from .rum.ingest import Ingestor, RateLimiter, decode_body, parse_body
 from .rum.model import BeaconError, Context
 from .rum.pages import Pages
-from .store import Store
+from .store import ProbeStats, Store
 from .web.access import api_denied, authorized, has_key
 from .web.state import State, snippet_source, success_rate
 
@@ -213,18 +214,6 @@ async def _reload_unscheduled(state: State) -> None:
     log.info("reloaded (SIGHUP)", extra={"event": "reload"})
 
 
-async def _retention(store: Store, keep: float, every: float = 3600.0) -> None:
-    """Delete beacons past rum.retention, now and then every hour."""
-    while True:
-        try:
-            gone = await asyncio.to_thread(store.prune_beacons, time.time() - keep)
-            if gone:
-                log.info("retention: %d beacons older than %.0f days deleted", gone, keep / 86400)
-        except Exception as exc:  # a locked database must not stop the server
-            log.warning("retention: %s", exc)
-        await asyncio.sleep(every)
-
-
 def _since(raw: str | None) -> float | None:
     """`since=` as unix seconds, or a duration back from now (`1h`); ValueError if neither."""
     if raw is None or raw == "":
@@ -248,9 +237,9 @@ async def api_probes(request: Request) -> Response:
     slots = state.daemon.scheduler.slots if state.daemon is not None else {}
     out = []
     for probe in state.project.probes:
-        st = stats.get(probe.name, {})
+        st = stats.get(probe.name) or ProbeStats()
         slot = slots.get(probe.name)
-        last = st.get("last")
+        last = st.last
         out.append(
             {
                 "name": probe.name,
@@ -261,16 +250,16 @@ async def api_probes(request: Request) -> Response:
                 "next_run_at": slot.next_at if slot else None,
                 "running": slot.running if slot else False,
                 "lag_s": slot.last_lag if slot else None,
-                "runs_24h": st.get("runs", 0),
-                "success_rate_24h": success_rate(st.get("pass") or 0, st.get("fail") or 0),
+                "runs_24h": st.runs,
+                "success_rate_24h": success_rate(st.passed, st.failed),
                 "last_run": None
                 if last is None
                 else {
-                    "id": last["id"],
-                    "outcome": last["outcome"],
-                    "started_at": last["started_at"],
-                    "duration_ms": last["duration_ms"],
-                    "error": last["error"],
+                    "id": last.id,
+                    "outcome": str(last.outcome),
+                    "started_at": last.started_at,
+                    "duration_ms": last.duration_ms,
+                    "error": last.error,
                 },
             }
         )
@@ -291,7 +280,7 @@ async def api_runs(request: Request) -> Response:
     except ValueError as exc:
         return _reply(400, {"error": f"bad query: {exc}"}, None)
     runs = await asyncio.to_thread(state.store.runs, q.get("probe"), since, limit)
-    return JSONResponse({"runs": runs})
+    return JSONResponse({"runs": [r.to_dict() for r in runs]})
 
 
 async def api_budgets(request: Request) -> Response:
@@ -317,8 +306,9 @@ async def api_incidents(request: Request) -> Response:
     except ValueError as exc:
         return _reply(400, {"error": f"bad query: {exc}"}, None)
     incidents = await asyncio.to_thread(state.store.incidents, since, limit)
-    open_ = [i for i in incidents if i["state"] in ("pending", "firing")]
-    return JSONResponse({"open": open_, "incidents": incidents})
+    shown = [i.to_dict() for i in incidents]
+    open_ = [d for i, d in zip(incidents, shown, strict=True) if i.state.open]
+    return JSONResponse({"open": open_, "incidents": shown})
 
 
 async def metrics(request: Request) -> Response:
@@ -385,8 +375,8 @@ def create_app(
 
         with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, reload)
-        # The daemon prunes runs, artifacts and beacons itself; without it, beacons still age out.
-        pruner = None if daemon else loop.create_task(_retention(store, rum.retention))
+        # The daemon prunes itself; without it, runs, artifacts and beacons still age out.
+        pruner = None if daemon else loop.create_task(keep_pruning(lambda: state.project, store))
         log.info(
             "ready: beacons at %s%s",
             rum.path,

@@ -6,8 +6,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from ..store import StepRow
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
 OUTCOME_COLOUR = {"pass": "#16a34a", "fail": "#dc2626", "error": "#9333ea", "skipped": "#9ca3af"}
@@ -164,15 +168,15 @@ def timeseries(
     return Markup("".join(parts))
 
 
-def waterfall(steps: Sequence[dict[str, object]], width: int = 1100) -> Markup:
+def waterfall(steps: Sequence[StepRow], width: int = 1100) -> Markup:
     """One bar per step at its start offset, coloured by outcome."""
-    rows = [s for s in steps if s.get("outcome") != "skipped"]
+    rows = [s for s in steps if s.outcome != "skipped"]
     if not rows:
         return Markup("")
     label_w, right = 240, 70
     bar_h, gap = 18, 6
     height = len(rows) * (bar_h + gap) + 24
-    end = max(float(s["start_ms"] or 0) + float(s["duration_ms"] or 0) for s in rows)  # type: ignore[arg-type]
+    end = max((s.start_ms or 0) + (s.duration_ms or 0) for s in rows)
     end = end or 1.0
     w = width - label_w - right
     parts = [
@@ -181,12 +185,12 @@ def waterfall(steps: Sequence[dict[str, object]], width: int = 1100) -> Markup:
     ]
     for i, s in enumerate(rows):
         y = 10 + i * (bar_h + gap)
-        start = float(s["start_ms"] or 0)  # type: ignore[arg-type]
-        dur = float(s["duration_ms"] or 0)  # type: ignore[arg-type]
+        start = float(s.start_ms or 0)
+        dur = float(s.duration_ms or 0)
         x = label_w + start / end * w
         bw = max(2.0, dur / end * w)
-        colour = OUTCOME_COLOUR.get(str(s.get("outcome")), "#6b7280")
-        name = str(s.get("name") or "")
+        colour = OUTCOME_COLOUR.get(str(s.outcome), "#6b7280")
+        name = s.name or ""
         name = name if len(name) <= 34 else name[:33] + "…"
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end" class="tick">'

@@ -12,25 +12,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from .. import catalog
 from ..budgets import Verdict, covers, format_value, measured, percentile
-from ..rum.model import THRESHOLDS, rating_for
+from ..rum.model import rating_for
 from ..rum.pages import Pages
+from ..store import ProbeStats, RumError, RumValue
 from . import charts
 from .access import authorized, denied, remember_token
 from .state import State, success_rate
 
 DAY = 86400.0
-VITAL_UNITS = {"lcp": "ms", "inp": "ms", "cls": "score", "fcp": "ms", "ttfb": "ms"}
-LAB_COLUMNS = {
-    "duration": "duration_ms",
-    "ttfb": "ttfb_ms",
-    "fcp": "fcp_ms",
-    "lcp": "lcp_ms",
-    "cls": "cls",
-    "inp": "inp_ms",
-    "load": "load_ms",
-    "time": "duration_ms",
-}
 _env: Environment | None = None
 
 
@@ -43,6 +34,7 @@ def env() -> Environment:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         _env.filters["ms"] = lambda v: "–" if v is None else format_value(float(v), "ms")
+        _env.filters["measure"] = lambda v, unit: "–" if v is None else format_value(v, unit)
         _env.filters["when"] = lambda t: (
             "–" if not t else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t)))
         )
@@ -99,19 +91,19 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
     probes = []
     for p in project.probes:
         recent = store.recent_runs(p.name, 40)
-        st = stats.get(p.name, {})
+        st = stats.get(p.name) or ProbeStats()
         last = recent[0] if recent else None
         probes.append(
             {
                 "name": p.name,
                 "kind": p.kind,
-                "state": last["outcome"] if last else "none",
+                "state": str(last.outcome) if last else "none",
                 "last": last,
-                "runs": st.get("runs", 0),
-                "success": success_rate(st.get("pass") or 0, st.get("fail") or 0),
+                "runs": st.runs,
+                "success": success_rate(st.passed, st.failed),
                 "spark": charts.sparkline(
-                    [r["duration_ms"] or 0 for r in reversed(recent)],
-                    [r["outcome"] for r in reversed(recent)],
+                    [r.duration_ms or 0 for r in reversed(recent)],
+                    [str(r.outcome) for r in reversed(recent)],
                 ),
             }
         )
@@ -125,12 +117,17 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
     }
 
 
-def _rum_table(rows: list[Any], limit: int = 20) -> list[dict[str, Any]]:
+def _unit(metric: str) -> str:
+    known = catalog.get(metric)
+    return known.unit if known else "ms"
+
+
+def _rum_table(rows: list[RumValue], limit: int = 20) -> list[dict[str, Any]]:
     """Top pages by LCP samples with p75 LCP, INP, CLS and their ratings (from rum_values)."""
     by_page: dict[str, dict[str, list[float]]] = {}
-    for _, page, metric, value, _, _ in rows:
-        if metric in ("lcp", "inp", "cls"):
-            by_page.setdefault(page or "(unknown)", {}).setdefault(metric, []).append(value)
+    for r in rows:
+        if r.metric in ("lcp", "inp", "cls"):
+            by_page.setdefault(r.page or "(unknown)", {}).setdefault(r.metric, []).append(r.value)
     ranked = sorted(by_page.items(), key=lambda kv: -len(kv[1].get("lcp", [])))[:limit]
     out = []
     for page, metrics in ranked:
@@ -139,7 +136,7 @@ def _rum_table(rows: list[Any], limit: int = 20) -> list[dict[str, Any]]:
             vals = metrics.get(m, [])
             if vals:
                 p75 = percentile(vals, 75)
-                row[m] = {"value": format_value(p75, VITAL_UNITS[m]), "rating": rating_for(m, p75)}
+                row[m] = {"value": format_value(p75, _unit(m)), "rating": rating_for(m, p75)}
             else:
                 row[m] = None
         out.append(row)
@@ -176,10 +173,10 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
                     out.append(charts.Line(f"warn {r.warn.text}", r.warn.limit, "#d97706"))
         return out
 
-    passed = [r for r in runs if r["outcome"] == "pass"]
+    passed = [r for r in runs if r.outcome == "pass"]
     main_metric = "time" if probe.kind == "http" else "duration"
     duration = charts.timeseries(
-        [charts.Series("duration", [(r["started_at"], r["duration_ms"]) for r in passed])],
+        [charts.Series("duration", [(r.started_at, r.duration_ms or 0.0) for r in passed])],
         lines_for(main_metric) + (lines_for("duration") if main_metric == "time" else []),
         title="Duration of runs that completed (24 h)",
     )
@@ -188,9 +185,9 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
     cls_chart = None
     if probe.kind == "journey":
         steps: dict[str, list[tuple[float, float]]] = {}
-        when = {r["id"]: r["started_at"] for r in runs}
-        for run_id, step, ms, _ in state.store.step_window([r["id"] for r in runs][-300:]):
-            steps.setdefault(step, []).append((when[run_id], ms))
+        when = {r.id: r.started_at for r in runs}
+        for step in state.store.step_window([r.id for r in runs][-300:]):
+            steps.setdefault(step.name, []).append((when[step.run_id], step.duration_ms))
         top = sorted(steps.items(), key=lambda kv: -max(v for _, v in kv[1]))[:8]
         step_lines = [
             charts.Line(f"{r.name}: {r.threshold.text}", r.threshold.limit)
@@ -200,36 +197,30 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
         step_chart = charts.timeseries(
             [charts.Series(k, v) for k, v in top], step_lines, title="Slowest steps (24 h)"
         )
+        timed = [m for m in catalog.vitals() if m.unit == "ms" and m.column]
         vitals_chart = charts.timeseries(
             [
                 charts.Series(
-                    m.upper(),
-                    [
-                        (r["started_at"], r[LAB_COLUMNS[m]])
-                        for r in runs
-                        if r[LAB_COLUMNS[m]] is not None
-                    ],
+                    m.heading,
+                    [(r.started_at, v) for r in runs if (v := r.value(m.column or "")) is not None],
                 )
-                for m in ("ttfb", "fcp", "lcp", "inp")
+                for m in timed
             ],
-            [ln for m in ("lcp", "fcp", "ttfb", "inp") for ln in lines_for(m)],
+            [ln for m in timed for ln in lines_for(m.name)],
             title="Web vitals, worst page of each run (24 h)",
         )
         cls_chart = charts.timeseries(
-            [
-                charts.Series(
-                    "CLS", [(r["started_at"], r["cls"]) for r in runs if r["cls"] is not None]
-                )
-            ],
+            [charts.Series("CLS", [(r.started_at, r.cls) for r in runs if r.cls is not None])],
             lines_for("cls"),
             unit="score",
             title="CLS (24 h)",
             height=160,
         )
-    failed = [r for r in runs if r["outcome"] == "fail"]
+    failed = [r for r in runs if r.outcome == "fail"]
     return {
         "probe": probe,
         "runs": recent,
+        "columns": catalog.listed_columns(),
         "duration": duration,
         "steps": step_chart,
         "vitals": vitals_chart,
@@ -267,13 +258,10 @@ async def run_page(request: Request) -> Response:
     if run is None:
         return render("missing.html", request, 404, what=f"run {run_id}")
     root = state.project.resolve(state.project.config.settings.artifacts)
-    for art in run["artifacts"]:
-        art["href"] = _artifact_href(root, art["path"])
-    for step in run["steps"]:
-        # Stored as JSON text (secrets already ***): shown as name = value.
-        step["captured"] = json.loads(step["captured"]) if step.get("captured") else {}
+    files = [(a, _artifact_href(root, a.path)) for a in run.artifacts]
     return remember_token(
-        request, render("run.html", request, run=run, waterfall=charts.waterfall(run["steps"]))
+        request,
+        render("run.html", request, run=run, files=files, waterfall=charts.waterfall(run.steps)),
     )
 
 
@@ -312,21 +300,23 @@ def _rum_data(state: State) -> dict[str, Any]:
     since = now - DAY
     rows = state.store.rum_values(since, now)
     pages: dict[str, int] = {}
-    for _, page, metric, _, _, _ in rows:
-        if metric == "lcp":
-            pages[page or "(unknown)"] = pages.get(page or "(unknown)", 0) + 1
+    for beacon in rows:
+        if beacon.metric == "lcp":
+            pages[beacon.page or "(unknown)"] = pages.get(beacon.page or "(unknown)", 0) + 1
     top = [p for p, _ in sorted(pages.items(), key=lambda kv: -kv[1])[:6]]
     hourly: dict[tuple[str, str], dict[float, list[float]]] = {}
     shares: dict[str, dict[str, int]] = {}
     devices: dict[tuple[str, str], list[float]] = {}
-    for t, page, metric, value, rating, device in rows:
-        page = page or "(unknown)"
-        hour = t - t % 3600
+    for beacon in rows:
+        page = beacon.page or "(unknown)"
+        hour = beacon.received_at - beacon.received_at % 3600
         if page in top:
-            hourly.setdefault((metric, page), {}).setdefault(hour, []).append(value)
-        r = rating or rating_for(metric, value)
-        shares.setdefault(metric, {"good": 0, "needs-improvement": 0, "poor": 0})[r] += 1
-        devices.setdefault((metric, device or "unknown"), []).append(value)
+            hourly.setdefault((beacon.metric, page), {}).setdefault(hour, []).append(beacon.value)
+        rating = beacon.rating or rating_for(beacon.metric, beacon.value)
+        shares.setdefault(beacon.metric, {"good": 0, "needs-improvement": 0, "poor": 0})[
+            rating
+        ] += 1
+        devices.setdefault((beacon.metric, beacon.device or "unknown"), []).append(beacon.value)
     charts_by_metric = {}
     for metric in ("lcp", "inp", "cls"):
         series = [
@@ -339,14 +329,15 @@ def _rum_data(state: State) -> dict[str, Any]:
             )
             for page in top
         ]
-        good, ni = THRESHOLDS[metric]
+        vital = catalog.METRICS[metric]
+        good, ni = vital.good_poor or (0.0, 0.0)
         charts_by_metric[metric] = charts.timeseries(
             series,
             [
-                charts.Line(f"good ≤ {format_value(good, VITAL_UNITS[metric])}", good, "#16a34a"),
-                charts.Line(f"poor > {format_value(ni, VITAL_UNITS[metric])}", ni),
+                charts.Line(f"good ≤ {format_value(good, vital.unit)}", good, "#16a34a"),
+                charts.Line(f"poor > {format_value(ni, vital.unit)}", ni),
             ],
-            unit=VITAL_UNITS[metric],
+            unit=vital.unit,
             title=f"p75 {metric.upper()} by page, hourly (24 h)",
         )
     share_rows = [
@@ -365,7 +356,7 @@ def _rum_data(state: State) -> dict[str, Any]:
             vals = devices.get((metric, dev), [])
             row[dev] = (
                 {
-                    "value": format_value(percentile(vals, 75), VITAL_UNITS[metric]),
+                    "value": format_value(percentile(vals, 75), _unit(metric)),
                     "rating": rating_for(metric, percentile(vals, 75)),
                     "n": len(vals),
                 }
@@ -377,15 +368,15 @@ def _rum_data(state: State) -> dict[str, Any]:
     namer = Pages(rum.pages, rum.keep_query)
     lab: dict[str, list[float]] = {}
     lab_probes: dict[str, set[str]] = {}
-    for probe, url, lcp, _ in state.store.lab_pages(since):
-        lab_page = namer.name(url)
-        if lab_page and lcp is not None:
-            lab.setdefault(lab_page, []).append(lcp)
-            lab_probes.setdefault(lab_page, set()).add(probe)
+    for visited in state.store.lab_pages(since):
+        lab_page = namer.name(visited.url)
+        if lab_page and visited.lcp_ms is not None:
+            lab.setdefault(lab_page, []).append(visited.lcp_ms)
+            lab_probes.setdefault(lab_page, set()).add(visited.probe)
     field: dict[str, list[float]] = {}
-    for _, page, metric, value, _, _ in rows:
-        if metric == "lcp" and page in lab:
-            field.setdefault(page, []).append(value)
+    for beacon in rows:
+        if beacon.metric == "lcp" and beacon.page in lab:
+            field.setdefault(beacon.page, []).append(beacon.value)
     side = []
     for page in sorted(lab):
         lab_p75 = percentile(lab[page], 75)
@@ -419,17 +410,22 @@ def _rum_data(state: State) -> dict[str, Any]:
     }
 
 
-def _errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    import json
-
+def _errors(rows: list[RumError]) -> list[dict[str, Any]]:
+    """Each error with its message and where it was thrown, read from its detail."""
+    out = []
     for row in rows:
         try:
-            detail = json.loads(row["detail"] or "{}")
+            detail = json.loads(row.detail or "{}")
         except ValueError:
             detail = {}
-        row["message"] = detail.get("message") or ""
-        row["where"] = detail.get("source") or detail.get("frames") or ""
-    return rows
+        out.append(
+            {
+                **vars(row),
+                "message": detail.get("message") or "",
+                "where": detail.get("source") or detail.get("frames") or "",
+            }
+        )
+    return out
 
 
 async def rum_page(request: Request) -> Response:
