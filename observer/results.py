@@ -20,9 +20,6 @@ class ObserverError(Exception):
     """observer itself could not run a probe (no browser, browser crashed): an `error` outcome."""
 
 
-VITAL_KEYS = ("ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms")
-
-
 @dataclass
 class StepResult:
     """One journey step."""

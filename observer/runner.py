@@ -41,7 +41,6 @@ class BrowserPool:
         self.devices: dict[str, Any] = {}
         self.failure: str | None = None
         self.failed_at = 0.0
-        self.launches = 0
         self.tag = uuid.uuid4().hex[:12]
         self._lock = asyncio.Lock()
 
@@ -80,7 +79,6 @@ class BrowserPool:
                 self.browser = await br.launch(
                     self.playwright, self.project.config.settings.browser, self.headed, self.tag
                 )
-                self.launches += 1
             except ObserverError as exc:
                 self.failure, self.failed_at = str(exc), time.monotonic()
                 raise
