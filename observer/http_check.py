@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from .config import Probe, Project
 from .config.types import format_duration
 from .results import Expectation, HttpDetails, Outcome, ProbeResult
-from .secrets import Redactor
 
 if TYPE_CHECKING:
     import httpx
@@ -56,8 +55,6 @@ async def run_http(
     client: httpx.AsyncClient,
     project: Project,
     probe: Probe,
-    *,
-    redactor: Redactor | None = None,
 ) -> ProbeResult:
     """Send the request and judge the response; unreachable is the site's `fail`."""
     import httpx
@@ -110,18 +107,18 @@ async def run_http(
         result.outcome = Outcome.ERROR
         result.error = f"cannot send this request: {exc}"
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        return redactor.data(result) if redactor else result
+        return result
     except httpx.HTTPError as exc:
         details.time_ms = round((time.perf_counter() - t0) * 1000, 1)
         result.outcome = Outcome.FAIL
         result.error = network_error(exc)
         result.duration_ms = details.time_ms
-        return redactor.data(result) if redactor else result
+        return result
     except ValueError as exc:  # a URL httpx refuses
         result.outcome = Outcome.ERROR
         result.error = f"cannot send this request: {exc}"
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        return redactor.data(result) if redactor else result
+        return result
     details.time_ms = round((time.perf_counter() - t0) * 1000, 1)
     result.duration_ms = details.time_ms
     details.status = response.status_code
@@ -182,7 +179,7 @@ async def run_http(
     elif truncated and expect is not None and (expect.body_contains or expect.body_matches):
         result.error = f"body over {MAX_BODY} bytes; only the first part was searched"
     result.completed = result.outcome == Outcome.PASS
-    return redactor.data(result) if redactor else result
+    return result
 
 
 def _decode(response: httpx.Response, body: bytes) -> str:

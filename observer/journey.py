@@ -284,7 +284,6 @@ async def run_journey(
     *,
     devices: dict[str, Any] | None = None,
     artifacts_root: Path,
-    redactor: Redactor | None = None,
     after_failure: bool = False,
     replay: bool = False,
 ) -> ProbeResult:
@@ -292,6 +291,7 @@ async def run_journey(
 
     `after_failure`: the probe's previous attempt failed, so `trace: on_retry` traces this one.
     `replay`: this run replays a failed one with tracing, for its trace (`trace: on_failure`).
+    The result is not redacted (the runner does that, with `result.run_secrets`); its trace is.
     """
     settings = project.config.settings
     trace = settings.trace
@@ -398,9 +398,9 @@ async def run_journey(
         result.completed = result.outcome == Outcome.PASS and all(
             s.outcome == Outcome.PASS for s in result.steps
         )
-        if captured_secrets:
-            # Values captured as secret join the file's secrets, for this run only.
-            redactor = Redactor([*project.secrets, *captured_secrets])
+        # Values captured as secret join the file's secrets, for this run only.
+        result.run_secrets = sorted(captured_secrets)
+        redactor = Redactor([*project.secrets, *captured_secrets])
         await _finish(
             context,
             page,
@@ -412,8 +412,6 @@ async def run_journey(
             redactor,
             masked,
         )
-    if redactor:
-        result = redactor.data(result)
     return result
 
 
