@@ -14,6 +14,8 @@ from .results import Expectation, HttpDetails, Outcome, ProbeResult
 if TYPE_CHECKING:
     import httpx
 
+    from .config.models import HttpExpect
+
 MAX_BODY = 10 * 1024 * 1024  # read at most this much of a body to judge it
 
 
@@ -51,11 +53,7 @@ def network_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_http(
-    client: httpx.AsyncClient,
-    project: Project,
-    probe: Probe,
-) -> ProbeResult:
+async def run_http(client: httpx.AsyncClient, project: Project, probe: Probe) -> ProbeResult:
     """Send the request and judge the response; unreachable is the site's `fail`."""
     import httpx
 
@@ -123,7 +121,22 @@ async def run_http(
     result.duration_ms = details.time_ms
     details.status = response.status_code
     text = _decode(response, body)
-    exps = details.expectations
+    details.expectations = _judge(expect, response, text, details.time_ms)
+    failed = [e for e in details.expectations if e.outcome == Outcome.FAIL]
+    if failed:
+        result.outcome = Outcome.FAIL
+        result.error = "; ".join(f"{e.name}: expected {e.expected}, got {e.actual}" for e in failed)
+    elif truncated and expect is not None and (expect.body_contains or expect.body_matches):
+        result.error = f"body over {MAX_BODY} bytes; only the first part was searched"
+    result.completed = result.outcome == Outcome.PASS
+    return result
+
+
+def _judge(
+    expect: HttpExpect | None, response: httpx.Response, text: str, time_ms: float
+) -> list[Expectation]:
+    """Each expectation of the check, judged; with none given, the status must be 2xx or 3xx."""
+    exps: list[Expectation] = []
 
     def judge(name: str, ok: bool, expected: str, actual: str) -> None:
         exps.append(Expectation(name, Outcome.PASS if ok else Outcome.FAIL, expected, actual))
@@ -168,18 +181,11 @@ async def run_http(
         if expect.max_time is not None:
             judge(
                 "max_time",
-                details.time_ms <= expect.max_time * 1000,
+                time_ms <= expect.max_time * 1000,
                 f"<= {format_duration(expect.max_time)}",
-                f"{details.time_ms:g}ms",
+                f"{time_ms:g}ms",
             )
-    failed = [e for e in exps if e.outcome == Outcome.FAIL]
-    if failed:
-        result.outcome = Outcome.FAIL
-        result.error = "; ".join(f"{e.name}: expected {e.expected}, got {e.actual}" for e in failed)
-    elif truncated and expect is not None and (expect.body_contains or expect.body_matches):
-        result.error = f"body over {MAX_BODY} bytes; only the first part was searched"
-    result.completed = result.outcome == Outcome.PASS
-    return result
+    return exps
 
 
 def _decode(response: httpx.Response, body: bytes) -> str:
