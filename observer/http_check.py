@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from .config import Probe, Project
 from .config.types import format_duration
 from .results import Expectation, HttpDetails, Outcome, ProbeResult
-from .secrets import Redactor
 
 if TYPE_CHECKING:
     import httpx
+
+    from .config.models import HttpExpect
 
 MAX_BODY = 10 * 1024 * 1024  # read at most this much of a body to judge it
 
@@ -52,13 +53,7 @@ def network_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_http(
-    client: httpx.AsyncClient,
-    project: Project,
-    probe: Probe,
-    *,
-    redactor: Redactor | None = None,
-) -> ProbeResult:
+async def run_http(client: httpx.AsyncClient, project: Project, probe: Probe) -> ProbeResult:
     """Send the request and judge the response; unreachable is the site's `fail`."""
     import httpx
 
@@ -110,23 +105,38 @@ async def run_http(
         result.outcome = Outcome.ERROR
         result.error = f"cannot send this request: {exc}"
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        return redactor.data(result) if redactor else result
+        return result
     except httpx.HTTPError as exc:
         details.time_ms = round((time.perf_counter() - t0) * 1000, 1)
         result.outcome = Outcome.FAIL
         result.error = network_error(exc)
         result.duration_ms = details.time_ms
-        return redactor.data(result) if redactor else result
+        return result
     except ValueError as exc:  # a URL httpx refuses
         result.outcome = Outcome.ERROR
         result.error = f"cannot send this request: {exc}"
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        return redactor.data(result) if redactor else result
+        return result
     details.time_ms = round((time.perf_counter() - t0) * 1000, 1)
     result.duration_ms = details.time_ms
     details.status = response.status_code
     text = _decode(response, body)
-    exps = details.expectations
+    details.expectations = _judge(expect, response, text, details.time_ms)
+    failed = [e for e in details.expectations if e.outcome == Outcome.FAIL]
+    if failed:
+        result.outcome = Outcome.FAIL
+        result.error = "; ".join(f"{e.name}: expected {e.expected}, got {e.actual}" for e in failed)
+    elif truncated and expect is not None and (expect.body_contains or expect.body_matches):
+        result.error = f"body over {MAX_BODY} bytes; only the first part was searched"
+    result.completed = result.outcome == Outcome.PASS
+    return result
+
+
+def _judge(
+    expect: HttpExpect | None, response: httpx.Response, text: str, time_ms: float
+) -> list[Expectation]:
+    """Each expectation of the check, judged; with none given, the status must be 2xx or 3xx."""
+    exps: list[Expectation] = []
 
     def judge(name: str, ok: bool, expected: str, actual: str) -> None:
         exps.append(Expectation(name, Outcome.PASS if ok else Outcome.FAIL, expected, actual))
@@ -171,18 +181,11 @@ async def run_http(
         if expect.max_time is not None:
             judge(
                 "max_time",
-                details.time_ms <= expect.max_time * 1000,
+                time_ms <= expect.max_time * 1000,
                 f"<= {format_duration(expect.max_time)}",
-                f"{details.time_ms:g}ms",
+                f"{time_ms:g}ms",
             )
-    failed = [e for e in exps if e.outcome == Outcome.FAIL]
-    if failed:
-        result.outcome = Outcome.FAIL
-        result.error = "; ".join(f"{e.name}: expected {e.expected}, got {e.actual}" for e in failed)
-    elif truncated and expect is not None and (expect.body_contains or expect.body_matches):
-        result.error = f"body over {MAX_BODY} bytes; only the first part was searched"
-    result.completed = result.outcome == Outcome.PASS
-    return redactor.data(result) if redactor else result
+    return exps
 
 
 def _decode(response: httpx.Response, body: bytes) -> str:

@@ -8,6 +8,7 @@ import re
 import secrets as _random
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -192,6 +193,20 @@ class _Recorder:
             self.add("http", f"HTTP {response.status} {response.status_text}".strip(), response.url)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What the parts of one journey run share; its result, lists and set fill as it goes."""
+
+    browser: Browser
+    steps: list[Any]  # the probe's steps, as written (templates, before captures fill them)
+    result: ProbeResult
+    rec: _Recorder
+    folder: Path  # the run's files
+    t0: float  # perf_counter() at its start: steps' start_ms count from here
+    masked: list[str]  # selectors screenshots mask; a filled-in template may add its own
+    secrets: set[str]  # values that became secret during the run (secret captures)
+
+
 async def _snapshot(page: Page, rec: _Recorder, paint_wait_ms: float) -> PageVitals | None:
     """Read the current document's vitals (the documents left before reported themselves)."""
     try:
@@ -284,7 +299,6 @@ async def run_journey(
     *,
     devices: dict[str, Any] | None = None,
     artifacts_root: Path,
-    redactor: Redactor | None = None,
     after_failure: bool = False,
     replay: bool = False,
 ) -> ProbeResult:
@@ -292,6 +306,7 @@ async def run_journey(
 
     `after_failure`: the probe's previous attempt failed, so `trace: on_retry` traces this one.
     `replay`: this run replays a failed one with tracing, for its trace (`trace: on_failure`).
+    The result is not redacted (the runner does that, with `result.run_secrets`); its trace is.
     """
     settings = project.config.settings
     trace = settings.trace
@@ -312,7 +327,6 @@ async def run_journey(
         else settings.fail_on_page_error
     )
     settle = probe.settle if probe.settle is not None else settings.settle
-    folder = run_dir(artifacts_root, probe.name, started)
     result = ProbeResult(
         probe=probe.name,
         kind="journey",
@@ -323,8 +337,16 @@ async def run_journey(
         device=probe.device,
     )
     rec = _Recorder(nonce=_random.token_hex(8))
-    masked = secret_selectors(steps)
-    captured_secrets: set[str] = set()
+    run = _Run(
+        browser=browser,
+        steps=steps,
+        result=result,
+        rec=rec,
+        folder=run_dir(artifacts_root, probe.name, started),
+        t0=t0,
+        masked=secret_selectors(steps),
+        secrets=set(),
+    )
     context: BrowserContext | None = None
     page: Page | None = None
     tracing = False
@@ -359,24 +381,13 @@ async def run_journey(
         page.on("framenavigated", rec.on_navigated)
         try:
             async with asyncio.timeout(total_timeout) as limit:
-                await _run_steps(
-                    browser,
-                    page,
-                    steps,
-                    result,
-                    rec,
-                    folder,
-                    step_default,
-                    t0,
-                    masked,
-                    captured_secrets,
-                )
+                await _run_steps(run, page, step_default)
                 ended = time.perf_counter()
                 # The last page has not been left, so it has not reported: read it, once it
                 # has settled. The wait is not the journey's time, but it is within its limit.
                 await _read_last_page(page, rec, result, settle, limit)
         except TimeoutError:
-            _out_of_time(result, steps, rec.running, t0, total_timeout)
+            _out_of_time(run, total_timeout)
     except ObserverError as exc:
         result.outcome = Outcome.ERROR
         result.error = str(exc)
@@ -398,22 +409,12 @@ async def run_journey(
         result.completed = result.outcome == Outcome.PASS and all(
             s.outcome == Outcome.PASS for s in result.steps
         )
-        if captured_secrets:
-            # Values captured as secret join the file's secrets, for this run only.
-            redactor = Redactor([*project.secrets, *captured_secrets])
+        # Values captured as secret join the file's secrets, for this run only.
+        result.run_secrets = sorted(run.secrets)
+        redactor = Redactor([*project.secrets, *run.secrets])
         await _finish(
-            context,
-            page,
-            result,
-            "off" if replay else settings.screenshots,
-            trace,
-            tracing,
-            folder,
-            redactor,
-            masked,
+            run, context, page, "off" if replay else settings.screenshots, trace, tracing, redactor
         )
-    if redactor:
-        result = redactor.data(result)
     return result
 
 
@@ -438,17 +439,16 @@ async def _read_last_page(
         last.partial = True
 
 
-def _out_of_time(
-    result: ProbeResult, steps: list[Any], current: StepResult | None, t0: float, total: float
-) -> None:
+def _out_of_time(run: _Run, total: float) -> None:
     """The journey's time limit struck in a step (a fail), or while the last page settled."""
+    current = run.rec.running
     if current is None:
         return  # the steps were done: the figures read so far stand
-    current.duration_ms = round((time.perf_counter() - t0) * 1000 - current.start_ms, 1)
+    current.duration_ms = round((time.perf_counter() - run.t0) * 1000 - current.start_ms, 1)
     current.outcome = Outcome.FAIL
-    what = _what(steps[current.index])
+    what = _what(run.steps[current.index])
     current.error = f"{what}: the journey ran out of time ({total:g}s) in this step"
-    _stop(result, steps, current)
+    _stop(run.result, run.steps, current)
 
 
 def _context_options(
@@ -471,31 +471,21 @@ def _context_options(
     return opts
 
 
-async def _run_steps(
-    browser: Browser,
-    page: Page,
-    steps: list[Any],
-    result: ProbeResult,
-    rec: _Recorder,
-    folder: Path,
-    step_default: float,
-    t0: float,
-    masked: list[str],
-    secrets: set[str],
-) -> None:
-    """Run the steps in order until one does not pass (rec.running: the step under way).
+async def _run_steps(run: _Run, page: Page, step_default: float) -> None:
+    """Run the steps in order until one does not pass (run.rec.running: the step under way).
 
-    `masked`: the selectors screenshots mask; `secrets` gathers the values of secret
-    captures, to be masked in what the run leaves.
+    Filled-in templates add to `run.masked`; secret captures gather in `run.secrets`, to be
+    masked in what the run leaves.
     """
+    result, rec = run.result, run.rec
     ctx = StepContext(
         page=page,
         timeout_ms=step_default * 1000,
-        artifacts=folder,
+        artifacts=run.folder,
         index=0,
-        secret_selectors=masked,
+        secret_selectors=run.masked,
     )
-    for index, template in enumerate(steps):
+    for index, template in enumerate(run.steps):
         rec.step_index = index
         ctx.index = index
         ctx.timeout_ms = (template.timeout or step_default) * 1000
@@ -506,7 +496,7 @@ async def _run_steps(
             name=describe(template),  # of the template: a captured secret never shows in it
             action=template.action,
             outcome=Outcome.PASS,
-            start_ms=round((start - t0) * 1000, 1),
+            start_ms=round((start - run.t0) * 1000, 1),
             duration_ms=0.0,
         )
         result.steps.append(current)
@@ -515,7 +505,7 @@ async def _run_steps(
         step = template
         try:
             if template.captures:
-                step = _fill_in(template, ctx.captured, secrets, ctx.secret_selectors)
+                step = _fill_in(template, ctx.captured, run.secrets, ctx.secret_selectors)
             await REGISTRY[step.action](ctx, step)
         except StepFailed as exc:
             current.outcome, current.error = Outcome.FAIL, str(exc)[:2000]
@@ -525,7 +515,7 @@ async def _run_steps(
         except (asyncio.CancelledError, TimeoutError):
             raise
         except Exception as exc:
-            if _is_closed(exc, browser):
+            if _is_closed(exc, run.browser):
                 current.outcome = Outcome.ERROR
                 current.error = f"the browser went away: {first_line(exc)}"
             else:
@@ -544,7 +534,7 @@ async def _run_steps(
                 first += f"; the page navigated during the step, from {url_before} to {now}"
                 current.error = "\n".join([first, *details])
         if ctx.just_captured:
-            secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
+            run.secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
             current.captured = {
                 k: MASK if k in ctx.secret_names else v for k, v in ctx.just_captured.items()
             }
@@ -556,7 +546,7 @@ async def _run_steps(
             result.artifacts.append(Artifact("screenshot", str(shot), index))
         ctx.screenshots.clear()
         if current.outcome != Outcome.PASS:
-            _stop(result, steps, current)
+            _stop(result, run.steps, current)
             return
 
 
@@ -628,22 +618,22 @@ def _stop(result: ProbeResult, steps: list[Any], failed: StepResult) -> None:
 
 
 async def _finish(
+    run: _Run,
     context: BrowserContext | None,
     page: Page | None,
-    result: ProbeResult,
     screenshots: str,
     trace: str,
     tracing: bool,
-    folder: Path,
-    redactor: Redactor | None,
-    secret_selectors: list[str],
+    redactor: Redactor,
 ) -> None:
+    """Keep the run's screenshot and trace as settings ask (the trace masked), then close."""
+    result, folder = run.result, run.folder
     failed = result.outcome != Outcome.PASS
     if page is not None and (screenshots == "always" or (screenshots == "on_failure" and failed)):
         path = folder / ("failure.png" if failed else "final.png")
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            mask = [page.locator(sel) for sel in secret_selectors]
+            mask = [page.locator(sel) for sel in run.masked]
             await asyncio.wait_for(
                 page.screenshot(path=str(path), timeout=5000, mask=mask), timeout=6
             )
@@ -657,8 +647,7 @@ async def _finish(
             if keep:
                 folder.mkdir(parents=True, exist_ok=True)
                 await asyncio.wait_for(context.tracing.stop(path=str(path)), timeout=15)
-                if redactor:
-                    redactor.zip_file(path)
+                redactor.zip_file(path)
                 result.artifacts.append(Artifact("trace", str(path), result.failed_step))
             else:
                 await asyncio.wait_for(context.tracing.stop(), timeout=15)

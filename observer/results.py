@@ -20,9 +20,6 @@ class ObserverError(Exception):
     """observer itself could not run a probe (no browser, browser crashed): an `error` outcome."""
 
 
-VITAL_KEYS = ("ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms")
-
-
 @dataclass
 class StepResult:
     """One journey step."""
@@ -138,6 +135,9 @@ class ProbeResult:
     final: bool = True  # False for an attempt that a retry replaced
     retried: list[ProbeResult] = field(default_factory=list)  # earlier attempts, oldest first
     replay: Replay | None = None
+    # Values that became secret during the run (secret captures): the runner masks them along
+    # with the file's secrets, then empties this. Never stored or shown.
+    run_secrets: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def flaky(self) -> bool:
@@ -147,6 +147,7 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `observer run --json`."""
         data = asdict(self)
+        del data["run_secrets"]
         data["outcome"] = str(self.outcome)
         data["flaky"] = self.flaky
         data["retried"] = [

@@ -41,7 +41,6 @@ class BrowserPool:
         self.devices: dict[str, Any] = {}
         self.failure: str | None = None
         self.failed_at = 0.0
-        self.launches = 0
         self.tag = uuid.uuid4().hex[:12]
         self._lock = asyncio.Lock()
 
@@ -80,7 +79,6 @@ class BrowserPool:
                 self.browser = await br.launch(
                     self.playwright, self.project.config.settings.browser, self.headed, self.tag
                 )
-                self.launches += 1
             except ObserverError as exc:
                 self.failure, self.failed_at = str(exc), time.monotonic()
                 raise
@@ -134,11 +132,10 @@ async def run_probe(
     probe: Probe,
     pool: BrowserPool,
     client: Callable[[], httpx.AsyncClient],
-    redactor: Redactor,
     after_failure: bool = False,
     replay: bool = False,
 ) -> ProbeResult:
-    """Run one probe once; never raises for the probe's own trouble.
+    """Run one probe once, its result not yet redacted; never raises for the probe's own trouble.
 
     `client` gives the shared HTTP client; it is only asked for by HTTP checks, so a file of
     journeys never imports httpx.
@@ -148,7 +145,7 @@ async def run_probe(
 
     location = project.config.settings.location
     if probe.kind == "http":
-        return await run_http(client(), project, probe, redactor=redactor)
+        return await run_http(client(), project, probe)
     try:
         browser = await pool.get()
     except ObserverError as exc:
@@ -160,7 +157,6 @@ async def run_probe(
         devices=pool.devices,
         # Absolute: the paths are stored, and read later from other working directories.
         artifacts_root=project.resolve(project.config.settings.artifacts).absolute(),
-        redactor=redactor,
         after_failure=after_failure,
         replay=replay,
     )
@@ -222,20 +218,33 @@ class Runner:
                 await self._client.aclose()
                 self._client = None
 
-    async def attempt(self, probe: Probe) -> ProbeResult:
-        """One attempt at a probe; never raises for the probe's own trouble."""
+    async def attempt(self, probe: Probe, *, replay: bool = False) -> ProbeResult:
+        """One attempt at a probe, redacted; never raises for the probe's own trouble.
+
+        Every result leaves the runner through here: it is the one place secrets are masked.
+        `replay`: a traced rerun of a failure (see `replay`), which leaves the streak as it is.
+        """
         assert self._entered, "use Runner in `async with`"
+        # The project as it was when the attempt began: a reload meanwhile (daemon) must not
+        # change the secrets this result is masked with.
+        project, redactor = self.project, self.redactor
         try:
             result = await run_probe(
-                self.project,
+                project,
                 probe,
                 self.pool,
                 self.client,
-                self.redactor,
-                after_failure=probe.name in self._failing,
+                after_failure=not replay and probe.name in self._failing,
+                replay=replay,
             )
         except Exception as exc:  # a bug of ours must not hide other results
-            result = error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+            result = error_result(probe, f"internal error: {exc!r}")
+        if result.run_secrets:
+            redactor = Redactor([*project.secrets, *result.run_secrets])
+            result.run_secrets = []
+        result = redactor.data(result)
+        if replay:
+            return result  # not an attempt of its own: the streak is the replayed run's
         if result.outcome == Outcome.PASS:
             self._failing.discard(probe.name)
         else:
@@ -272,12 +281,8 @@ class Runner:
             or self.project.config.settings.trace != "on_failure"
         ):
             return
-        try:
-            again = await run_probe(
-                self.project, probe, self.pool, self.client, self.redactor, replay=True
-            )
-        except Exception as exc:  # the run's own result stands whatever happens here
-            again = error_result(probe, self.redactor.text(f"internal error: {exc!r}"))
+        # attempt() never raises for the probe: the run's own result stands whatever happens.
+        again = await self.attempt(probe, replay=True)
         result.replay = Replay(again.outcome, again.failed_step, again.error)
         for artifact in again.artifacts:
             if artifact.kind == "trace" and again.outcome != Outcome.PASS:

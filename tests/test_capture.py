@@ -67,6 +67,16 @@ def journeys(base: str) -> list[dict[str, Any]]:
             ],
         },
         {
+            "name": "secret echoed",
+            "journey": [
+                {"goto": f"{base}/done"},
+                {"capture": {"name": "token", "selector": "#token", "secret": True}},
+                # The run learns the secret: it then shows in a URL and in a failure.
+                {"goto": f"{base}/track?id=${{token}}"},
+                {"expect_url": "**/track?id=other", "timeout": "500ms"},
+            ],
+        },
+        {
             "name": "no element",
             "journey": [
                 {"goto": f"{base}/done"},
@@ -151,6 +161,20 @@ def test_a_secret_capture_is_masked_everywhere(ran: tuple[dict[str, Any], Path, 
     # It was typed into the search field, by a step named by its template.
     fills = [s for s in results["order"]["steps"] if s["action"] == "fill"]
     assert [(s["outcome"], s["name"]) for s in fills] == [("pass", "fill #q"), ("pass", "fill #q")]
+
+
+def test_a_secret_capture_is_masked_where_the_run_shows_it(
+    ran: tuple[dict[str, Any], Path, str],
+) -> None:
+    results, db, _ = ran
+    result = results["secret echoed"]
+    assert result["outcome"] == "fail", explain(result)
+    went, failed = result["steps"][2:]
+    assert went["url"].endswith("/track?id=***")
+    assert "/track?id=***" in failed["error"]
+    assert "/track?id=***" in result["error"]
+    stored = rows(db, "select url, error from steps where url like '%/track?id=***'")
+    assert len(stored) == 2
 
 
 @pytest.mark.parametrize(

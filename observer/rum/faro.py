@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 from .model import Context, Item, compact, number, text
 
 FARO_VITALS = {"lcp", "inp", "cls", "fcp", "ttfb"}
+_Key = Callable[[], str | None]  # the next item's dedupe key
 
 
 def looks_like(data: Any) -> bool:
@@ -20,7 +23,17 @@ def looks_like(data: Any) -> bool:
 
 def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
     """Items from a Faro batch; logs and traces are accepted and not stored."""
-    meta = data["meta"]
+    common = _common(data["meta"], ctx)
+    key = _keys(ctx)
+    # In this order: an item's dedupe key is its place in the batch.
+    out = _vitals(data.get("measurements"), common, key)
+    out += _exceptions(data.get("exceptions"), common, key)
+    out += _events(data.get("events"), common, key)
+    return out
+
+
+def _common(meta: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """What the batch's meta says of all its items: app, page, session, device, browser."""
     app, page, session, browser = (
         _dict(meta.get(k)) for k in ("app", "page", "session", "browser")
     )
@@ -36,16 +49,25 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
     name = text(browser.get("name"), 40)
     if name:
         common["browser"] = name
-    out: list[Any] = []
-    seq = 0
+    return common
+
+
+def _keys(ctx: Context) -> _Key:
+    """Dedupe keys for a batch's items, one per call: none without an Idempotency-Key."""
+    seq = itertools.count(1)
 
     def key() -> str | None:
-        nonlocal seq
-        seq += 1
+        place = next(seq)
         # Faro resends a failed batch with the same Idempotency-Key.
-        return f"faro:{ctx.idempotency_key}:{seq}" if ctx.idempotency_key else None
+        return f"faro:{ctx.idempotency_key}:{place}" if ctx.idempotency_key else None
 
-    for m in _list(data.get("measurements")):
+    return key
+
+
+def _vitals(measurements: Any, common: dict[str, Any], key: _Key) -> list[Any]:
+    """Web-vitals measurements, one item per vital; other measurements are not stored."""
+    out: list[Any] = []
+    for m in _list(measurements):
         if not isinstance(m, dict) or not isinstance(m.get("values"), dict):
             out.append(ValueError("measurement without values"))
             continue
@@ -75,7 +97,13 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
                     **common,
                 )
             )
-    for exc in _list(data.get("exceptions")):
+    return out
+
+
+def _exceptions(exceptions: Any, common: dict[str, Any], key: _Key) -> list[Any]:
+    """Exceptions as `error` items, with the first frames of their stack."""
+    out: list[Any] = []
+    for exc in _list(exceptions):
         if not isinstance(exc, dict):
             out.append(ValueError("exception is not an object"))
             continue
@@ -99,7 +127,13 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
                 **common,
             )
         )
-    for ev in _list(data.get("events")):
+    return out
+
+
+def _events(events: Any, common: dict[str, Any], key: _Key) -> list[Any]:
+    """Task and page-view events; the others are not stored."""
+    out: list[Any] = []
+    for ev in _list(events):
         if not isinstance(ev, dict):
             out.append(ValueError("event is not an object"))
             continue
