@@ -38,6 +38,8 @@ class Metric:
     # in completion; metrics marked so time only the runs that did the whole task.
     whole_runs: bool = False
     page: str | None = None  # the in-page figure a journey reads per page (`lab_script`)
+    # A page left before its load event says nothing of how long pages take to load.
+    needs_load: bool = False
     good_poor: tuple[float, float] | None = None  # web.dev's good / poor limits
     listed: bool = False  # a column of the dashboard's recent runs
     step: str | None = None  # for step:NAME
@@ -54,6 +56,11 @@ class Metric:
     def heading(self) -> str:
         """As a table or chart heads it."""
         return self.title or self.name.upper()
+
+    @property
+    def decimals(self) -> int:
+        """How finely a measured value is kept: a layout-shift score to 4 places, times to 1."""
+        return 4 if self.unit == "score" else 1
 
     @property
     def kinds(self) -> frozenset[Source]:
@@ -142,6 +149,7 @@ METRICS: dict[str, Metric] = {
             "The load event (pages left before it leave it out).",
             title="Load",
             page="load",
+            needs_load=True,
         ),
         Metric(
             "dcl",
@@ -150,6 +158,7 @@ METRICS: dict[str, Metric] = {
             "dcl_ms",
             "The DOMContentLoaded event (pages left before load leave it out).",
             page="dcl",
+            needs_load=True,
         ),
         Metric(
             "errors",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import browser as br
+from . import catalog
 from .config import Probe, Project
 from .config.models import CaptureStep, FillStep, Settle
 from .config.naming import describe
@@ -112,16 +113,10 @@ class _Recorder:
         if pv is None:
             pv = self.docs[key] = PageVitals(url=snap["url"], step_index=self._opened_by(url))
             self._pair_leave(snap)
-        for field, name in (
-            ("ttfb_ms", "ttfb"),
-            ("fcp_ms", "fcp"),
-            ("lcp_ms", "lcp"),
-            ("cls", "cls"),
-            ("dcl_ms", "dcl"),
-            ("load_ms", "load"),
-        ):
-            if snap[name] is not None:
-                setattr(pv, field, round(snap[name], 4 if name == "cls" else 1))
+        for metric in catalog.page_metrics():
+            value = snap[metric.page or ""]
+            if value is not None and metric.column:
+                setattr(pv, metric.column, round(value, metric.decimals))
         inp = snap["inp"]
         if inp is not None and (pv.inp_ms is None or inp >= pv.inp_ms):
             pv.inp_ms, pv.inp_source = round(inp, 1), "event"
@@ -258,12 +253,12 @@ def summarize_vitals(pages: list[PageVitals]) -> dict[str, float | None]:
     """A journey's vitals are its worst page's, metric by metric. A page left before its load
     event says nothing of how long pages take to load: it is left out of load and dcl."""
     out: dict[str, float | None] = {}
-    for key in ("ttfb_ms", "fcp_ms", "lcp_ms", "cls", "inp_ms", "dcl_ms", "load_ms"):
-        loads = key in ("load_ms", "dcl_ms")
+    for metric in catalog.run_vitals():
+        key = metric.column or ""
         values = [
             getattr(p, key)
             for p in pages
-            if getattr(p, key) is not None and not (loads and p.left_before_load)
+            if getattr(p, key) is not None and not (metric.needs_load and p.left_before_load)
         ]
         out[key] = max(values) if values else None
     return out

@@ -6,9 +6,11 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from .. import catalog
 from .model import Context, Item, compact, number, text
 
-FARO_VITALS = {"lcp", "inp", "cls", "fcp", "ttfb"}
+# Faro names the web vitals as observer does.
+FARO_VITALS = {m.name for m in catalog.vitals()}
 _Key = Callable[[], str | None]  # the next item's dedupe key
 
 
