@@ -36,7 +36,15 @@ from observer.config import Project, load_project
 from observer.demo.shop import ShopServer
 from observer.runner import Runner
 from observer.server import BackgroundServer, create_app
-from observer.store import SQLiteStore, Store
+from observer.store import (
+    Incident,
+    IncidentState,
+    Notification,
+    Notified,
+    RunRow,
+    SQLiteStore,
+    Store,
+)
 from observer.web.state import success_rate
 
 SHOTS = ROOT / "test-artifacts" / "dashboard"
@@ -125,7 +133,7 @@ class World:
     artifacts: Path
     shop: str
     url: str
-    runs: dict[str, list[dict[str, Any]]]
+    runs: dict[str, list[RunRow]]
     failing: int
     passing: int
     health: int
@@ -197,21 +205,21 @@ def save_incidents(store: Store, failing_run: int) -> int:
     """One firing incident (sent, failed, held) and one resolved (sent, then silenced)."""
     now = time.time()
     firing = store.save_incident(
-        {
-            "rule": "checkout down",
-            "subject": "probe:checkout",
-            "kind": "probe",
-            "state": "firing",
-            "breaches": 2,
-            "healthy": 0,
-            "opened_at": now - 300,
-            "fired_at": now - 240,
-            "notified": 1,
-            "severity": "critical",
-            "title": "checkout is failing",
-            "body": "checkout failed 2 times in a row",
-            "run_id": failing_run,
-        }
+        Incident(
+            rule="checkout down",
+            subject="probe:checkout",
+            kind="probe",
+            state=IncidentState.FIRING,
+            breaches=2,
+            healthy=0,
+            opened_at=now - 300,
+            fired_at=now - 240,
+            notified=Notified.CHANNELS,
+            severity="critical",
+            title="checkout is failing",
+            body="checkout failed 2 times in a row",
+            run_id=failing_run,
+        )
     )
     for channel, status, attempt, error in (
         ("slack", "sent", 1, None),
@@ -219,50 +227,50 @@ def save_incidents(store: Store, failing_run: int) -> int:
         ("pager", "held", 0, "held: health failing"),
     ):
         store.add_notification(
-            {
-                "incident_id": firing,
-                "rule": "checkout down",
-                "channel": channel,
-                "kind": "firing",
-                "status": status,
-                "attempt": attempt,
-                "error": error,
-                "title": "[FIRING] checkout is failing",
-                "at": now - 239,
-            }
+            Notification(
+                incident_id=firing,
+                rule="checkout down",
+                channel=channel,
+                kind="firing",
+                status=status,
+                attempt=attempt,
+                error=error,
+                title="[FIRING] checkout is failing",
+                at=now - 239,
+            )
         )
     resolved = store.save_incident(
-        {
-            "rule": "health slow",
-            "subject": "probe:health",
-            "kind": "probe",
-            "state": "resolved",
-            "breaches": 3,
-            "healthy": 2,
-            "opened_at": now - 7200,
-            "fired_at": now - 7100,
-            "resolved_at": now - 6000,
-            "notified": 1,
-            "severity": "warning",
-            "title": "health answers slowly",
-        }
+        Incident(
+            rule="health slow",
+            subject="probe:health",
+            kind="probe",
+            state=IncidentState.RESOLVED,
+            breaches=3,
+            healthy=2,
+            opened_at=now - 7200,
+            fired_at=now - 7100,
+            resolved_at=now - 6000,
+            notified=Notified.CHANNELS,
+            severity="warning",
+            title="health answers slowly",
+        )
     )
     for kind, status, error, at in (
         ("firing", "sent", None, now - 7100),
         ("resolved", "silenced", "silenced by 'health*' until tomorrow", now - 6000),
     ):
         store.add_notification(
-            {
-                "incident_id": resolved,
-                "rule": "health slow",
-                "channel": "slack",
-                "kind": kind,
-                "status": status,
-                "attempt": 1 if status == "sent" else 0,
-                "error": error,
-                "title": f"[{kind.upper()}] health answers slowly",
-                "at": at,
-            }
+            Notification(
+                incident_id=resolved,
+                rule="health slow",
+                channel="slack",
+                kind=kind,
+                status=status,
+                attempt=1 if status == "sent" else 0,
+                error=error,
+                title=f"[{kind.upper()}] health answers slowly",
+                at=at,
+            )
         )
     return firing
 
@@ -278,16 +286,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         store = SQLiteStore(folder / "observer.db")
         asyncio.run(run_rounds(project, store, shop))
     runs = {p: store.recent_runs(p, 10) for p in ("health", "login", "checkout")}
-    outcomes = {p: [r["outcome"] for r in rs] for p, rs in runs.items()}
+    outcomes = {p: [r.outcome for r in rs] for p, rs in runs.items()}
     assert outcomes == {
         "health": ["pass"] * 3,
         "login": ["pass"] * 3,
         "checkout": ["fail", "pass", "pass"],
-    }, {p: [(r["outcome"], r["error"]) for r in rs] for p, rs in runs.items()}
-    failing = runs["checkout"][0]["id"]
+    }, {p: [(r.outcome, r.error) for r in rs] for p, rs in runs.items()}
+    failing = runs["checkout"][0].id
     details = store.run_details(failing)
     assert details is not None
-    arts = {a["kind"]: Path(a["path"]) for a in details["artifacts"]}
+    arts = {a.kind: Path(a.path) for a in details.artifacts}
     assert arts["screenshot"].is_file() and arts["trace"].is_file(), arts
     incident = save_incidents(store, failing)
     server = BackgroundServer()
@@ -302,8 +310,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             url=server.url,
             runs=runs,
             failing=failing,
-            passing=runs["checkout"][1]["id"],
-            health=runs["health"][0]["id"],
+            passing=runs["checkout"][1].id,
+            health=runs["health"][0].id,
             screenshot=arts["screenshot"],
             trace=arts["trace"],
             incident=incident,
@@ -433,7 +441,7 @@ def test_overview_shows_probes_budgets_incidents_and_real_users(
             assert r.locator("svg.spark polyline").count() == 1
             last = r.get_by_role("link", name="ago")
             href = last.get_attribute("href")
-            assert href == f"/runs/{world.runs[name][0]['id']}"
+            assert href == f"/runs/{world.runs[name][0].id}"
         # The failed run is a red dot on checkout's sparkline, and only there.
         checkout = page.locator("#probes tr").filter(
             has=page.get_by_role("link", name="checkout", exact=True)
