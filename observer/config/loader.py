@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import glob
 import os
 import re
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..budgets import Rule, parse_metric, parse_threshold
+from ..hints import did_you_mean
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
 from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
 from .models import (
@@ -244,11 +244,6 @@ def _user(u: Unset) -> str:
     return format_path(u.value.path)
 
 
-def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _clean_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Any, bool]:
     """Drop the step tags pydantic puts in error locations, following the real data.
 
@@ -285,7 +280,7 @@ def _problems_from(
         msg = err["msg"]
         if etype == "extra_forbidden" and path:
             key = str(path[-1])
-            hint = _suggest(key, allowed.get(id(parent), []))
+            hint = did_you_mean(key, allowed.get(id(parent), []))
             problems.append(
                 Problem(located.mark_of(path, key=True), format_path(path), f"unknown key{hint}")
             )
@@ -324,7 +319,7 @@ def _step_action_problem(located: Located, path: tuple[str | int, ...]) -> Probl
         return Problem(
             located.mark_of((*path, key), key=True),
             format_path((*path, key)),
-            f"unknown step action{_suggest(key, tuple(ACTIONS))}; actions: {', '.join(ACTIONS)}",
+            f"unknown step action{did_you_mean(key, ACTIONS)}; actions: {', '.join(ACTIONS)}",
         )
     return Problem(
         where, format_path(path), f"the step has no action; one of: {', '.join(ACTIONS)}"
@@ -969,7 +964,7 @@ def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> lis
             try:
                 used = project.probe(step.use)
             except KeyError:
-                hint = _suggest(step.use, [p.name for p in project.probes])
+                hint = did_you_mean(step.use, [p.name for p in project.probes])
                 report(Problem(where, path, f"no probe named '{step.use}'{hint}"))
                 continue
             if used.journey is None:
@@ -1030,7 +1025,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
         for j, channel in enumerate(rule.notify):
             if channel not in alerts.channels:
                 at = (*path, "notify", j)
-                hint = _suggest(channel, list(alerts.channels))
+                hint = did_you_mean(channel, alerts.channels)
                 problems.append(
                     Problem(
                         root.mark_of(at), format_path(at), f"no channel named '{channel}'{hint}"
@@ -1044,7 +1039,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                         Problem(
                             root.mark_of(at),
                             format_path(at),
-                            f"no {key[:-1]} matches '{pattern}'{_suggest(pattern, names)}",
+                            f"no {key[:-1]} matches '{pattern}'{did_you_mean(pattern, names)}",
                         )
                     )
     for probe in project.probes:
@@ -1055,7 +1050,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                 why = (
                     "a probe cannot depend on itself"
                     if dep == probe.name
-                    else (f"no probe named '{dep}'{_suggest(dep, probe_names)}")
+                    else (f"no probe named '{dep}'{did_you_mean(dep, probe_names)}")
                 )
                 problems.append(Problem(located.mark_of(at), format_path(at), why))
 
@@ -1210,7 +1205,7 @@ def _resolve_budgets(
                 continue
             if not is_glob:
                 if pattern not in names:
-                    problem(key, f"no probe named '{pattern}'{_suggest(pattern, names)}")
+                    problem(key, f"no probe named '{pattern}'{did_you_mean(pattern, names)}")
                     continue
                 reason = _cannot_produce(project, pattern, metric, describe)
                 if reason:
@@ -1276,7 +1271,6 @@ def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> 
     if metric.step is not None:
         steps = [describe(s) for s in project.steps.get(name, [])]
         if metric.step not in steps:
-            return (
-                f"journey '{name}' has no step named '{metric.step}'{_suggest(metric.step, steps)}"
-            )
+            hint = did_you_mean(metric.step, steps)
+            return f"journey '{name}' has no step named '{metric.step}'{hint}"
     return None
