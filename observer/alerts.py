@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .budgets import Status, Verdict, format_value, percentile
 from .results import Outcome, ProbeResult
+from .secrets import mask_url
 
 if TYPE_CHECKING:
     from .config import Project
@@ -27,13 +27,8 @@ log = logging.getLogger("observer.alerts")
 
 
 def masked(url: str) -> str:
-    """A channel URL fit to show: its scheme and host, never credentials or tokens."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{'***@' if parts.username or parts.password else ''}{host}/***"
+    """A channel URL fit to show (secrets.mask_url, by the name cli.py asks for)."""
+    return mask_url(url)
 
 
 def _ago(seconds: float) -> str:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..budgets import Rule, parse_metric, parse_threshold
 from ..hints import did_you_mean
+from ..secrets import url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
 from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
 from .models import (
@@ -982,25 +983,6 @@ def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> lis
 
 def _probe_path(project: Project, name: str) -> str:
     return format_path(project.origins[name][1])
-
-
-def url_secrets(url: str) -> set[str]:
-    """A channel URL and the parts of it that are credentials (password, tokens, keys)."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    found = {url}
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    if parts.password:
-        found.add(parts.password)
-    # Webhook services put their tokens in the path (Slack: /T000/B000/XXXX).
-    found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
-    for key, value in parse_qsl(parts.query):
-        if len(value) >= 6 and any(w in key.lower() for w in ("pass", "token", "key", "secret")):
-            found.add(value)
-    return found
 
 
 def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> None:
