@@ -434,60 +434,95 @@ _STAND_INS = ("unset", "0", "1", "100", "1024", "1s", "duration", "* * * * *", "
 _QUOTED = re.compile(r"'([^']*)'")
 
 
+# A validation's outcome: the config, or the error and the keys each model allows (for hints).
+_Attempt = tuple[Config | None, ValidationError | None, dict[int, list[str]]]
+# Each failure of a validation: where in the file (step tags dropped), its message, the error.
+_Failures = list[tuple[tuple[str | int, ...], str, Any]]
+
+
 def _validate(
     located: Located, unresolved: list[Unresolved]
 ) -> tuple[Config | None, list[Problem]]:
     """Validate a file's data. A value with a variable that is not set and that the field does
     not take as it is gets a stand-in (and `stand_in`), so the rest is still checked."""
-
-    def attempt() -> tuple[Config | None, ValidationError | None, dict[int, list[str]]]:
-        context: dict[str, Any] = {"allowed": {}}
-        try:
-            return Config.model_validate(located.data, context=context), None, {}
-        except ValidationError as exc:
-            return None, exc, context["allowed"]
-
-    def failures(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str, Any]]:
-        out = []
-        for err in exc.errors():
-            path, _parent, _exists = _clean_loc(located.data, tuple(err["loc"]))
-            out.append((path, err["msg"], err))
-        return out
-
-    config, exc, allowed = attempt()
+    config, exc, allowed = _attempt(located)
     if exc is None:
         return config, []
     if not unresolved:
         return None, _problems_from(exc, located, allowed)
-    first = failures(exc)
+    first = _failures(located, exc)
     at_first = {(path, msg) for path, msg, _ in first}
-
-    def inside(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
-        # At the value or inside it (a shorthand's long form).
-        return any(path[: len(u.path)] == u.path for path, _msg, _err in found)
-
-    def related(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
-        # Or a check of the container the value is in (alerts.channels checks the URLs).
-        return inside(u, found) or any(
-            u.path[: len(path)] == path and (path, msg) in at_first for path, msg, _ in found
-        )
-
-    pending = [u for u in unresolved if related(u, first)]
+    pending = [u for u in unresolved if _related(u, first, at_first)]
     originals = {id(u): _node(located.data, u.path) for u in pending}
-    choices: dict[int, list[str]] = {}
-    for u in pending:
-        literal = [
-            m.group(1)
-            for path, _msg, err in first
-            if path[: len(u.path)] == u.path and err["type"] == "literal_error"
-            if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
-        ]
-        # Those the field's own type refuses are not tried: each try validates the whole file.
-        fits = _fits(located.data, u.path)
-        choices[id(u)] = [c for c in [*literal[:1], *_STAND_INS] if fits(c)]
-    # What validating the data as it is now gave (None: it changed since the last attempt),
-    # so the data is validated once per change, not once more at the end.
-    current: tuple[Config | None, ValidationError | None, dict[int, list[str]]] | None = None
+    current = _try_stand_ins(located, pending, originals, first, at_first)
+    current = _unneeded_stand_ins(located, unresolved, originals, first, current)
+    config, exc, allowed = current or _attempt(located)
+    if exc is None:
+        return config, []
+    return None, _problems_from(exc, located, allowed)
+
+
+def _attempt(located: Located) -> _Attempt:
+    """Validate the file's data as it is now."""
+    context: dict[str, Any] = {"allowed": {}}
+    try:
+        return Config.model_validate(located.data, context=context), None, {}
+    except ValidationError as exc:
+        return None, exc, context["allowed"]
+
+
+def _failures(located: Located, exc: ValidationError) -> _Failures:
+    """Where each error of a validation is in the file, with its message."""
+    out = []
+    for err in exc.errors():
+        path, _parent, _exists = _clean_loc(located.data, tuple(err["loc"]))
+        out.append((path, err["msg"], err))
+    return out
+
+
+def _inside(u: Unresolved, found: _Failures) -> bool:
+    """Whether a failure is at the value or inside it (a shorthand's long form)."""
+    return any(path[: len(u.path)] == u.path for path, _msg, _err in found)
+
+
+def _related(u: Unresolved, found: _Failures, at_first: set[tuple[Any, str]]) -> bool:
+    """Whether a failure is the value's own, or one of the first validation's checks of the
+    container the value is in (alerts.channels checks the URLs)."""
+    return _inside(u, found) or any(
+        u.path[: len(path)] == path and (path, msg) in at_first for path, msg, _ in found
+    )
+
+
+def _stand_ins(located: Located, u: Unresolved, first: _Failures) -> list[str]:
+    """The stand-ins to try for a value, in turn: the first word a literal field names, then
+    those of _STAND_INS that the field's type takes."""
+    literal = [
+        m.group(1)
+        for path, _msg, err in first
+        if path[: len(u.path)] == u.path and err["type"] == "literal_error"
+        if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
+    ]
+    # Those the field's own type refuses are not tried: each try validates the whole file.
+    fits = _fits(located.data, u.path)
+    return [c for c in [*literal[:1], *_STAND_INS] if fits(c)]
+
+
+def _try_stand_ins(
+    located: Located,
+    pending: list[Unresolved],
+    originals: dict[int, Any],
+    first: _Failures,
+    at_first: set[tuple[Any, str]],
+) -> _Attempt | None:
+    """Put stand-ins in the values pending, the next of each at every try, until no failure
+    is theirs; a value that no stand-in helps is left as written.
+
+    Returns what validating the data as it is now gave (None: it changed since the last
+    attempt), so the data is validated once per change, not once more at the end.
+    """
+    choices = {id(u): _stand_ins(located, u, first) for u in pending}
+    pending = list(pending)
+    current: _Attempt | None = None
     attempt_no = 0
     while pending:
         for u in [u for u in pending if attempt_no >= len(choices[id(u)])]:
@@ -499,31 +534,40 @@ def _validate(
         for u in pending:
             _set_node(located.data, u.path, choices[id(u)][attempt_no])
         attempt_no += 1
-        current = attempt()
+        current = _attempt(located)
         exc = current[1]
-        found = [] if exc is None else failures(exc)
+        found = [] if exc is None else _failures(located, exc)
         for u in list(pending):
-            if not related(u, found):
+            if not _related(u, found, at_first):
                 u.stand_in = True
                 pending.remove(u)
         if exc is None:
             break
-    # A value whose only fault was its container's may have taken a stand-in it did not need
-    # (the one URL of several in alerts.channels that is not a URL): as written, if it fits.
+    return current
+
+
+def _unneeded_stand_ins(
+    located: Located,
+    unresolved: list[Unresolved],
+    originals: dict[int, Any],
+    first: _Failures,
+    current: _Attempt | None,
+) -> _Attempt | None:
+    """Put back as written each value whose only fault was its container's and that took a
+    stand-in it did not need (the one URL of several in alerts.channels that is not a URL),
+    if the file validates so. Returns what validating the data as it is now gave, as
+    _try_stand_ins does."""
     for u in unresolved:
-        if u.stand_in and id(u) in originals and not inside(u, first):
+        if u.stand_in and id(u) in originals and not _inside(u, first):
             stand_in = _node(located.data, u.path)
             _set_node(located.data, u.path, originals[id(u)])
-            tried = attempt()
+            tried = _attempt(located)
             if tried[1] is None:
                 u.stand_in = False
                 current = tried
             else:
                 _set_node(located.data, u.path, stand_in)  # the data `current` is of, again
-    config, exc, allowed = current or attempt()
-    if exc is None:
-        return config, []
-    return None, _problems_from(exc, located, allowed)
+    return current
 
 
 def _fits(data: Any, path: tuple[str | int, ...]) -> Callable[[str], bool]:
