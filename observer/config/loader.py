@@ -820,20 +820,34 @@ def _captured_values(
 ) -> list[Unresolved]:
     """Sort the references nothing filled at load: values journey steps capture, checked and
     marked on the steps that use them; the rest, variables that are not set, are returned."""
-    names: dict[str, list[str]] = {}  # capture name -> probes whose own journey captures it
+    names = _capture_names(project, files, env, problems)
+    _captures_without_defaults(files, names, problems)
+    unset, in_steps = _sort_references(files, names, problems)
+    if in_steps:
+        _mark_capture_users(project, names, in_steps, problems)
+    return unset
+
+
+def _capture_names(
+    project: Project, files: list[_File], env: Mapping[str, str], problems: list[Problem]
+) -> dict[str, list[str]]:
+    """Each name a journey step captures, with the probes whose own journey captures it; a name
+    that is also a var's or an environment variable's is a problem."""
+    names: dict[str, list[str]] = {}
     all_vars = {name for file in files for name in file.config.vars}
     templated = {(id(u.located), u.path) for file in files for u in file.unresolved}
     for probe in project.probes:
         located, base = project.origins[probe.name]
         for idx, written in enumerate(probe.journey or []):
+            where = (*base, "journey", idx, "capture", "name")
             if not isinstance(written, CaptureStep):
                 continue
-            if (id(located), (*base, "journey", idx, "capture", "name")) in templated:
+            if (id(located), where) in templated:
                 continue  # a name with a variable that is not set: no name yet (a stand-in)
             name = written.capture.name
-            names.setdefault(name, [])
-            if probe.name not in names[name]:
-                names[name].append(probe.name)
+            capturers = names.setdefault(name, [])
+            if probe.name not in capturers:
+                capturers.append(probe.name)
             clash = (
                 "the name of a var"
                 if name in all_vars
@@ -842,7 +856,6 @@ def _captured_values(
                 else None
             )
             if clash:
-                where = (*base, "journey", idx, "capture", "name")
                 problems.append(
                     Problem(
                         located.mark_of(where),
@@ -850,6 +863,13 @@ def _captured_values(
                         f"'{name}' is also {clash}: give the captured value a name of its own",
                     )
                 )
+    return names
+
+
+def _captures_without_defaults(
+    files: list[_File], names: dict[str, list[str]], problems: list[Problem]
+) -> None:
+    """A captured value written with a default (${NAME:-x}) is a problem: it takes none."""
     for file in files:
         for u in file.defaulted:
             for ref in u.refs:
@@ -862,9 +882,20 @@ def _captured_values(
                     )
                     if no_default not in problems:
                         problems.append(no_default)
+
+
+# (file, step path) -> the values in that step that use captured values, each with their names
+_InSteps = dict[tuple[int, tuple[str | int, ...]], list[tuple[Unresolved, set[str]]]]
+
+
+def _sort_references(
+    files: list[_File], names: dict[str, list[str]], problems: list[Problem]
+) -> tuple[list[Unresolved], _InSteps]:
+    """Part the values nothing filled at load: those with variables that are not set (returned
+    with those references only), and those with captured values, by the step that uses them.
+    A captured value used where it cannot be is a problem."""
     unset: list[Unresolved] = []
-    # (file, step path) -> the values in that step that use captured values
-    in_steps: dict[tuple[int, tuple[str | int, ...]], list[tuple[Unresolved, set[str]]]] = {}
+    in_steps: _InSteps = {}
     for file in files:
         for u in file.unresolved:
             rest = tuple(ref for ref in u.refs if ref.name not in names)
@@ -881,8 +912,15 @@ def _captured_values(
                 continue
             assert inside is not None  # _misplaced_capture said so otherwise
             in_steps.setdefault((id(u.located), inside), []).append((u, used))
-    if not in_steps:
-        return unset
+    return unset, in_steps
+
+
+def _mark_capture_users(
+    project: Project, names: dict[str, list[str]], in_steps: _InSteps, problems: list[Problem]
+) -> None:
+    """Give each journey step that uses captured values their names and its template (in every
+    journey it is part of through `use`), and say each one it uses before a step captures it:
+    a problem, or deferred for a disabled probe."""
     origin: dict[int, tuple[str, Located, tuple[str | int, ...]]] = {}
     for probe in project.probes:
         located, base = project.origins[probe.name]
@@ -895,29 +933,12 @@ def _captured_values(
             uses = in_steps.get((id(located), path))
             if not uses:
                 continue
-            wanted: set[str] = set()
-            for _, used in uses:
-                wanted |= used
-            step._captures = frozenset(wanted)
+            step._captures = frozenset(name for _, used in uses for name in used)
             step._template = copy.deepcopy(_node(located.data, path))
             before = {s.capture.name for s in steps[:k] if isinstance(s, CaptureStep)}
             for u, used in uses:
                 for name in sorted(used - before):
-                    later = next(
-                        (
-                            j
-                            for j in range(k + 1, len(steps))
-                            if isinstance(steps[j], CaptureStep) and steps[j].capture.name == name  # type: ignore[attr-defined]
-                        ),
-                        None,
-                    )
-                    if later is not None:
-                        why = f"'${{{name}}}' is used before step {later + 1} captures it"
-                    else:
-                        others = [p for p in names[name] if p != probe.name]
-                        why = f"no step of this journey captures '{name}'"
-                        if others:
-                            why += f" (probe '{others[0]}' does)"
+                    why = _not_captured_yet(steps, k, name, names[name], probe.name)
                     if owner != probe.name:
                         why += f", in probe '{probe.name}', which uses this journey"
                     problem = Problem(u.mark, format_path(u.path), why)
@@ -926,7 +947,28 @@ def _captured_values(
                     )
                     if problem not in found:
                         found.append(problem)
-    return unset
+
+
+def _not_captured_yet(
+    steps: list[StepBase], k: int, name: str, capturers: list[str], probe: str
+) -> str:
+    """Why step k of probe's journey cannot use the captured value `name` (that capturers'
+    journeys capture): a later step captures it, or none does."""
+    later = next(
+        (
+            j
+            for j, s in enumerate(steps[k + 1 :], start=k + 1)
+            if isinstance(s, CaptureStep) and s.capture.name == name
+        ),
+        None,
+    )
+    if later is not None:
+        return f"'${{{name}}}' is used before step {later + 1} captures it"
+    others = [p for p in capturers if p != probe]
+    why = f"no step of this journey captures '{name}'"
+    if others:
+        why += f" (probe '{others[0]}' does)"
+    return why
 
 
 def _misplaced_capture(
