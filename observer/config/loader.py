@@ -8,13 +8,14 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from types import UnionType
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..budgets import Rule, parse_metric, parse_threshold
+from ..budgets import Metric, Rule, Threshold, parse_metric, parse_threshold
 from ..hints import did_you_mean
 from ..secrets import url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
@@ -31,6 +32,7 @@ from .models import (
     UseStep,
     step_action,
 )
+from .naming import describe
 from .yamlmarks import Located, load_yaml
 
 
@@ -1073,8 +1075,6 @@ def _probe_path(project: Project, name: str) -> str:
 
 def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> None:
     """Rules name channels that exist and budgets or probes that match something."""
-    from fnmatch import fnmatchcase
-
     alerts = project.config.alerts
     probe_names = [p.name for p in project.probes]
     budget_names = [b.name for b in project.budgets] + list(project.unchecked_budgets)
@@ -1157,10 +1157,37 @@ def _resolve_budgets(
 
     Returns the rules, and the budgets that are not rules (see Project.unchecked_budgets).
     """
-    from fnmatch import fnmatchcase
+    rules: list[Rule] = []
+    unchecked: dict[str, list[str] | None] = {}
+    seen: dict[str, Mark | None] = {}
+    for spec, located, path, owner in _budget_specs(project, root):
+        check = _BudgetCheck(project, spec, located, path, owner, problems)
+        if spec.name in seen:
+            check.problem("name", f"budget '{spec.name}' is already defined at {seen[spec.name]}")
+        seen.setdefault(spec.name, located.mark_of((*path, "name")))
+        metric = parse_metric(spec.metric)
+        threshold, warn = check.thresholds(metric)
+        if check.selection_unset():
+            unchecked[spec.name] = None
+            continue
+        if not check.fits_source(metric):
+            continue
+        wanted = check.wanted()
+        if wanted is None:
+            continue
+        covered = check.covered(wanted, metric)
+        if covered is None or check.failed:
+            # None: which probes it covers is not known; else a threshold not set, say.
+            unchecked[spec.name] = covered
+        else:
+            rules.append(check.rule(metric, threshold, warn, covered))
+    return rules, unchecked
 
-    from .naming import describe
 
+def _budget_specs(
+    project: Project, root: Located
+) -> list[tuple[Budget, Located, tuple[str | int, ...], str | None]]:
+    """Every budget, the file's own first: where it is written, and the probe it is in."""
     specs: list[tuple[Budget, Located, tuple[str | int, ...], str | None]] = []
     for idx, spec in enumerate(project.config.budgets):
         specs.append((spec, root, ("budgets", idx), None))
@@ -1168,152 +1195,163 @@ def _resolve_budgets(
         located, base = project.origins[probe.name]
         for idx, spec in enumerate(probe.budgets):
             specs.append((spec, located, (*base, "budgets", idx), probe.name))
+    return specs
 
-    rules: list[Rule] = []
-    unchecked: dict[str, list[str] | None] = {}
-    seen: dict[str, Mark | None] = {}
-    names = [p.name for p in project.probes]
-    for spec, located, path, owner in specs:
-        before = len(problems)
 
-        def problem(
-            key: str | None,
-            message: str,
-            located: Located = located,
-            path: tuple[str | int, ...] = path,
-        ) -> None:
-            at = (*path, key) if key else path
-            problems.append(Problem(located.mark_of(at), format_path(at), message))
+@dataclass
+class _BudgetCheck:
+    """One budget as written, checked part by part; its problems go to `problems`."""
 
-        if spec.name in seen:
-            problem("name", f"budget '{spec.name}' is already defined at {seen[spec.name]}")
-        seen.setdefault(spec.name, located.mark_of((*path, "name")))
-        metric = parse_metric(spec.metric)
+    project: Project
+    spec: Budget
+    located: Located
+    path: tuple[str | int, ...]
+    owner: str | None  # the probe it is written in, if any
+    problems: list[Problem]
+    before: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.before = len(self.problems)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a problem of this budget has been said."""
+        return len(self.problems) != self.before
+
+    def problem(self, key: str | None, message: str) -> None:
+        """Say a problem at one of the budget's keys (None: at the budget)."""
+        at = (*self.path, key) if key else self.path
+        self.problems.append(Problem(self.located.mark_of(at), format_path(at), message))
+
+    def thresholds(self, metric: Metric) -> tuple[Threshold | None, Threshold | None]:
+        """Its threshold and warn, parsed (None: not given, or a problem)."""
+        threshold = self._threshold("threshold", self.spec.threshold, metric)
+        warn = None if self.spec.warn is None else self._threshold("warn", self.spec.warn, metric)
+        return threshold, warn
+
+    def _threshold(self, key: str, text: str, metric: Metric) -> Threshold | None:
         try:
-            threshold = parse_threshold(spec.threshold, metric)
+            return parse_threshold(text, metric)
         except ValueError as exc:
-            problem("threshold", str(exc))
-        warn = None
-        if spec.warn is not None:
-            try:
-                warn = parse_threshold(spec.warn, metric)
-            except ValueError as exc:
-                problem("warn", str(exc))
-        # Which probes the budget covers is not known while its metric or source is not.
+            self.problem(key, str(exc))
+            return None
+
+    def selection_unset(self) -> bool:
+        """Whether its metric or source uses a variable that is not set: which probes it
+        covers is then not known, and those values are noted as not checked."""
         unknown = [
-            (*path, k) for k in ("metric", "source") if _holds_unset(project, located, (*path, k))
+            (*self.path, k)
+            for k in ("metric", "source")
+            if _holds_unset(self.project, self.located, (*self.path, k))
         ]
         if unknown:
-            _not_checked(project, located, unknown)
-            unchecked[spec.name] = None
-            continue
+            _not_checked(self.project, self.located, unknown)
+        return bool(unknown)
 
+    def fits_source(self, metric: Metric) -> bool:
+        """Whether its metric, page and device fit its source (else a problem is said)."""
+        spec = self.spec
         if spec.source != "synthetic" and not metric.field:
-            problem(
+            self.problem(
                 "metric",
                 f"{metric.label} is not measured for real users; use lcp, inp, "
                 "cls, fcp, ttfb, error_rate or completion:TASK",
             )
-            continue
+            return False
         if spec.source != "rum" and not metric.lab:
-            problem("metric", f"{metric.label} comes from real users only: add source: rum")
-            continue
+            self.problem("metric", f"{metric.label} comes from real users only: add source: rum")
+            return False
         if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
-            problem(
+            self.problem(
                 "page" if spec.page is not None else "device",
                 "page and device select real users' beacons: add source: rum (or both)",
             )
-            continue
-        if spec.source == "rum":
-            if spec.probe is not None or spec.probes is not None or owner is not None:
-                problem("source", "a real-user budget covers pages, not probes: use page:")
-                continue
-            if spec.regression is not None:
-                problem("regression", "regression compares checks; real-user budgets have none")
-            if len(problems) != before:
-                unchecked[spec.name] = []  # a real-user budget covers no probe
-                continue
-            rules.append(
-                Rule(
-                    name=spec.name,
-                    metric=metric,
-                    threshold=threshold,
-                    probes=[],
-                    warn=warn,
-                    min_samples=spec.min_samples,
-                    window=spec.window,
-                    source="rum",
-                    description=spec.description,
-                    page=spec.page,
-                    device=spec.device,
-                )
-            )
-            continue
-        if owner is not None:
-            if spec.probe is not None or spec.probes is not None:
-                problem(
-                    "probe" if spec.probe else "probes",
-                    f"inside probe '{owner}' the budget covers it; leave probe(s) out",
-                )
-            wanted: list[tuple[str, bool]] = [(owner, False)]
-        elif (spec.probe is None) == (spec.probes is None):
-            problem(None, "give exactly one of probe: NAME or probes: [names or globs]")
-            continue
-        elif spec.probe is not None:
-            wanted = [(spec.probe, False)]
-        else:
-            wanted = [(w, any(c in w for c in "*?[")) for w in spec.probes or []]
+            return False
+        return True
 
-        key = "probe" if spec.probe is not None else "probes"
+    def wanted(self) -> list[tuple[str, bool]] | None:
+        """The probe names and globs it covers, each with whether it is a glob (none for a
+        real-user budget); None when it names them wrongly (a problem is said)."""
+        spec = self.spec
+        if spec.source == "rum":
+            if spec.probe is not None or spec.probes is not None or self.owner is not None:
+                self.problem("source", "a real-user budget covers pages, not probes: use page:")
+                return None
+            if spec.regression is not None:
+                self.problem(
+                    "regression", "regression compares checks; real-user budgets have none"
+                )
+            return []
+        if self.owner is not None:
+            if spec.probe is not None or spec.probes is not None:
+                self.problem(
+                    "probe" if spec.probe else "probes",
+                    f"inside probe '{self.owner}' the budget covers it; leave probe(s) out",
+                )
+            return [(self.owner, False)]
+        if (spec.probe is None) == (spec.probes is None):
+            self.problem(None, "give exactly one of probe: NAME or probes: [names or globs]")
+            return None
+        if spec.probe is not None:
+            return [(spec.probe, False)]
+        return [(w, any(c in w for c in "*?[")) for w in spec.probes or []]
+
+    def covered(self, wanted: list[tuple[str, bool]], metric: Metric) -> list[str] | None:
+        """The probes of wanted that can produce its metric; None when a name or glob uses a
+        variable that is not set (it may cover any probe)."""
+        names = [p.name for p in self.project.probes]
+        key = "probe" if self.spec.probe is not None else "probes"
         covered: list[str] = []
+        unknown: list[tuple[str | int, ...]] = []
         for j, (pattern, is_glob) in enumerate(wanted):
-            at = (*path, key) if spec.probe is not None else (*path, key, j)
-            if owner is None and _holds_unset(project, located, at):
+            at = (*self.path, key) if self.spec.probe is not None else (*self.path, key, j)
+            if self.owner is None and _holds_unset(self.project, self.located, at):
                 unknown.append(at)  # a name or glob not known: it may cover any probe
-                continue
-            if not is_glob:
-                if pattern not in names:
-                    problem(key, f"no probe named '{pattern}'{did_you_mean(pattern, names)}")
-                    continue
-                reason = _cannot_produce(project, pattern, metric, describe)
-                if reason:
-                    problem("metric", reason)
-                    continue
-                covered.append(pattern)
-            else:
+            elif is_glob:
                 matched = [n for n in names if fnmatchcase(n, pattern)]
-                covered += [n for n in matched if not _cannot_produce(project, n, metric, describe)]
-        covered = list(dict.fromkeys(covered))
+                covered += [n for n in matched if not _cannot_produce(self.project, n, metric)]
+            elif pattern not in names:
+                self.problem(key, f"no probe named '{pattern}'{did_you_mean(pattern, names)}")
+            elif reason := _cannot_produce(self.project, pattern, metric):
+                self.problem("metric", reason)
+            else:
+                covered.append(pattern)
         if unknown:
-            _not_checked(project, located, unknown)
-            unchecked[spec.name] = None
-            continue
-        if not covered and len(problems) == before:
+            _not_checked(self.project, self.located, unknown)
+            return None
+        covered = list(dict.fromkeys(covered))
+        if not covered and not self.failed and self.spec.source != "rum":
             patterns = ", ".join(f"'{w}'" for w, _ in wanted)
             if any(fnmatchcase(n, w) for w, _ in wanted for n in names):
-                problem("metric", f"no probe matching {patterns} can produce {metric.label}")
+                self.problem("metric", f"no probe matching {patterns} can produce {metric.label}")
             else:
-                problem(key, f"no probe matches {patterns}")
-        if len(problems) != before:
-            unchecked[spec.name] = covered  # a threshold not set, say (else a problem)
-            continue
-        rules.append(
-            Rule(
-                name=spec.name,
-                metric=metric,
-                threshold=threshold,
-                probes=covered,
-                warn=warn,
-                min_samples=spec.min_samples,
-                tolerance=spec.regression,
-                window=spec.window,
-                description=spec.description,
-                source=spec.source,
-                page=spec.page,
-                device=spec.device,
-            )
+                self.problem(key, f"no probe matches {patterns}")
+        return covered
+
+    def rule(
+        self,
+        metric: Metric,
+        threshold: Threshold | None,
+        warn: Threshold | None,
+        probes: list[str],
+    ) -> Rule:
+        """The budget as a rule over these probes (none: a real-user budget)."""
+        assert threshold is not None  # one that does not parse is a problem: no rule
+        spec = self.spec
+        return Rule(
+            name=spec.name,
+            metric=metric,
+            threshold=threshold,
+            probes=probes,
+            warn=warn,
+            min_samples=spec.min_samples,
+            tolerance=spec.regression,  # None for a real-user budget: else a problem
+            window=spec.window,
+            description=spec.description,
+            source=spec.source,
+            page=spec.page,
+            device=spec.device,
         )
-    return rules, unchecked
 
 
 def _holds_unset(project: Project, located: Located, path: tuple[str | int, ...]) -> bool:
@@ -1330,7 +1368,7 @@ def _not_checked(project: Project, located: Located, paths: list[tuple[str | int
             u.value.stand_in = True
 
 
-def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> str | None:
+def _cannot_produce(project: Project, name: str, metric: Metric) -> str | None:
     """Why probe `name` cannot give samples of metric (None if it can)."""
     probe = project.probe(name)
     if probe.kind not in metric.kinds:
