@@ -1170,6 +1170,8 @@ def _resolve_budgets(
         if check.selection_unset():
             unchecked[spec.name] = None
             continue
+        # A budget that says wrongly what it covers is refused: said as a problem, it is
+        # neither a rule nor a budget a variable keeps from being checked.
         if not check.fits_source(metric):
             continue
         wanted = check.wanted()
