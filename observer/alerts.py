@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .budgets import Status, Verdict, format_value, percentile
 from .results import Outcome, ProbeResult
+from .secrets import mask_url
 from .store.rows import Incident, IncidentState, Notification, Notified, RunDetails, Silence
 
 if TYPE_CHECKING:
@@ -25,16 +25,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 log = logging.getLogger("observer.alerts")
-
-
-def masked(url: str) -> str:
-    """A channel URL fit to show: its scheme and host, never credentials or tokens."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{'***@' if parts.username or parts.password else ''}{host}/***"
 
 
 def _ago(seconds: float) -> str:
@@ -525,7 +515,7 @@ async def send(
     ap = apprise.Apprise()
     try:
         if not ap.add(url):
-            return False, f"not a usable apprise URL ({masked(url)})"
+            return False, f"not a usable apprise URL ({mask_url(url)})"
         # The body is plain text: lines kept, and e-mail does not read page errors as HTML.
         result = await asyncio.wait_for(
             ap.async_notify(

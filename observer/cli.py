@@ -738,7 +738,8 @@ def alerts_test(file: str, channels: tuple[str, ...]) -> None:
 def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     import asyncio
 
-    from .alerts import masked, send
+    from .alerts import send
+    from .secrets import mask_url
 
     cfg = project.config.alerts
     unknown = [c for c in only if c not in cfg.channels]
@@ -769,7 +770,7 @@ def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     failed = 0
     for name, ok, err in asyncio.run(go()):
         mark = click.style("sent  ", fg="green") if ok else click.style("FAILED", fg="red")
-        click.echo(f"{mark} {name} ({masked(cfg.channels[name])})" + (f": {err}" if err else ""))
+        click.echo(f"{mark} {name} ({mask_url(cfg.channels[name])})" + (f": {err}" if err else ""))
         failed += not ok
     return EXIT_OK if not failed else EXIT_ERROR
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import Probe, Project
+from .hints import did_you_mean
 from .results import ObserverError, Outcome, ProbeResult, Replay
 from .secrets import Redactor
 
@@ -329,8 +330,6 @@ async def run_all(
 
 def select_probes(project: Project, names: list[str] | tuple[str, ...]) -> list[Probe]:
     """The probes named (all enabled ones when none); unknown names raise KeyError with hints."""
-    import difflib
-
     if not names:
         return [p for p in project.probes if p.enabled]
     chosen: list[Probe] = []
@@ -339,9 +338,8 @@ def select_probes(project: Project, names: list[str] | tuple[str, ...]) -> list[
             chosen.append(project.probe(name))
         except KeyError:
             all_names = [p.name for p in project.probes]
-            close = difflib.get_close_matches(name, all_names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise KeyError(
-                f"no probe named '{name}'{hint}; probes: {', '.join(all_names)}"
+                f"no probe named '{name}'{did_you_mean(name, all_names)}; "
+                f"probes: {', '.join(all_names)}"
             ) from None
     return chosen

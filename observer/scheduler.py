@@ -29,17 +29,6 @@ def next_cron(expr: str, after: float) -> float:
     return float(croniter(expr, start).get_next(float))
 
 
-def validate_cron(expr: str) -> str | None:
-    """Why a cron expression is wrong, or None."""
-    from croniter import croniter
-
-    if len(expr.split()) != 5:
-        return "a cron expression has 5 fields: minute hour day-of-month month day-of-week"
-    if not croniter.is_valid(expr):
-        return f"'{expr}' is not a valid cron expression"
-    return None
-
-
 def jitter(name: str, interval: float, cap: float = 30.0) -> float:
     """A stable offset in [0, min(interval, cap)) per probe, so probes do not fire together."""
     digest = hashlib.sha256(name.encode()).digest()

@@ -11,10 +11,13 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 MASK = "***"
 T = TypeVar("T")
+
+# Query keys whose values are credentials in apprise URLs (password=, token=, apikey=, secret=).
+_CREDENTIAL_KEYS = ("pass", "token", "key", "secret")
 
 
 class Redactor:
@@ -126,3 +129,48 @@ class RedactingFilter(logging.Filter):
             record.msg = self.redactor.text(record.getMessage())
             record.args = None
         return True
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChannelUrl:
+    """What of an alert channel (apprise) URL may be seen, and which parts are credentials.
+
+    Apprise reads credentials from every part but the scheme and host: user and password,
+    port (Telegram's bot token stands there), path (webhook tokens: Slack's /T000/B000/XXXX)
+    and query (?token=...). So only the scheme and host are shown. Redaction masks each
+    credential wherever it appears, so of the rest it takes only parts that stand out on
+    their own: the password, long path segments, long values of credential keys; the whole
+    URL covers a user name or `hook`.
+    """
+
+    shown: str
+    credentials: frozenset[str]
+
+
+def _read_channel_url(url: str) -> _ChannelUrl | None:
+    """The one reading of a channel URL that mask_url and url_secrets share (None: unparsable)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    found: set[str] = set()
+    if parts.password:
+        found.add(parts.password)
+    found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
+    for key, value in parse_qsl(parts.query):
+        if len(value) >= 6 and any(w in key.lower() for w in _CREDENTIAL_KEYS):
+            found.add(value)
+    user = f"{MASK}@" if parts.username or parts.password else ""
+    return _ChannelUrl(f"{parts.scheme}://{user}{parts.hostname or ''}", frozenset(found))
+
+
+def url_secrets(url: str) -> set[str]:
+    """A channel URL and the parts of it that are credentials (password, tokens, keys)."""
+    read = _read_channel_url(url)
+    return {url} | (read.credentials if read else set())
+
+
+def mask_url(url: str) -> str:
+    """A channel URL fit to show: its scheme and host, never credentials or tokens."""
+    read = _read_channel_url(url)
+    return f"{read.shown}/{MASK}" if read else MASK

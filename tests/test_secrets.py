@@ -29,7 +29,7 @@ from conftest import Done, dump_database, observer, rows
 
 from observer.demo.shop import ShopServer
 from observer.results import Artifact, Outcome, ProbeResult, StepResult
-from observer.secrets import MASK, RedactingFilter, Redactor
+from observer.secrets import MASK, RedactingFilter, Redactor, mask_url, url_secrets
 
 USER = "carol@example.com"
 # Each secret has an alphanumeric core that no encoding changes: if any form of the secret
@@ -469,3 +469,16 @@ def test_redacting_filter_masks_log_records() -> None:
         logger.removeHandler(handler)
         logger.propagate = True
     assert [r.getMessage() for r in records] == ["login with *** failed"]
+
+
+def test_a_channel_url_shows_scheme_and_host_and_gives_up_its_credentials() -> None:
+    mail = "mailto://observer:Pw9secret@127.0.0.1:2525?to=ops@example.com&token=tk_abcdef"
+    hook = "json://127.0.0.1:9/hook/Wh00kT0kenXq93"
+    assert mask_url(mail) == "mailto://***@127.0.0.1/***"
+    assert mask_url(hook) == "json://127.0.0.1/***"
+    # The whole URL, and the parts distinct enough to mask alone (not `hook`, not the user).
+    assert url_secrets(mail) == {mail, "Pw9secret", "tk_abcdef"}
+    assert url_secrets(hook) == {hook, "Wh00kT0kenXq93"}
+    for url in (mail, hook):
+        assert not any(part in mask_url(url) for part in url_secrets(url))
+    assert mask_url("json://[::1/x") == MASK and url_secrets("json://[::1/x") == {"json://[::1/x"}

@@ -180,50 +180,103 @@ class Expanded:
 
 def expand_tree(located: Located, env: Mapping[str, str]) -> Expanded:
     """Expand every string value in place; `vars:` resolve first and shadow the environment."""
-    problems: list[Problem] = []
-    unresolved: list[Unresolved] = []
-    defaulted: list[Unresolved] = []
-    found = Expanded(problems, unresolved, defaulted)
-    data = located.data
-    if not isinstance(data, dict):
-        return found
-    raw_vars = data.get("vars")
-    resolved: dict[str, list[Piece]] = {}
-    resolving: list[str] = []
-    failed: set[str] = set()  # vars with a problem: their uses are not reported again
+    expansion = _Expansion(located, env)
+    if isinstance(located.data, dict):
+        expansion.resolve_vars()
+        expansion.walk(located.data, ())
+        _templates_whole(located, expansion.found.unresolved)
+    return expansion.found
 
-    def lookup_var(name: str) -> list[Piece] | None:
-        if name in failed:
+
+class _Expansion:
+    """One file's expansion: its vars as they resolve, and what it found."""
+
+    def __init__(self, located: Located, env: Mapping[str, str]) -> None:
+        self.located = located
+        self.env = env
+        raw_vars = located.data.get("vars") if isinstance(located.data, dict) else None
+        # The file's own `vars:` mapping: each var is written back into it rendered.
+        self.raw_vars: dict[Any, Any] = raw_vars if isinstance(raw_vars, dict) else {}
+        self.resolved: dict[str, list[Piece]] = {}
+        self.resolving: list[str] = []
+        self.failed: set[str] = set()  # vars with a problem: their uses are not reported again
+        self.found = Expanded([], [], [])
+
+    def resolve_vars(self) -> None:
+        """Resolve every var of `vars:` and write it back rendered (a template if it keeps
+        references); a var with a problem is failed."""
+        for name in list(self.raw_vars):
+            if not self._resolve_var(name):
+                self.failed.add(name)
+
+    def _resolve_var(self, name: str) -> bool:
+        """Resolve one var of `vars:`; False when it has a problem (reported, unless it is
+        another var's)."""
+        path: Path = ("vars", name)
+        where = f"vars.{name}"
+        if not _NAME.fullmatch(name):
+            self._problem(self.located.mark_of(path, key=True), where, "not a valid name")
+            return False
+        if not isinstance(self.raw_vars[name], str | int | float | bool):
+            self._problem(self.located.mark_of(path), where, "a variable must be text")
+            return False
+        try:
+            self.lookup_var(name)
+        except ExpandError as exc:
+            self._problem(self.located.mark_of(path), where, str(exc))
+            return False
+        except _Reported:
+            return False
+        pieces = self.resolved[name]
+        self.raw_vars[name] = _render(pieces)
+        refs = _references(pieces)
+        if refs:
+            self.found.unresolved.append(Unresolved(self.located, path, refs))
+        return True
+
+    def _problem(self, mark: Mark | None, where: str, message: str) -> None:
+        self.found.problems.append(Problem(mark, where, message))
+
+    def lookup_var(self, name: str) -> list[Piece] | None:
+        """What the var, or else the environment variable, of this name holds (None: neither)."""
+        if name in self.failed:
             raise _Reported(name)
-        if name in resolved:
-            return resolved[name]
-        if name in resolving[:-1]:
-            loop = " -> ".join([*resolving[resolving.index(name) :], name])
+        if name in self.resolved:
+            return self.resolved[name]
+        if name in self.resolving[:-1]:
+            loop = " -> ".join([*self.resolving[self.resolving.index(name) :], name])
             raise ExpandError(f"vars refer to each other in a circle: {loop}")
         # A var may read the environment variable of its own name: BASE_URL: ${BASE_URL:-…}
-        if isinstance(raw_vars, dict) and name in raw_vars and name not in resolving:
-            raw = raw_vars[name]
-            if isinstance(raw, bool | int | float):
-                raw = str(raw).lower() if isinstance(raw, bool) else str(raw)
-            if not isinstance(raw, str):
-                return None
-            resolving.append(name)
-            try:
-                took: list[Reference] = []
-                resolved[name] = _pieces(raw, lookup_in_vars, ("vars", name), took)
-                if took:
-                    defaulted.append(Unresolved(located, ("vars", name), tuple(took)))
-            finally:
-                resolving.pop()
-            return resolved[name]
-        value = env.get(name)
+        if name in self.raw_vars and name not in self.resolving:
+            return self._resolve_raw(name)
+        value = self.env.get(name)
         return None if value is None else [value]
 
-    def lookup_in_vars(name: str) -> str | list[Piece] | None:
-        return _simplest(lookup_var(name))
+    def _resolve_raw(self, name: str) -> list[Piece] | None:
+        """A var's pieces from its value as written, the references in it looked up in turn
+        (None: the value is not text)."""
+        raw = self.raw_vars[name]
+        if isinstance(raw, bool | int | float):
+            raw = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if not isinstance(raw, str):
+            return None
+        self.resolving.append(name)
+        try:
+            took: list[Reference] = []
+            self.resolved[name] = _pieces(raw, self.lookup_in_vars, ("vars", name), took)
+            if took:
+                self.found.defaulted.append(Unresolved(self.located, ("vars", name), tuple(took)))
+        finally:
+            self.resolving.pop()
+        return self.resolved[name]
 
-    def lookup_in_value(name: str) -> str | list[Piece] | None:
-        pieces = lookup_var(name)
+    def lookup_in_vars(self, name: str) -> str | list[Piece] | None:
+        """A reference written in a var."""
+        return _simplest(self.lookup_var(name))
+
+    def lookup_in_value(self, name: str) -> str | list[Piece] | None:
+        """A reference written in a value."""
+        pieces = self.lookup_var(name)
         if pieces is None or not _references(pieces):
             return _simplest(pieces)
         # Reached through this var: say so when the variable it needs is reported.
@@ -231,73 +284,39 @@ def expand_tree(located: Located, env: Mapping[str, str]) -> Expanded:
             Reference(p.name, p.written, name) if isinstance(p, Reference) else p for p in pieces
         ]
 
-    if isinstance(raw_vars, dict):
-        for name in list(raw_vars):
-            path: Path = ("vars", name)
-            if not _NAME.fullmatch(name):
-                problems.append(
-                    Problem(located.mark_of(path, key=True), f"vars.{name}", "not a valid name")
-                )
-                failed.add(name)
-                continue
-            if not isinstance(raw_vars[name], str | int | float | bool):
-                problems.append(
-                    Problem(located.mark_of(path), f"vars.{name}", "a variable must be text")
-                )
-                failed.add(name)
-                continue
-            try:
-                lookup_var(name)
-            except ExpandError as exc:
-                problems.append(Problem(located.mark_of(path), f"vars.{name}", str(exc)))
-                failed.add(name)
-                continue
-            except _Reported:
-                failed.add(name)
-                continue
-            pieces = resolved[name]
-            raw_vars[name] = _render(pieces)
-            refs = _references(pieces)
-            if refs:
-                unresolved.append(Unresolved(located, path, refs))
-
-    def walk(node: Any, path: Path) -> None:
+    def walk(self, node: Any, path: Path) -> None:
+        """Expand every string inside node in place (but `vars:`, resolved already)."""
+        items: list[tuple[Any, Any]]
         if isinstance(node, dict):
-            for key, value in node.items():
-                if path == () and key == "vars":
-                    continue
-                if isinstance(value, str):
-                    node[key] = _expand_at(value, (*path, key))
-                else:
-                    walk(value, (*path, key))
+            items = [(k, v) for k, v in node.items() if not (path == () and k == "vars")]
         elif isinstance(node, list):
-            for idx, value in enumerate(node):
-                if isinstance(value, str):
-                    node[idx] = _expand_at(value, (*path, idx))
-                else:
-                    walk(value, (*path, idx))
+            items = list(enumerate(node))
+        else:
+            return
+        for key, value in items:
+            if isinstance(value, str):
+                node[key] = self.expand_at(value, (*path, key))
+            else:
+                self.walk(value, (*path, key))
 
-    def _expand_at(value: str, path: Path) -> str:
+    def expand_at(self, value: str, path: Path) -> str:
+        """A string value expanded: plain text, or its template while references are left."""
         if "$" not in value:
             return value
         try:
             took: list[Reference] = []
-            pieces = _pieces(value, lookup_in_value, path, took)
+            pieces = _pieces(value, self.lookup_in_value, path, took)
             if took:
-                defaulted.append(Unresolved(located, path, tuple(took)))
+                self.found.defaulted.append(Unresolved(self.located, path, tuple(took)))
         except ExpandError as exc:
-            problems.append(Problem(located.mark_of(path), format_path(path), str(exc)))
+            self._problem(self.located.mark_of(path), format_path(path), str(exc))
             return value
         except _Reported:
             return value
         refs = _references(pieces)
         if refs:
-            unresolved.append(Unresolved(located, path, refs))
+            self.found.unresolved.append(Unresolved(self.located, path, refs))
         return _render(pieces)
-
-    walk(data, ())
-    _templates_whole(located, unresolved)
-    return found
 
 
 def _simplest(pieces: list[Piece] | None) -> str | list[Piece] | None:

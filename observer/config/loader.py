@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import glob
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from types import UnionType
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..budgets import Rule, parse_metric, parse_threshold
+from ..budgets import Rule, Threshold, parse_metric, parse_threshold
+from ..catalog import Metric
+from ..hints import did_you_mean
+from ..secrets import url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
 from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
 from .models import (
@@ -30,6 +33,7 @@ from .models import (
     UseStep,
     step_action,
 )
+from .naming import describe
 from .yamlmarks import Located, load_yaml
 
 
@@ -244,11 +248,6 @@ def _user(u: Unset) -> str:
     return format_path(u.value.path)
 
 
-def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _clean_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], Any, bool]:
     """Drop the step tags pydantic puts in error locations, following the real data.
 
@@ -285,7 +284,7 @@ def _problems_from(
         msg = err["msg"]
         if etype == "extra_forbidden" and path:
             key = str(path[-1])
-            hint = _suggest(key, allowed.get(id(parent), []))
+            hint = did_you_mean(key, allowed.get(id(parent), []))
             problems.append(
                 Problem(located.mark_of(path, key=True), format_path(path), f"unknown key{hint}")
             )
@@ -324,7 +323,7 @@ def _step_action_problem(located: Located, path: tuple[str | int, ...]) -> Probl
         return Problem(
             located.mark_of((*path, key), key=True),
             format_path((*path, key)),
-            f"unknown step action{_suggest(key, tuple(ACTIONS))}; actions: {', '.join(ACTIONS)}",
+            f"unknown step action{did_you_mean(key, ACTIONS)}; actions: {', '.join(ACTIONS)}",
         )
     return Problem(
         where, format_path(path), f"the step has no action; one of: {', '.join(ACTIONS)}"
@@ -438,60 +437,95 @@ _STAND_INS = ("unset", "0", "1", "100", "1024", "1s", "duration", "* * * * *", "
 _QUOTED = re.compile(r"'([^']*)'")
 
 
+# A validation's outcome: the config, or the error and the keys each model allows (for hints).
+_Attempt = tuple[Config | None, ValidationError | None, dict[int, list[str]]]
+# Each failure of a validation: where in the file (step tags dropped), its message, the error.
+_Failures = list[tuple[tuple[str | int, ...], str, Any]]
+
+
 def _validate(
     located: Located, unresolved: list[Unresolved]
 ) -> tuple[Config | None, list[Problem]]:
     """Validate a file's data. A value with a variable that is not set and that the field does
     not take as it is gets a stand-in (and `stand_in`), so the rest is still checked."""
-
-    def attempt() -> tuple[Config | None, ValidationError | None, dict[int, list[str]]]:
-        context: dict[str, Any] = {"allowed": {}}
-        try:
-            return Config.model_validate(located.data, context=context), None, {}
-        except ValidationError as exc:
-            return None, exc, context["allowed"]
-
-    def failures(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str, Any]]:
-        out = []
-        for err in exc.errors():
-            path, _parent, _exists = _clean_loc(located.data, tuple(err["loc"]))
-            out.append((path, err["msg"], err))
-        return out
-
-    config, exc, allowed = attempt()
+    config, exc, allowed = _attempt(located)
     if exc is None:
         return config, []
     if not unresolved:
         return None, _problems_from(exc, located, allowed)
-    first = failures(exc)
+    first = _failures(located, exc)
     at_first = {(path, msg) for path, msg, _ in first}
-
-    def inside(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
-        # At the value or inside it (a shorthand's long form).
-        return any(path[: len(u.path)] == u.path for path, _msg, _err in found)
-
-    def related(u: Unresolved, found: list[tuple[tuple[str | int, ...], str, Any]]) -> bool:
-        # Or a check of the container the value is in (alerts.channels checks the URLs).
-        return inside(u, found) or any(
-            u.path[: len(path)] == path and (path, msg) in at_first for path, msg, _ in found
-        )
-
-    pending = [u for u in unresolved if related(u, first)]
+    pending = [u for u in unresolved if _related(u, first, at_first)]
     originals = {id(u): _node(located.data, u.path) for u in pending}
-    choices: dict[int, list[str]] = {}
-    for u in pending:
-        literal = [
-            m.group(1)
-            for path, _msg, err in first
-            if path[: len(u.path)] == u.path and err["type"] == "literal_error"
-            if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
-        ]
-        # Those the field's own type refuses are not tried: each try validates the whole file.
-        fits = _fits(located.data, u.path)
-        choices[id(u)] = [c for c in [*literal[:1], *_STAND_INS] if fits(c)]
-    # What validating the data as it is now gave (None: it changed since the last attempt),
-    # so the data is validated once per change, not once more at the end.
-    current: tuple[Config | None, ValidationError | None, dict[int, list[str]]] | None = None
+    current = _try_stand_ins(located, pending, originals, first, at_first)
+    current = _unneeded_stand_ins(located, unresolved, originals, first, current)
+    config, exc, allowed = current or _attempt(located)
+    if exc is None:
+        return config, []
+    return None, _problems_from(exc, located, allowed)
+
+
+def _attempt(located: Located) -> _Attempt:
+    """Validate the file's data as it is now."""
+    context: dict[str, Any] = {"allowed": {}}
+    try:
+        return Config.model_validate(located.data, context=context), None, {}
+    except ValidationError as exc:
+        return None, exc, context["allowed"]
+
+
+def _failures(located: Located, exc: ValidationError) -> _Failures:
+    """Where each error of a validation is in the file, with its message."""
+    out = []
+    for err in exc.errors():
+        path, _parent, _exists = _clean_loc(located.data, tuple(err["loc"]))
+        out.append((path, err["msg"], err))
+    return out
+
+
+def _inside(u: Unresolved, found: _Failures) -> bool:
+    """Whether a failure is at the value or inside it (a shorthand's long form)."""
+    return any(path[: len(u.path)] == u.path for path, _msg, _err in found)
+
+
+def _related(u: Unresolved, found: _Failures, at_first: set[tuple[Any, str]]) -> bool:
+    """Whether a failure is the value's own, or one of the first validation's checks of the
+    container the value is in (alerts.channels checks the URLs)."""
+    return _inside(u, found) or any(
+        u.path[: len(path)] == path and (path, msg) in at_first for path, msg, _ in found
+    )
+
+
+def _stand_ins(located: Located, u: Unresolved, first: _Failures) -> list[str]:
+    """The stand-ins to try for a value, in turn: the first word a literal field names, then
+    those of _STAND_INS that the field's type takes."""
+    literal = [
+        m.group(1)
+        for path, _msg, err in first
+        if path[: len(u.path)] == u.path and err["type"] == "literal_error"
+        if (m := _QUOTED.search(str(err.get("ctx", {}).get("expected", ""))))
+    ]
+    # Those the field's own type refuses are not tried: each try validates the whole file.
+    fits = _fits(located.data, u.path)
+    return [c for c in [*literal[:1], *_STAND_INS] if fits(c)]
+
+
+def _try_stand_ins(
+    located: Located,
+    pending: list[Unresolved],
+    originals: dict[int, Any],
+    first: _Failures,
+    at_first: set[tuple[Any, str]],
+) -> _Attempt | None:
+    """Put stand-ins in the values pending, the next of each at every try, until no failure
+    is theirs; a value that no stand-in helps is left as written.
+
+    Returns what validating the data as it is now gave (None: it changed since the last
+    attempt), so the data is validated once per change, not once more at the end.
+    """
+    choices = {id(u): _stand_ins(located, u, first) for u in pending}
+    pending = list(pending)
+    current: _Attempt | None = None
     attempt_no = 0
     while pending:
         for u in [u for u in pending if attempt_no >= len(choices[id(u)])]:
@@ -503,31 +537,40 @@ def _validate(
         for u in pending:
             _set_node(located.data, u.path, choices[id(u)][attempt_no])
         attempt_no += 1
-        current = attempt()
+        current = _attempt(located)
         exc = current[1]
-        found = [] if exc is None else failures(exc)
+        found = [] if exc is None else _failures(located, exc)
         for u in list(pending):
-            if not related(u, found):
+            if not _related(u, found, at_first):
                 u.stand_in = True
                 pending.remove(u)
         if exc is None:
             break
-    # A value whose only fault was its container's may have taken a stand-in it did not need
-    # (the one URL of several in alerts.channels that is not a URL): as written, if it fits.
+    return current
+
+
+def _unneeded_stand_ins(
+    located: Located,
+    unresolved: list[Unresolved],
+    originals: dict[int, Any],
+    first: _Failures,
+    current: _Attempt | None,
+) -> _Attempt | None:
+    """Put back as written each value whose only fault was its container's and that took a
+    stand-in it did not need (the one URL of several in alerts.channels that is not a URL),
+    if the file validates so. Returns what validating the data as it is now gave, as
+    _try_stand_ins does."""
     for u in unresolved:
-        if u.stand_in and id(u) in originals and not inside(u, first):
+        if u.stand_in and id(u) in originals and not _inside(u, first):
             stand_in = _node(located.data, u.path)
             _set_node(located.data, u.path, originals[id(u)])
-            tried = attempt()
+            tried = _attempt(located)
             if tried[1] is None:
                 u.stand_in = False
                 current = tried
             else:
                 _set_node(located.data, u.path, stand_in)  # the data `current` is of, again
-    config, exc, allowed = current or attempt()
-    if exc is None:
-        return config, []
-    return None, _problems_from(exc, located, allowed)
+    return current
 
 
 def _fits(data: Any, path: tuple[str | int, ...]) -> Callable[[str], bool]:
@@ -780,20 +823,34 @@ def _captured_values(
 ) -> list[Unresolved]:
     """Sort the references nothing filled at load: values journey steps capture, checked and
     marked on the steps that use them; the rest, variables that are not set, are returned."""
-    names: dict[str, list[str]] = {}  # capture name -> probes whose own journey captures it
+    names = _capture_names(project, files, env, problems)
+    _captures_without_defaults(files, names, problems)
+    unset, in_steps = _sort_references(files, names, problems)
+    if in_steps:
+        _mark_capture_users(project, names, in_steps, problems)
+    return unset
+
+
+def _capture_names(
+    project: Project, files: list[_File], env: Mapping[str, str], problems: list[Problem]
+) -> dict[str, list[str]]:
+    """Each name a journey step captures, with the probes whose own journey captures it; a name
+    that is also a var's or an environment variable's is a problem."""
+    names: dict[str, list[str]] = {}
     all_vars = {name for file in files for name in file.config.vars}
     templated = {(id(u.located), u.path) for file in files for u in file.unresolved}
     for probe in project.probes:
         located, base = project.origins[probe.name]
         for idx, written in enumerate(probe.journey or []):
+            where = (*base, "journey", idx, "capture", "name")
             if not isinstance(written, CaptureStep):
                 continue
-            if (id(located), (*base, "journey", idx, "capture", "name")) in templated:
+            if (id(located), where) in templated:
                 continue  # a name with a variable that is not set: no name yet (a stand-in)
             name = written.capture.name
-            names.setdefault(name, [])
-            if probe.name not in names[name]:
-                names[name].append(probe.name)
+            capturers = names.setdefault(name, [])
+            if probe.name not in capturers:
+                capturers.append(probe.name)
             clash = (
                 "the name of a var"
                 if name in all_vars
@@ -802,7 +859,6 @@ def _captured_values(
                 else None
             )
             if clash:
-                where = (*base, "journey", idx, "capture", "name")
                 problems.append(
                     Problem(
                         located.mark_of(where),
@@ -810,6 +866,13 @@ def _captured_values(
                         f"'{name}' is also {clash}: give the captured value a name of its own",
                     )
                 )
+    return names
+
+
+def _captures_without_defaults(
+    files: list[_File], names: dict[str, list[str]], problems: list[Problem]
+) -> None:
+    """A captured value written with a default (${NAME:-x}) is a problem: it takes none."""
     for file in files:
         for u in file.defaulted:
             for ref in u.refs:
@@ -822,9 +885,20 @@ def _captured_values(
                     )
                     if no_default not in problems:
                         problems.append(no_default)
+
+
+# (file, step path) -> the values in that step that use captured values, each with their names
+_InSteps = dict[tuple[int, tuple[str | int, ...]], list[tuple[Unresolved, set[str]]]]
+
+
+def _sort_references(
+    files: list[_File], names: dict[str, list[str]], problems: list[Problem]
+) -> tuple[list[Unresolved], _InSteps]:
+    """Part the values nothing filled at load: those with variables that are not set (returned
+    with those references only), and those with captured values, by the step that uses them.
+    A captured value used where it cannot be is a problem."""
     unset: list[Unresolved] = []
-    # (file, step path) -> the values in that step that use captured values
-    in_steps: dict[tuple[int, tuple[str | int, ...]], list[tuple[Unresolved, set[str]]]] = {}
+    in_steps: _InSteps = {}
     for file in files:
         for u in file.unresolved:
             rest = tuple(ref for ref in u.refs if ref.name not in names)
@@ -841,8 +915,15 @@ def _captured_values(
                 continue
             assert inside is not None  # _misplaced_capture said so otherwise
             in_steps.setdefault((id(u.located), inside), []).append((u, used))
-    if not in_steps:
-        return unset
+    return unset, in_steps
+
+
+def _mark_capture_users(
+    project: Project, names: dict[str, list[str]], in_steps: _InSteps, problems: list[Problem]
+) -> None:
+    """Give each journey step that uses captured values their names and its template (in every
+    journey it is part of through `use`), and say each one it uses before a step captures it:
+    a problem, or deferred for a disabled probe."""
     origin: dict[int, tuple[str, Located, tuple[str | int, ...]]] = {}
     for probe in project.probes:
         located, base = project.origins[probe.name]
@@ -855,29 +936,12 @@ def _captured_values(
             uses = in_steps.get((id(located), path))
             if not uses:
                 continue
-            wanted: set[str] = set()
-            for _, used in uses:
-                wanted |= used
-            step._captures = frozenset(wanted)
+            step._captures = frozenset(name for _, used in uses for name in used)
             step._template = copy.deepcopy(_node(located.data, path))
             before = {s.capture.name for s in steps[:k] if isinstance(s, CaptureStep)}
             for u, used in uses:
                 for name in sorted(used - before):
-                    later = next(
-                        (
-                            j
-                            for j in range(k + 1, len(steps))
-                            if isinstance(steps[j], CaptureStep) and steps[j].capture.name == name  # type: ignore[attr-defined]
-                        ),
-                        None,
-                    )
-                    if later is not None:
-                        why = f"'${{{name}}}' is used before step {later + 1} captures it"
-                    else:
-                        others = [p for p in names[name] if p != probe.name]
-                        why = f"no step of this journey captures '{name}'"
-                        if others:
-                            why += f" (probe '{others[0]}' does)"
+                    why = _not_captured_yet(steps, k, name, names[name], probe.name)
                     if owner != probe.name:
                         why += f", in probe '{probe.name}', which uses this journey"
                     problem = Problem(u.mark, format_path(u.path), why)
@@ -886,7 +950,28 @@ def _captured_values(
                     )
                     if problem not in found:
                         found.append(problem)
-    return unset
+
+
+def _not_captured_yet(
+    steps: list[StepBase], k: int, name: str, capturers: list[str], probe: str
+) -> str:
+    """Why step k of probe's journey cannot use the captured value `name` (that capturers'
+    journeys capture): a later step captures it, or none does."""
+    later = next(
+        (
+            j
+            for j, s in enumerate(steps[k + 1 :], start=k + 1)
+            if isinstance(s, CaptureStep) and s.capture.name == name
+        ),
+        None,
+    )
+    if later is not None:
+        return f"'${{{name}}}' is used before step {later + 1} captures it"
+    others = [p for p in capturers if p != probe]
+    why = f"no step of this journey captures '{name}'"
+    if others:
+        why += f" (probe '{others[0]}' does)"
+    return why
 
 
 def _misplaced_capture(
@@ -969,7 +1054,7 @@ def _expand_uses(project: Project, probe: Probe, problems: list[Problem]) -> lis
             try:
                 used = project.probe(step.use)
             except KeyError:
-                hint = _suggest(step.use, [p.name for p in project.probes])
+                hint = did_you_mean(step.use, [p.name for p in project.probes])
                 report(Problem(where, path, f"no probe named '{step.use}'{hint}"))
                 continue
             if used.journey is None:
@@ -989,29 +1074,8 @@ def _probe_path(project: Project, name: str) -> str:
     return format_path(project.origins[name][1])
 
 
-def url_secrets(url: str) -> set[str]:
-    """A channel URL and the parts of it that are credentials (password, tokens, keys)."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    found = {url}
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    if parts.password:
-        found.add(parts.password)
-    # Webhook services put their tokens in the path (Slack: /T000/B000/XXXX).
-    found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
-    for key, value in parse_qsl(parts.query):
-        if len(value) >= 6 and any(w in key.lower() for w in ("pass", "token", "key", "secret")):
-            found.add(value)
-    return found
-
-
 def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> None:
     """Rules name channels that exist and budgets or probes that match something."""
-    from fnmatch import fnmatchcase
-
     alerts = project.config.alerts
     probe_names = [p.name for p in project.probes]
     budget_names = [b.name for b in project.budgets] + list(project.unchecked_budgets)
@@ -1030,7 +1094,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
         for j, channel in enumerate(rule.notify):
             if channel not in alerts.channels:
                 at = (*path, "notify", j)
-                hint = _suggest(channel, list(alerts.channels))
+                hint = did_you_mean(channel, alerts.channels)
                 problems.append(
                     Problem(
                         root.mark_of(at), format_path(at), f"no channel named '{channel}'{hint}"
@@ -1044,7 +1108,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                         Problem(
                             root.mark_of(at),
                             format_path(at),
-                            f"no {key[:-1]} matches '{pattern}'{_suggest(pattern, names)}",
+                            f"no {key[:-1]} matches '{pattern}'{did_you_mean(pattern, names)}",
                         )
                     )
     for probe in project.probes:
@@ -1055,7 +1119,7 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                 why = (
                     "a probe cannot depend on itself"
                     if dep == probe.name
-                    else (f"no probe named '{dep}'{_suggest(dep, probe_names)}")
+                    else (f"no probe named '{dep}'{did_you_mean(dep, probe_names)}")
                 )
                 problems.append(Problem(located.mark_of(at), format_path(at), why))
 
@@ -1094,10 +1158,39 @@ def _resolve_budgets(
 
     Returns the rules, and the budgets that are not rules (see Project.unchecked_budgets).
     """
-    from fnmatch import fnmatchcase
+    rules: list[Rule] = []
+    unchecked: dict[str, list[str] | None] = {}
+    seen: dict[str, Mark | None] = {}
+    for spec, located, path, owner in _budget_specs(project, root):
+        check = _BudgetCheck(project, spec, located, path, owner, problems)
+        if spec.name in seen:
+            check.problem("name", f"budget '{spec.name}' is already defined at {seen[spec.name]}")
+        seen.setdefault(spec.name, located.mark_of((*path, "name")))
+        metric = parse_metric(spec.metric)
+        threshold, warn = check.thresholds(metric)
+        if check.selection_unset():
+            unchecked[spec.name] = None
+            continue
+        # A budget that says wrongly what it covers is refused: said as a problem, it is
+        # neither a rule nor a budget a variable keeps from being checked.
+        if not check.fits_source(metric):
+            continue
+        wanted = check.wanted()
+        if wanted is None:
+            continue
+        covered = check.covered(wanted, metric)
+        if covered is None or check.failed:
+            # None: which probes it covers is not known; else a threshold not set, say.
+            unchecked[spec.name] = covered
+        else:
+            rules.append(check.rule(metric, threshold, warn, covered))
+    return rules, unchecked
 
-    from .naming import describe
 
+def _budget_specs(
+    project: Project, root: Located
+) -> list[tuple[Budget, Located, tuple[str | int, ...], str | None]]:
+    """Every budget, the file's own first: where it is written, and the probe it is in."""
     specs: list[tuple[Budget, Located, tuple[str | int, ...], str | None]] = []
     for idx, spec in enumerate(project.config.budgets):
         specs.append((spec, root, ("budgets", idx), None))
@@ -1105,152 +1198,163 @@ def _resolve_budgets(
         located, base = project.origins[probe.name]
         for idx, spec in enumerate(probe.budgets):
             specs.append((spec, located, (*base, "budgets", idx), probe.name))
+    return specs
 
-    rules: list[Rule] = []
-    unchecked: dict[str, list[str] | None] = {}
-    seen: dict[str, Mark | None] = {}
-    names = [p.name for p in project.probes]
-    for spec, located, path, owner in specs:
-        before = len(problems)
 
-        def problem(
-            key: str | None,
-            message: str,
-            located: Located = located,
-            path: tuple[str | int, ...] = path,
-        ) -> None:
-            at = (*path, key) if key else path
-            problems.append(Problem(located.mark_of(at), format_path(at), message))
+@dataclass
+class _BudgetCheck:
+    """One budget as written, checked part by part; its problems go to `problems`."""
 
-        if spec.name in seen:
-            problem("name", f"budget '{spec.name}' is already defined at {seen[spec.name]}")
-        seen.setdefault(spec.name, located.mark_of((*path, "name")))
-        metric = parse_metric(spec.metric)
+    project: Project
+    spec: Budget
+    located: Located
+    path: tuple[str | int, ...]
+    owner: str | None  # the probe it is written in, if any
+    problems: list[Problem]
+    before: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.before = len(self.problems)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a problem of this budget has been said."""
+        return len(self.problems) != self.before
+
+    def problem(self, key: str | None, message: str) -> None:
+        """Say a problem at one of the budget's keys (None: at the budget)."""
+        at = (*self.path, key) if key else self.path
+        self.problems.append(Problem(self.located.mark_of(at), format_path(at), message))
+
+    def thresholds(self, metric: Metric) -> tuple[Threshold | None, Threshold | None]:
+        """Its threshold and warn, parsed (None: not given, or a problem)."""
+        threshold = self._threshold("threshold", self.spec.threshold, metric)
+        warn = None if self.spec.warn is None else self._threshold("warn", self.spec.warn, metric)
+        return threshold, warn
+
+    def _threshold(self, key: str, text: str, metric: Metric) -> Threshold | None:
         try:
-            threshold = parse_threshold(spec.threshold, metric)
+            return parse_threshold(text, metric)
         except ValueError as exc:
-            problem("threshold", str(exc))
-        warn = None
-        if spec.warn is not None:
-            try:
-                warn = parse_threshold(spec.warn, metric)
-            except ValueError as exc:
-                problem("warn", str(exc))
-        # Which probes the budget covers is not known while its metric or source is not.
+            self.problem(key, str(exc))
+            return None
+
+    def selection_unset(self) -> bool:
+        """Whether its metric or source uses a variable that is not set: which probes it
+        covers is then not known, and those values are noted as not checked."""
         unknown = [
-            (*path, k) for k in ("metric", "source") if _holds_unset(project, located, (*path, k))
+            (*self.path, k)
+            for k in ("metric", "source")
+            if _holds_unset(self.project, self.located, (*self.path, k))
         ]
         if unknown:
-            _not_checked(project, located, unknown)
-            unchecked[spec.name] = None
-            continue
+            _not_checked(self.project, self.located, unknown)
+        return bool(unknown)
 
+    def fits_source(self, metric: Metric) -> bool:
+        """Whether its metric, page and device fit its source (else a problem is said)."""
+        spec = self.spec
         if spec.source != "synthetic" and not metric.field:
-            problem(
+            self.problem(
                 "metric",
                 f"{metric.label} is not measured for real users; use lcp, inp, "
                 "cls, fcp, ttfb, error_rate or completion:TASK",
             )
-            continue
+            return False
         if spec.source != "rum" and not metric.lab:
-            problem("metric", f"{metric.label} comes from real users only: add source: rum")
-            continue
+            self.problem("metric", f"{metric.label} comes from real users only: add source: rum")
+            return False
         if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
-            problem(
+            self.problem(
                 "page" if spec.page is not None else "device",
                 "page and device select real users' beacons: add source: rum (or both)",
             )
-            continue
-        if spec.source == "rum":
-            if spec.probe is not None or spec.probes is not None or owner is not None:
-                problem("source", "a real-user budget covers pages, not probes: use page:")
-                continue
-            if spec.regression is not None:
-                problem("regression", "regression compares checks; real-user budgets have none")
-            if len(problems) != before:
-                unchecked[spec.name] = []  # a real-user budget covers no probe
-                continue
-            rules.append(
-                Rule(
-                    name=spec.name,
-                    metric=metric,
-                    threshold=threshold,
-                    probes=[],
-                    warn=warn,
-                    min_samples=spec.min_samples,
-                    window=spec.window,
-                    source="rum",
-                    description=spec.description,
-                    page=spec.page,
-                    device=spec.device,
-                )
-            )
-            continue
-        if owner is not None:
-            if spec.probe is not None or spec.probes is not None:
-                problem(
-                    "probe" if spec.probe else "probes",
-                    f"inside probe '{owner}' the budget covers it; leave probe(s) out",
-                )
-            wanted: list[tuple[str, bool]] = [(owner, False)]
-        elif (spec.probe is None) == (spec.probes is None):
-            problem(None, "give exactly one of probe: NAME or probes: [names or globs]")
-            continue
-        elif spec.probe is not None:
-            wanted = [(spec.probe, False)]
-        else:
-            wanted = [(w, any(c in w for c in "*?[")) for w in spec.probes or []]
+            return False
+        return True
 
-        key = "probe" if spec.probe is not None else "probes"
+    def wanted(self) -> list[tuple[str, bool]] | None:
+        """The probe names and globs it covers, each with whether it is a glob (none for a
+        real-user budget); None when it names them wrongly (a problem is said)."""
+        spec = self.spec
+        if spec.source == "rum":
+            if spec.probe is not None or spec.probes is not None or self.owner is not None:
+                self.problem("source", "a real-user budget covers pages, not probes: use page:")
+                return None
+            if spec.regression is not None:
+                self.problem(
+                    "regression", "regression compares checks; real-user budgets have none"
+                )
+            return []
+        if self.owner is not None:
+            if spec.probe is not None or spec.probes is not None:
+                self.problem(
+                    "probe" if spec.probe else "probes",
+                    f"inside probe '{self.owner}' the budget covers it; leave probe(s) out",
+                )
+            return [(self.owner, False)]
+        if (spec.probe is None) == (spec.probes is None):
+            self.problem(None, "give exactly one of probe: NAME or probes: [names or globs]")
+            return None
+        if spec.probe is not None:
+            return [(spec.probe, False)]
+        return [(w, any(c in w for c in "*?[")) for w in spec.probes or []]
+
+    def covered(self, wanted: list[tuple[str, bool]], metric: Metric) -> list[str] | None:
+        """The probes of wanted that can produce its metric; None when a name or glob uses a
+        variable that is not set (it may cover any probe)."""
+        names = [p.name for p in self.project.probes]
+        key = "probe" if self.spec.probe is not None else "probes"
         covered: list[str] = []
+        unknown: list[tuple[str | int, ...]] = []
         for j, (pattern, is_glob) in enumerate(wanted):
-            at = (*path, key) if spec.probe is not None else (*path, key, j)
-            if owner is None and _holds_unset(project, located, at):
+            at = (*self.path, key) if self.spec.probe is not None else (*self.path, key, j)
+            if self.owner is None and _holds_unset(self.project, self.located, at):
                 unknown.append(at)  # a name or glob not known: it may cover any probe
-                continue
-            if not is_glob:
-                if pattern not in names:
-                    problem(key, f"no probe named '{pattern}'{_suggest(pattern, names)}")
-                    continue
-                reason = _cannot_produce(project, pattern, metric, describe)
-                if reason:
-                    problem("metric", reason)
-                    continue
-                covered.append(pattern)
-            else:
+            elif is_glob:
                 matched = [n for n in names if fnmatchcase(n, pattern)]
-                covered += [n for n in matched if not _cannot_produce(project, n, metric, describe)]
-        covered = list(dict.fromkeys(covered))
+                covered += [n for n in matched if not _cannot_produce(self.project, n, metric)]
+            elif pattern not in names:
+                self.problem(key, f"no probe named '{pattern}'{did_you_mean(pattern, names)}")
+            elif reason := _cannot_produce(self.project, pattern, metric):
+                self.problem("metric", reason)
+            else:
+                covered.append(pattern)
         if unknown:
-            _not_checked(project, located, unknown)
-            unchecked[spec.name] = None
-            continue
-        if not covered and len(problems) == before:
+            _not_checked(self.project, self.located, unknown)
+            return None
+        covered = list(dict.fromkeys(covered))
+        if not covered and not self.failed and self.spec.source != "rum":
             patterns = ", ".join(f"'{w}'" for w, _ in wanted)
             if any(fnmatchcase(n, w) for w, _ in wanted for n in names):
-                problem("metric", f"no probe matching {patterns} can produce {metric.label}")
+                self.problem("metric", f"no probe matching {patterns} can produce {metric.label}")
             else:
-                problem(key, f"no probe matches {patterns}")
-        if len(problems) != before:
-            unchecked[spec.name] = covered  # a threshold not set, say (else a problem)
-            continue
-        rules.append(
-            Rule(
-                name=spec.name,
-                metric=metric,
-                threshold=threshold,
-                probes=covered,
-                warn=warn,
-                min_samples=spec.min_samples,
-                tolerance=spec.regression,
-                window=spec.window,
-                description=spec.description,
-                source=spec.source,
-                page=spec.page,
-                device=spec.device,
-            )
+                self.problem(key, f"no probe matches {patterns}")
+        return covered
+
+    def rule(
+        self,
+        metric: Metric,
+        threshold: Threshold | None,
+        warn: Threshold | None,
+        probes: list[str],
+    ) -> Rule:
+        """The budget as a rule over these probes (none: a real-user budget)."""
+        assert threshold is not None  # one that does not parse is a problem: no rule
+        spec = self.spec
+        return Rule(
+            name=spec.name,
+            metric=metric,
+            threshold=threshold,
+            probes=probes,
+            warn=warn,
+            min_samples=spec.min_samples,
+            tolerance=spec.regression,  # None for a real-user budget: else a problem
+            window=spec.window,
+            description=spec.description,
+            source=spec.source,
+            page=spec.page,
+            device=spec.device,
         )
-    return rules, unchecked
 
 
 def _holds_unset(project: Project, located: Located, path: tuple[str | int, ...]) -> bool:
@@ -1267,7 +1371,7 @@ def _not_checked(project: Project, located: Located, paths: list[tuple[str | int
             u.value.stand_in = True
 
 
-def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> str | None:
+def _cannot_produce(project: Project, name: str, metric: Metric) -> str | None:
     """Why probe `name` cannot give samples of metric (None if it can)."""
     probe = project.probe(name)
     if probe.kind not in metric.kinds:
@@ -1276,7 +1380,6 @@ def _cannot_produce(project: Project, name: str, metric: Any, describe: Any) -> 
     if metric.step is not None:
         steps = [describe(s) for s in project.steps.get(name, [])]
         if metric.step not in steps:
-            return (
-                f"journey '{name}' has no step named '{metric.step}'{_suggest(metric.step, steps)}"
-            )
+            hint = did_you_mean(metric.step, steps)
+            return f"journey '{name}' has no step named '{metric.step}'{hint}"
     return None

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .types import Duration, NonEmpty, Percent, ProbeName, Size
+from .types import Duration, NonEmpty, Percent, ProbeName, Size, validate_cron
 
 
 class Strict(BaseModel):
@@ -529,8 +529,6 @@ class Probe(Strict):
     @classmethod
     def _cron_parses(cls, value: str | None) -> str | None:
         if value is not None:
-            from ..scheduler import validate_cron
-
             problem = validate_cron(value)
             if problem:
                 raise ValueError(problem)

@@ -1,4 +1,4 @@
-"""Value types shared by the config models: durations and names."""
+"""Value types shared by the config models: durations, names and cron expressions."""
 
 from __future__ import annotations
 
@@ -132,3 +132,14 @@ Size = Annotated[
     WithJsonSchema({"type": ["integer", "string"], "examples": [65536, "64KiB", "1MiB"]}),
 ]
 """A number of bytes, written plainly or as 64KiB / 1MiB."""
+
+
+def validate_cron(expr: str) -> str | None:
+    """Why a cron expression is wrong, or None."""
+    from croniter import croniter
+
+    if len(expr.split()) != 5:
+        return "a cron expression has 5 fields: minute hour day-of-month month day-of-week"
+    if not croniter.is_valid(expr):
+        return f"'{expr}' is not a valid cron expression"
+    return None
