@@ -21,6 +21,7 @@ from .results import ObserverError
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
 
+    from .config import Problem, Project
     from .config.models import BrowserSettings
 
 # Chromium phones home at start (component updates, sync, safe browsing lists); on a closed
@@ -261,6 +262,29 @@ def known_devices() -> frozenset[str]:
         return frozenset(names)
     except OSError:
         return frozenset()
+
+
+def device_problems(project: Project) -> list[Problem]:
+    """A config problem per probe whose `device:` Playwright does not know (none: all known)."""
+    if not any(p.device for p in project.probes):
+        return []  # reading Playwright's device list costs a 3 MB file read
+    devices = known_devices()
+    if not devices:
+        return []
+    from .config import Problem
+    from .config.errors import format_path
+    from .hints import did_you_mean
+
+    bad: list[Problem] = []
+    for probe in project.probes:
+        if probe.device and project.has_unset(probe.name, "device"):
+            continue  # not known yet; a command that runs the probe needs the variable
+        if probe.device and probe.device not in devices:
+            hint = did_you_mean(probe.device, sorted(devices))
+            path = format_path((*project.origins[probe.name][1], "device"))
+            where = project.mark_of(probe.name, "device")
+            bad.append(Problem(where, path, f"Playwright has no device '{probe.device}'{hint}"))
+    return bad
 
 
 def lab_script(nonce: str = "", quiet_ms: float | None = None) -> str:

@@ -148,7 +148,7 @@ def _n(count: int, noun: str) -> str:
 
 def _check_devices(project: Project) -> None:
     """Exit 2, in the form load() uses, when a probe names a device Playwright does not know."""
-    from .config.devices import device_problems
+    from .browser import device_problems
 
     bad = device_problems(project)
     if bad:
