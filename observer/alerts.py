@@ -544,6 +544,24 @@ async def send(
     return False, detail or "the service refused it"
 
 
+async def test_channels(project: Project, names: list[str]) -> list[tuple[str, bool, str | None]]:
+    """`observer alerts test`: one test notification to each named channel, in turn:
+    (channel, delivered, why not)."""
+    cfg = project.config.alerts
+    out = []
+    for name in names:
+        ok, err = await send(
+            cfg.channels[name],
+            "[TEST] observer can reach this channel",
+            f"A test notification from observer ({project.path}).",
+            None,
+            "info",
+            cfg.timeout,
+        )
+        out.append((name, ok, err))
+    return out
+
+
 async def alert_once(project: Project, store: Store, verdicts: list[Verdict]) -> int:
     """`observer budgets --alert`: one cycle over these verdicts and the runs recorded since
     the last call, with deliveries awaited. Returns how many runs were considered."""

@@ -516,55 +516,17 @@ def budgets(file: str, alert: bool, db: str | None, window: str | None, outputs:
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file to check.")
 def doctor(file: str | None, db: str | None) -> None:
     """Report the browser, Playwright and database observer would use."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from .browser import BrowserNotFound, browser_version, find_chromium, install_hint
-    from .store import SCHEMA_VERSION, StoreError, open_store
+    from .browser import install_hint
+    from .doctor import checks
 
     project = load(file) if file else None
     if project is not None and file is not None:
         need(file, project.require, settings=True)
-    ok = True
-
-    def line(label: str, value: str, good: bool = True) -> None:
-        mark = click.style("ok  ", fg="green") if good else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {label:<11} {value}")
-
-    line("python", f"{sys.version.split()[0]} ({sys.executable})")
-    try:
-        line("playwright", version("playwright"))
-    except PackageNotFoundError:
-        line("playwright", "not installed: pip install playwright", False)
-        ok = False
-    settings = project.config.settings.browser if project else None
-    try:
-        info = find_chromium(settings, settings.headless if settings else True)
-        ver = browser_version(info.path) or "version unknown"
-        line("browser", f"{info.path} ({ver}; found via {info.source})")
-    except BrowserNotFound as exc:
-        line("browser", str(exc), False)
-        ok = False
-    from . import browser as br
-    from .results import ObserverError
-
-    try:
-        br.lab_script()
-        line("web-vitals", "bundled")
-    except ObserverError as exc:
-        line("web-vitals", str(exc), False)
-        ok = False
-    db_path = database(project, db)
-    if not db_path.exists():
-        line("database", f"{db_path} (not there yet: the first run creates it)")
-    else:
-        try:
-            with open_store(db_path) as store:
-                runs = store.count("runs")
-                schema = f"schema {store.schema_version()}/{SCHEMA_VERSION}"
-                line("database", f"{db_path} ({schema}, {runs} runs, WAL)")
-        except StoreError as exc:
-            line("database", str(exc), False)
-            ok = False
+    found = checks(project, database(project, db))
+    for check in found:
+        mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {check.label:<11} {check.value}")
+    ok = all(check.ok for check in found)
     if not ok:
         click.echo(f"\nTo install a browser: {install_hint()}")
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
@@ -603,12 +565,10 @@ def serve(
     log_level: str,
 ) -> None:
     """The daemon: scheduled probes, budgets judged continuously, beacons, /metrics, /api."""
-    import uvicorn
-
     from . import logs
     from .assets import MissingAsset
     from .secrets import Redactor
-    from .server import create_app
+    from .server import create_app, listen
 
     project = load(file)
     need(file, project.require_serve, schedule=not no_schedule)
@@ -619,41 +579,14 @@ def serve(
             app = create_app(project, store, schedule=not no_schedule, watch=watch)
         except MissingAsset as exc:
             _die(str(exc), EXIT_ERROR)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=log_level,
-            access_log=False,
-            log_config=None,
-            lifespan="on",
-            timeout_graceful_shutdown=int(project.config.settings.shutdown_grace),
-            # Bounds against floods and slow clients: past this many connections uvicorn
-            # answers 503, idle keep-alive connections close after 5 s, and a header block
-            # may not grow past 64 KiB.
-            limit_concurrency=2000,
-            timeout_keep_alive=5,
-            h11_max_incomplete_event_size=65536,
-        )
-        import logging
-
-        logging.getLogger("observer").info(
-            "listening on http://%s:%d (beacons at %s, /rum.js, /metrics, /api); database %s",
-            host,
-            port,
-            project.config.rum.path,
-            store.name,
-            extra={"event": "listen"},
-        )
-        server = uvicorn.Server(config)
         import signal
 
         # After its graceful shutdown uvicorn raises the signal that stopped it again; with the
         # default handler SIGTERM would then kill the process (143) instead of exiting 0.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: sys.exit(EXIT_OK))
-        server.run()
-        if not server.started:
+        started = listen(app, host, port, project, store, log_level)
+        if not started:
             _die(f"could not listen on {host}:{port}", EXIT_ERROR)
     sys.exit(EXIT_OK)
 
@@ -738,7 +671,7 @@ def alerts_test(file: str, channels: tuple[str, ...]) -> None:
 def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     import asyncio
 
-    from .alerts import send
+    from .alerts import test_channels
     from .secrets import mask_url
 
     cfg = project.config.alerts
@@ -752,23 +685,8 @@ def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
     if not names:
         _die("the file has no alerts.channels", EXIT_USAGE)
     need(file, project.require, channels=names)
-
-    async def go() -> list[tuple[str, bool, str | None]]:
-        out = []
-        for name in names:
-            ok, err = await send(
-                cfg.channels[name],
-                "[TEST] observer can reach this channel",
-                f"A test notification from observer ({project.path}).",
-                None,
-                "info",
-                cfg.timeout,
-            )
-            out.append((name, ok, err))
-        return out
-
     failed = 0
-    for name, ok, err in asyncio.run(go()):
+    for name, ok, err in asyncio.run(test_channels(project, names)):
         mark = click.style("sent  ", fg="green") if ok else click.style("FAILED", fg="red")
         click.echo(f"{mark} {name} ({mask_url(cfg.channels[name])})" + (f": {err}" if err else ""))
         failed += not ok

@@ -423,3 +423,36 @@ def create_app(
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def listen(app: Any, host: str, port: int, project: Project, store: Store, log_level: str) -> bool:
+    """Serve the app in the foreground until a signal stops it; False if it never listened."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=int(project.config.settings.shutdown_grace),
+        # Bounds against floods and slow clients: past this many connections uvicorn
+        # answers 503, idle keep-alive connections close after 5 s, and a header block
+        # may not grow past 64 KiB.
+        limit_concurrency=2000,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=65536,
+    )
+    logging.getLogger("observer").info(
+        "listening on http://%s:%d (beacons at %s, /rum.js, /metrics, /api); database %s",
+        host,
+        port,
+        project.config.rum.path,
+        store.name,
+        extra={"event": "listen"},
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return bool(server.started)

@@ -220,12 +220,6 @@ class ProbeStats:
     errored: int = 0
     last: RunRow | None = None
 
-    @property
-    def success_rate(self) -> float | None:
-        """Passes over the runs that judged the site (errors say nothing of it); None if none."""
-        judged = self.passed + self.failed
-        return self.passed / judged if judged else None
-
 
 @dataclass
 class StepTime:
