@@ -135,12 +135,14 @@ class RedactingFilter(logging.Filter):
 class _ChannelUrl:
     """What of an alert channel (apprise) URL may be seen, and which parts are credentials.
 
-    Apprise reads credentials from every part but the scheme and host: user and password,
-    port (Telegram's bot token stands there), path (webhook tokens: Slack's /T000/B000/XXXX)
-    and query (?token=...). So only the scheme and host are shown. Redaction masks each
+    Apprise reads credentials from every part but the scheme: user and password, the host
+    slot when it holds no host name (Slack's slack://TokenA/..., Discord's webhook id,
+    Telegram's bot id), the port slot (Telegram's bot token stands there), the path (webhook
+    tokens: Slack's /T000/B000/XXXX) and the query (?token=...). So only the scheme and a
+    real host name (one with a dot, an IP address, localhost) are shown. Redaction masks each
     credential wherever it appears, so of the rest it takes only parts that stand out on
-    their own: the password, long path segments, long values of credential keys; the whole
-    URL covers a user name or `hook`.
+    their own: the password, a token in the host or port slot, long path segments, long values
+    of credential keys; the whole URL covers a user name or `hook`.
     """
 
     shown: str
@@ -156,12 +158,26 @@ def _read_channel_url(url: str) -> _ChannelUrl | None:
     found: set[str] = set()
     if parts.password:
         found.add(parts.password)
+    # The host and port slots as written (urlsplit lowers the host, and refuses a port that
+    # is not a number).
+    slots = parts.netloc.rpartition("@")[2]
+    if slots.startswith("["):  # an IPv6 address: [::1]:8080
+        host, _, port = slots.partition("]")
+        host, port = host + "]", port.removeprefix(":")
+    else:
+        host, _, port = slots.partition(":")
+    if port and not port.isdigit():
+        found.add(port)
+    named = "." in host or host.lower() == "localhost" or host.startswith("[")
+    if host and not named and len(host) >= 6:
+        found.add(host)
     found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
     for key, value in parse_qsl(parts.query):
         if len(value) >= 6 and any(w in key.lower() for w in _CREDENTIAL_KEYS):
             found.add(value)
     user = f"{MASK}@" if parts.username or parts.password else ""
-    return _ChannelUrl(f"{parts.scheme}://{user}{parts.hostname or ''}", frozenset(found))
+    shown = (parts.hostname or "") if named else (MASK if host else "")
+    return _ChannelUrl(f"{parts.scheme}://{user}{shown}", frozenset(found))
 
 
 def url_secrets(url: str) -> set[str]:

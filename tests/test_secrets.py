@@ -482,3 +482,32 @@ def test_a_channel_url_shows_scheme_and_host_and_gives_up_its_credentials() -> N
     for url in (mail, hook):
         assert not any(part in mask_url(url) for part in url_secrets(url))
     assert mask_url("json://[::1/x") == MASK and url_secrets("json://[::1/x") == {"json://[::1/x"}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "parts"),
+    [
+        # The host slot holds a token, not a host name: Slack, Discord, Telegram's bot id.
+        (
+            "slack://T0KENaaaa/T0KENbbbbb/T0KENcccccccccccccccc/#ops",
+            "slack://***/***",
+            {"T0KENaaaa", "T0KENbbbbb", "T0KENcccccccccccccccc"},
+        ),
+        ("discord://4711000001/Wh0okToken99", "discord://***/***", {"4711000001", "Wh0okToken99"}),
+        # Telegram's bot token stands in the port slot.
+        ("tgram://123456789:AAHsecretbot/-1001", "tgram://***/***", {"123456789", "AAHsecretbot"}),
+        # Real host names are shown, whatever their case.
+        (
+            "ntfys://ops:Pw9secret@Ntfy.Example.com/alerts",
+            "ntfys://***@ntfy.example.com/***",
+            {"Pw9secret"},
+        ),
+        ("json://localhost:8080/x", "json://localhost/***", set()),
+    ],
+)
+def test_tokens_in_the_host_or_port_slot_are_credentials(
+    url: str, shown: str, parts: set[str]
+) -> None:
+    assert mask_url(url) == shown
+    assert url_secrets(url) == {url, *parts}
+    assert not any(part in mask_url(url) for part in parts)
