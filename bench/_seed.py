@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from observer.store import SQLiteStore
+from observer.store import BeaconRow, SQLiteStore
 
 PROBES = {
     "health": ("http", []),
@@ -194,23 +194,20 @@ def seed(db: Path, runs: int, beacons: int, span_days: float = 30.0) -> None:
         )
         page = PAGES[rnd.randrange(len(PAGES))]
         rows.append(
-            (
-                start + (now - start) * i / beacons,
-                "shop",
-                page,
-                metric,
-                value,
-                None if value is None else "good",
-                "navigate",
-                "mobile" if i % 3 else "desktop",
-                "Chrome",
-                f"s{i // 12}",
-                f"l{i // 6}",
-                int(i % 50 == 0),
-                None,
-                None,
-                "snippet",
-                None,
+            BeaconRow(
+                received_at=start + (now - start) * i / beacons,
+                metric=metric,
+                app="shop",
+                page=page,
+                value=value,
+                rating=None if value is None else "good",
+                nav_type="navigate",
+                device="mobile" if i % 3 else "desktop",
+                browser="Chrome",
+                session=f"s{i // 12}",
+                load_id=f"l{i // 6}",
+                synthetic=i % 50 == 0,
+                format="snippet",
             )
         )
         if len(rows) >= 50_000:

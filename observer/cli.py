@@ -623,9 +623,22 @@ class _DefaultCommand(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Put the default command in front unless a command (or --help) comes first."""
-        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
-            args = [self.default, *args]
-        return super().parse_args(ctx, args)
+        if args[:1] and (args[0] in self.commands or args[0] in ("-h", "--help")):
+            return super().parse_args(ctx, args)
+        return super().parse_args(ctx, [self.default, *args])
+
+
+class _Shown(click.Command):
+    """The default command: without its FILE it says how the group is used."""
+
+    usage = "observer alerts FILE [--db PATH] | observer alerts test FILE [--channel NAME]"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """As a command's, but a missing FILE gets the group's usage line."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.MissingParameter:
+            _die(f"usage: {self.usage}", EXIT_USAGE)
 
 
 @main.group(cls=_DefaultCommand)
@@ -634,7 +647,7 @@ def alerts() -> None:
     test notification to every channel (or --channel) and say which worked."""
 
 
-@alerts.command("show", hidden=True)
+@alerts.command("show", cls=_Shown, hidden=True)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."

@@ -1165,7 +1165,13 @@ def test_alerts_lists_incidents(harness: Callable[..., Harness], smtp: Smtp, hoo
     done = observer("alerts", str(h.path), "--db", str(h.db))
     assert done.code == 0, done.stderr
     assert "firing" in done.stdout and "checkout slow" in done.stdout
-    assert observer("alerts", "--db", str(h.db)).code == 2
+    usage = observer("alerts", "--db", str(h.db))
+    assert usage.code == 2
+    assert "usage: observer alerts FILE [--db PATH] | observer alerts test FILE" in usage.stderr
+    # Options may come before the file, as with any command.
+    before = observer("alerts", "--db", str(h.db), "--json", str(h.path))
+    assert before.code == 0, before.stderr
+    assert before.json()["incidents"], before.stdout
 
 
 def test_silence_and_list(tmp_path: Path) -> None:

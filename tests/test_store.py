@@ -23,7 +23,17 @@ from observer.results import (
     ProbeResult,
     StepResult,
 )
-from observer.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, Store, StoreError
+from observer.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Incident,
+    IncidentState,
+    Notification,
+    Notified,
+    SQLiteStore,
+    Store,
+    StoreError,
+)
 
 T0 = 1_700_000_000.0  # a fixed "now": nothing here depends on the clock
 
@@ -530,3 +540,39 @@ def test_several_stores_opening_a_new_file_together_all_succeed(tmp_path: Path) 
         assert rows(path, "select count(*) as n from runs")[0]["n"] == openers
         assert rows(path, "pragma journal_mode")[0]["journal_mode"] == "wal"
         assert rows(path, "select count(*) as n from migrations")[0]["n"] == SCHEMA_VERSION
+
+
+def test_typed_rows_keep_the_json_their_dicts_had(store: Store, db: Path) -> None:
+    """/api/runs and `alerts --json` show the stored columns by name, in table order, with
+    flags as 0/1 and states as text, as they did when rows were dicts."""
+    run_id = store.record(full_journey())
+    (run,) = store.runs()
+    columns = [c["name"] for c in rows(db, "pragma table_info(runs)")]
+    stored = rows(db, "select * from runs where id = ?", run_id)[0]
+    assert list(run.to_dict()) == columns
+    assert run.to_dict() == stored
+
+    incident = Incident(
+        rule="r",
+        subject="probe:checkout",
+        kind="probe",
+        state=IncidentState.FIRING,
+        opened_at=T0,
+        notified=Notified.SILENCED,
+    )
+    incident.id = store.save_incident(incident)
+    store.add_notification(
+        Notification(kind="firing", status="silenced", at=T0, incident_id=incident.id, attempt=0)
+    )
+    (read,) = store.incidents()
+    shown = read.to_dict()
+    incident_columns = [c["name"] for c in rows(db, "pragma table_info(incidents)")]
+    assert list(shown) == [*incident_columns, "notifications"]
+    assert {k: v for k, v in shown.items() if k != "notifications"} == rows(
+        db, "select * from incidents"
+    )[0]
+    assert (shown["state"], shown["notified"]) == ("firing", 2)
+    assert shown["notifications"] == [
+        {"channel": None, "kind": "firing", "status": "silenced", "attempt": 0, "error": None,
+         "at": T0}
+    ]  # fmt: skip

@@ -62,14 +62,13 @@ class RunRow:
     replay: str | None = None
 
     @classmethod
-    def from_columns(cls, row: dict[str, Any]) -> RunRow:
-        """A row as the database gave it, by column name."""
-        known = {f.name for f in fields(RunRow)}
-        data = {k: v for k, v in row.items() if k in known}
-        data["outcome"] = Outcome(data["outcome"])
-        data["completed"] = bool(data.get("completed"))
-        data["final"] = bool(data.get("final", 1))
-        return cls(**data)
+    def from_row(cls, row: tuple[Any, ...]) -> RunRow:
+        """A row as the database gave it, its columns in RUN_COLUMNS order."""
+        run = cls(*row)
+        run.outcome = Outcome(run.outcome)
+        run.completed = bool(run.completed)
+        run.final = bool(run.final)
+        return run
 
     def value(self, column: str) -> float | None:
         """A metric's column, by name (the catalog says which)."""
@@ -208,6 +207,8 @@ class RunDetails(RunRow):
 
 
 _RUN_EXTRAS = ("steps", "page_vitals", "errors", "artifacts", "expectations")
+# The runs table's columns, in the order RunRow takes them.
+RUN_COLUMNS = tuple(f.name for f in fields(RunRow))
 
 
 @dataclass

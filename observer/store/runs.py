@@ -10,6 +10,7 @@ from .. import catalog
 from ..results import Outcome, ProbeResult
 from .connection import Connection, dicts, insert, marks
 from .rows import (
+    RUN_COLUMNS,
     ArtifactRow,
     ErrorRow,
     ExpectationRow,
@@ -25,6 +26,7 @@ from .rows import (
 if TYPE_CHECKING:
     from ..catalog import Metric
 
+_RUNS = ", ".join(RUN_COLUMNS)
 _DETAILS = (
     ("steps", "idx"),
     ("page_vitals", "seq"),
@@ -145,7 +147,9 @@ class Runs(Connection):
     # ------------------------------------------------------------------ reads
 
     def _run_rows(self, sql: str, args: list[Any]) -> list[RunRow]:
-        return [RunRow.from_columns(r) for r in dicts(self.conn.execute(sql, args))]
+        """Runs selected as `select {RUNS} from runs ...`: by position, the fields' order
+        (a page of charts reads a day of runs, and dicts by name cost twice as long)."""
+        return [RunRow.from_row(row) for row in self.conn.execute(sql.format(RUNS=_RUNS), args)]
 
     def runs(
         self, probe: str | None = None, since: float | None = None, limit: int = 1000
@@ -159,7 +163,7 @@ class Runs(Connection):
         if since is not None:
             where.append("started_at >= ?")
             args.append(since)
-        sql = "select * from runs"
+        sql = "select {RUNS} from runs"
         if where:
             sql += " where " + " and ".join(where)
         sql += " order by started_at desc limit ?"
@@ -168,14 +172,16 @@ class Runs(Connection):
 
     def runs_after(self, run_id: int) -> list[RunRow]:
         """Final runs recorded after a run id, oldest first."""
-        return self._run_rows("select * from runs where id > ? and final = 1 order by id", [run_id])
+        return self._run_rows(
+            "select {RUNS} from runs where id > ? and final = 1 order by id", [run_id]
+        )
 
     def run_details(self, run_id: int) -> RunDetails | None:
         """One run with its steps, pages, errors, artifacts and expectations."""
-        rows = dicts(self.conn.execute("select * from runs where id = ?", [run_id]))
+        rows = self._run_rows("select {RUNS} from runs where id = ?", [run_id])
         if not rows:
             return None
-        run = RunDetails(**vars(RunRow.from_columns(rows[0])))
+        run = RunDetails(**vars(rows[0]))
         found = {
             table: dicts(
                 self.conn.execute(
@@ -195,7 +201,8 @@ class Runs(Connection):
         """A probe's latest final runs with their artifacts and failed step, newest first."""
         out = []
         for row in self._run_rows(
-            "select * from runs where probe = ? and final = 1 order by started_at desc limit ?",
+            "select {RUNS} from runs where probe = ? and final = 1 "
+            "order by started_at desc limit ?",
             [probe, limit],
         ):
             run = RunDetails(**vars(row))
@@ -221,14 +228,16 @@ class Runs(Connection):
     def recent_runs(self, probe: str, limit: int = 30) -> list[RunRow]:
         """A probe's last final runs, newest first."""
         return self._run_rows(
-            "select * from runs where probe = ? and final = 1 order by started_at desc limit ?",
+            "select {RUNS} from runs where probe = ? and final = 1 "
+            "order by started_at desc limit ?",
             [probe, limit],
         )
 
     def runs_window(self, probe: str, since: float, limit: int = 2000) -> list[RunRow]:
         """A probe's final runs since a time, oldest first (for time series)."""
         return self._run_rows(
-            "select * from (select * from runs where probe = ? and final = 1 and started_at >= ? "
+            "select * from (select {RUNS} from runs where probe = ? and final = 1 "
+            "and started_at >= ? "
             "order by started_at desc limit ?) order by started_at",
             [probe, since, limit],
         )
@@ -299,7 +308,8 @@ class Runs(Connection):
         # The newest run of each probe, one index probe each (a GROUP BY would scan every run).
         for probe in probes:
             last = self._run_rows(
-                "select * from runs where probe = ? and final = 1 order by started_at desc limit 1",
+                "select {RUNS} from runs where probe = ? and final = 1 "
+                "order by started_at desc limit 1",
                 [probe],
             )
             if last:
