@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import secrets as _random
 import time
@@ -253,7 +254,9 @@ def summarize_vitals(pages: list[PageVitals]) -> dict[str, float | None]:
     """A journey's vitals are its worst page's, metric by metric. A page left before its load
     event says nothing of how long pages take to load: it is left out of load and dcl."""
     out: dict[str, float | None] = {}
-    for metric in catalog.run_vitals():
+    # In the order a page's figures are kept (the --json `vitals` have always read so).
+    order = [f.name for f in dataclasses.fields(PageVitals)]
+    for metric in sorted(catalog.run_vitals(), key=lambda m: order.index(m.column or "")):
         key = metric.column or ""
         values = [
             getattr(p, key)
