@@ -35,7 +35,7 @@ from observer.demo.shop import ShopServer
 from observer.results import Outcome, ProbeResult, StepResult
 from observer.retention import Pruned, prune
 from observer.scheduler import Scheduler, Slot, jitter, next_cron
-from observer.store import BeaconRow, SQLiteStore
+from observer.store import BeaconRow, SQLiteStore, Store
 
 POLL = 0.05
 START_TIMEOUT = 30.0  # a loaded machine may take a while to import and bind
@@ -629,65 +629,85 @@ def test_sigterm_exits_0_within_grace_and_loses_no_beacon(
 # ----------------------------------------------------------------------------- retention
 
 
-def lcp_beacon(at: float) -> BeaconRow:
-    """A real user's LCP received at a time."""
-    return BeaconRow(
-        received_at=at,
-        metric="lcp",
-        app="shop",
-        page="/",
-        value=1000.0,
-        rating="good",
-        nav_type="navigate",
-        device="desktop",
-        browser="chrome",
-        session="s",
-        load_id="l",
-        format="web-vitals",
-    )
+DAY = 86400.0
+RETENTION = """
+settings:
+  database: results.db
+  artifacts: artifacts
+  retention:
+    runs: 30d
+    artifacts: 7d
+rum:
+  retention: 10d
+probes:
+  - name: home
+    http: http://127.0.0.1:9/
+"""
+
+
+class Aged:
+    """Runs, beacons and run folders of given ages (in days), for retention to remove."""
+
+    def __init__(self, folder: Path, now: float) -> None:
+        self.folder, self.now = folder, now
+        self.db = folder / "results.db"
+        self.dirs: dict[float, Path] = {}
+
+    def runs(self, store: Store, *ages: float) -> list[int]:
+        """One journey run (with a step) per age."""
+        return [
+            store.record(
+                ProbeResult(
+                    probe="home",
+                    kind="journey",
+                    outcome=Outcome.PASS,
+                    started_at=self.now - age * DAY,
+                    duration_ms=10.0,
+                    steps=[StepResult(0, "goto /", "goto", Outcome.PASS, 0.0, 10.0)],
+                ),
+                source="serve",
+            )
+            for age in ages
+        ]
+
+    def beacons(self, store: Store, *ages: float) -> None:
+        """A real user's LCP per age."""
+        store.insert_beacons(
+            [
+                BeaconRow(
+                    received_at=self.now - age * DAY,
+                    metric="lcp",
+                    app="shop",
+                    page="/",
+                    value=1000.0,
+                    rating="good",
+                    session="s",
+                    load_id="l",
+                    format="web-vitals",
+                )
+                for age in ages
+            ]
+        )
+
+    def folders(self, *ages: float) -> None:
+        """A run folder with a trace per age, last changed that long ago."""
+        for age in ages:
+            d = self.folder / "artifacts" / "home" / f"run-{age:g}d"
+            d.mkdir(parents=True)
+            (d / "trace.zip").write_bytes(b"PK")
+            os.utime(d, (self.now - age * DAY, self.now - age * DAY))
+            self.dirs[age] = d
 
 
 def test_observer_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path) -> None:
     """`observer prune` reaches as far as the daemon: runs with their steps, run folders on
     disk and beacons, each past its own retention setting."""
-    path = write(
-        """
-        settings:
-          database: results.db
-          artifacts: artifacts
-          retention:
-            runs: 30d
-            artifacts: 7d
-        rum:
-          retention: 10d
-        probes:
-          - name: home
-            http: http://127.0.0.1:9/
-        """
-    )
-    now = time.time()
-    day = 86400.0
-    db = tmp_path / "results.db"
-    with SQLiteStore(db) as store:
-        for age in (40, 31, 2):
-            store.record(
-                ProbeResult(
-                    probe="home",
-                    kind="journey",
-                    outcome=Outcome.FAIL,
-                    started_at=now - age * day,
-                    duration_ms=10.0,
-                    steps=[StepResult(0, "goto /", "goto", Outcome.FAIL, 0.0, 10.0, "gone")],
-                )
-            )
-        store.insert_beacons([lcp_beacon(now - 12 * day), lcp_beacon(now - day)])
-    folders = {}
-    for name, age in (("old", 9.0), ("new", 1.0)):
-        d = tmp_path / "artifacts" / "home" / f"run-{name}"
-        d.mkdir(parents=True)
-        (d / "screenshot.png").write_bytes(b"\x89PNG")
-        os.utime(d, (now - age * day, now - age * day))
-        folders[name] = d
+    path = write(RETENTION)
+    aged = Aged(tmp_path, time.time())
+    with SQLiteStore(aged.db) as store:
+        aged.runs(store, 40, 31, 2)
+        aged.beacons(store, 12, 1)
+    aged.folders(9, 1)
 
     done = observer("prune", str(path))
     assert done.code == 0, done.stderr
@@ -695,77 +715,34 @@ def test_observer_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_p
         "2 runs older than 30d, 1 artifact folders older than 7d and 1 beacons older than "
         "10 days deleted from" in done.stdout
     ), done.stdout
-    ages = [round((now - r["started_at"]) / day) for r in rows(db, "select started_at from runs")]
+    ages = [round((aged.now - r["started_at"]) / DAY) for r in rows(aged.db, "select * from runs")]
     assert ages == [2]
-    assert rows(db, "select count(*) as n from steps")[0]["n"] == 1
-    assert rows(db, "select count(*) as n from beacons")[0]["n"] == 1
-    assert not folders["old"].exists() and (folders["new"] / "screenshot.png").exists()
+    assert rows(aged.db, "select count(*) as n from steps")[0]["n"] == 1
+    assert rows(aged.db, "select count(*) as n from beacons")[0]["n"] == 1
+    assert not aged.dirs[9].exists() and (aged.dirs[1] / "trace.zip").exists()
     # Nothing is left to go.
     again = observer("prune", str(path))
     assert "0 runs older than 30d, 0 artifact folders" in again.stdout, again.stdout
 
 
 def test_prune_removes_old_runs_artifacts_and_beacons(write: Any, tmp_path: Path) -> None:
-    path = write(
-        """
-        settings:
-          artifacts: artifacts
-          retention:
-            runs: 30d
-            artifacts: 7d
-        rum:
-          retention: 10d
-        probes:
-          - name: home
-            http: http://127.0.0.1:9/
-        """
-    )
-    project = load_project(path)
-    now = time.time()
-    day = 86400.0
-    with SQLiteStore(tmp_path / "retention.db") as store:
+    project = load_project(write(RETENTION))
+    aged = Aged(tmp_path, time.time())
+    with SQLiteStore(aged.db) as store:
+        old = aged.runs(store, 90, 30.01)
+        new = aged.runs(store, 29.99, 0)
+        aged.beacons(store, 11, 9)
+        aged.folders(8, 6)
 
-        def run(age_days: float) -> int:
-            result = ProbeResult(
-                probe="home",
-                kind="journey",
-                outcome=Outcome.PASS,
-                started_at=now - age_days * day,
-                duration_ms=10.0,
-                steps=[
-                    StepResult(
-                        index=0,
-                        name="goto /",
-                        action="goto",
-                        outcome=Outcome.PASS,
-                        start_ms=0.0,
-                        duration_ms=10.0,
-                    )
-                ],
-            )
-            return store.record(result, source="serve")
-
-        old = [run(90), run(30.01)]
-        new = [run(29.99), run(0)]
-        store.insert_beacons([lcp_beacon(now - 11 * day), lcp_beacon(now - 9 * day)])
-        root = tmp_path / "artifacts" / "home"
-        dirs = {}
-        for name, age in (("old", 8.0), ("new", 6.0)):
-            d = root / f"2026-{name}"
-            d.mkdir(parents=True)
-            (d / "trace.zip").write_bytes(b"PK")
-            os.utime(d, (now - age * day, now - age * day))
-            dirs[name] = d
-
-        gone = prune(project, store, now)
+        gone = prune(project, store, aged.now)
         assert gone == Pruned(runs=2, beacons=1, artifact_dirs=1)
         assert [r.id for r in store.runs("home")] == sorted(new, reverse=True)
         step_runs = {r["run_id"] for r in rows(store.path, "select run_id from steps")}
         assert step_runs == set(new) and not step_runs & set(old)
-        assert not dirs["old"].exists() and (dirs["new"] / "trace.zip").exists()
+        assert not aged.dirs[8].exists() and (aged.dirs[6] / "trace.zip").exists()
         assert store.count("beacons") == 1
         # Nothing left to remove, and the store's own cut is strict (< before).
-        assert prune(project, store, now) == Pruned()
+        assert prune(project, store, aged.now) == Pruned()
         newest = store.runs("home")[0].started_at
         assert store.prune_runs(newest) == 1 and store.prune_runs(newest) == 0
         assert [r.id for r in store.runs("home")] == [max(new)]
