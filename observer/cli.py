@@ -219,12 +219,14 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, width=width, soft_wrap=True)
 
 
-def database(project: Project | None, db: str | None) -> Path:
-    """Where the results are: --db, else the file's settings.database, else ./observer.db."""
+def database(project: Project | None, db: str | None) -> str:
+    """Where the results are: --db, else $OBSERVER_DATABASE, else the file's
+    settings.database, else ./observer.db (a file, or a PostgreSQL URL)."""
     from .store import target
 
-    configured = project.resolve(project.config.settings.database) if project else None
-    return target(db, configured)
+    if project is None:
+        return target(db, None)
+    return target(db, project.config.settings.database, project.base_dir)
 
 
 def open_store(project: Project | None, db: str | None) -> Store:
@@ -823,7 +825,7 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
         project = load(file, env={**os.environ, "BASE_URL": shop.url})
         selected = choose(project, ())
         need(file, project.require_serve)  # it serves what it runs
-        with open_store(project, None) as store, open_(store.name) as server_store:
+        with open_store(project, None) as store, open_(database(project, None)) as server_store:
             try:
                 observer_server.start(create_app(project, server_store))
             except MissingAsset as exc:

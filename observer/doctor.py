@@ -20,7 +20,7 @@ class Check:
     ok: bool = True
 
 
-def checks(project: Project | None, database: Path) -> list[Check]:
+def checks(project: Project | None, database: str) -> list[Check]:
     """Python, Playwright, the browser, the bundled web-vitals and the database, in that order."""
     return [
         Check("python", f"{sys.version.split()[0]} ({sys.executable})"),
@@ -63,15 +63,16 @@ def _web_vitals() -> Check:
     return Check("web-vitals", "bundled")
 
 
-def _database(path: Path) -> Check:
-    from .store import SCHEMA_VERSION, StoreError, open_store
+def _database(target: str) -> Check:
+    from .store import SCHEMA_VERSION, StoreError, is_url, open_store, shown
 
-    if not path.exists():
-        return Check("database", f"{path} (not there yet: the first run creates it)")
+    if not is_url(target) and not Path(target).exists():
+        return Check("database", f"{target} (not there yet: the first run creates it)")
     try:
-        with open_store(path) as store:
+        with open_store(target) as store:
             runs = store.count("runs")
             schema = f"schema {store.schema_version()}/{SCHEMA_VERSION}"
     except StoreError as exc:
         return Check("database", str(exc), False)
-    return Check("database", f"{path} ({schema}, {runs} runs, WAL)")
+    engine = "PostgreSQL" if is_url(target) else "WAL"
+    return Check("database", f"{shown(target)} ({schema}, {runs} runs, {engine})")

@@ -3,9 +3,13 @@ the schema and its migrations. Every other module reads and writes through `Stor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .base import Store, StoreError
+
+# psycopg itself is imported only when a PostgreSQL store opens.
+from .postgres import is_url, masked
 from .rows import (
     ArtifactRow,
     BeaconRow,
@@ -56,19 +60,45 @@ __all__ = [
     "StepTime",
     "Store",
     "StoreError",
+    "is_url",
+    "masked",
     "open_store",
+    "shown",
     "target",
 ]
 
 
 def open_store(target: str | Path) -> Store:
-    """The database at `target` (an SQLite file), migrated; StoreError if it cannot be used."""
+    """The database at `target`, migrated: a `postgresql://` URL, else an SQLite file.
+    StoreError (which never holds the password) if it cannot be used."""
+    text = str(target)
+    if is_url(text):
+        from .postgres import PostgresStore
+
+        return PostgresStore(text)
     return SQLiteStore(target)
 
 
-def target(given: str | None, configured: Path | None) -> Path:
-    """The database a command uses: the one given (--db), else the configured one, else
-    ./observer.db."""
-    if given:
-        return Path(given)
-    return configured if configured is not None else Path("observer.db")
+def target(given: str | None, configured: str | None, base: Path | None = None) -> str:
+    """The database a command uses: the one given (--db), else $OBSERVER_DATABASE, else the
+    configured one (settings.database, a file relative to `base`), else ./observer.db. A
+    PostgreSQL URL is taken as it is."""
+    for value, relative_to in (
+        (given, None),
+        (os.environ.get("OBSERVER_DATABASE"), None),
+        (configured, base),
+    ):
+        if not value:
+            continue
+        if is_url(value):
+            return value
+        path = Path(value).expanduser()
+        if relative_to is not None and not path.is_absolute():
+            path = relative_to / path
+        return os.path.abspath(path) if relative_to is not None else str(path)
+    return "observer.db"
+
+
+def shown(target: str) -> str:
+    """A database as it may be shown: a file's path, or a URL without its password."""
+    return masked(target) if is_url(target) else target

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
 
 from .. import catalog
 from ..results import Outcome, ProbeResult
-from .connection import Connection, dicts, insert, marks
 from .rows import (
     RUN_COLUMNS,
     ArtifactRow,
@@ -22,17 +21,21 @@ from .rows import (
     StepRow,
     StepTime,
 )
+from .sql import Engine, marks
 
 if TYPE_CHECKING:
     from ..catalog import Metric
 
 _RUNS = ", ".join(RUN_COLUMNS)
+_STEPS = ", ".join(f.name for f in fields(StepRow))
+_ARTIFACTS = ", ".join(f.name for f in fields(ArtifactRow))
+# The tables a run's details are in: their columns, and the order rows come back in.
 _DETAILS = (
-    ("steps", "idx"),
-    ("page_vitals", "seq"),
-    ("errors", "rowid"),
-    ("artifacts", "rowid"),
-    ("expectations", "rowid"),
+    ("steps", _STEPS, "idx"),
+    ("page_vitals", ", ".join(f.name for f in fields(PageRow)), "seq"),
+    ("errors", ", ".join(f.name for f in fields(ErrorRow)), "rowid"),
+    ("artifacts", _ARTIFACTS, "rowid"),
+    ("expectations", ", ".join(f.name for f in fields(ExpectationRow)), "rowid"),
 )
 
 
@@ -54,7 +57,7 @@ def _expectation(row: dict[str, Any]) -> ExpectationRow:
     return ExpectationRow(**{**row, "outcome": Outcome(row["outcome"])})
 
 
-class Runs(Connection):
+class Runs(Engine):
     """Runs with their steps, pages, errors, artifacts and expectations."""
 
     def record(self, result: ProbeResult, *, source: str = "run", batch: str | None = None) -> int:
@@ -99,7 +102,7 @@ class Runs(Connection):
         row.update(r.vitals)
         if http is not None:
             row["ttfb_ms"] = http.ttfb_ms
-        run_id = insert(self.conn, "runs", [row])
+        run_id = self.insert_id("runs", row)
         r.run_id = run_id
         self._insert_details(run_id, r)
         return run_id
@@ -142,14 +145,14 @@ class Runs(Connection):
             ("expectations", expectations),
         ):
             if rows:
-                insert(self.conn, table, rows)
+                self.insert(table, rows)
 
     # ------------------------------------------------------------------ reads
 
     def _run_rows(self, sql: str, args: list[Any]) -> list[RunRow]:
         """Runs selected as `select {RUNS} from runs ...`: by position, the fields' order
         (a page of charts reads a day of runs, and dicts by name cost twice as long)."""
-        return [RunRow.from_row(row) for row in self.conn.execute(sql.format(RUNS=_RUNS), args)]
+        return [RunRow.from_row(row) for row in self.all(sql.format(RUNS=_RUNS), args)]
 
     def runs(
         self, probe: str | None = None, since: float | None = None, limit: int = 1000
@@ -183,12 +186,12 @@ class Runs(Connection):
             return None
         run = RunDetails(**vars(rows[0]))
         found = {
-            table: dicts(
-                self.conn.execute(
-                    f"select * from {table} where run_id = ? order by {order}", [run_id]
-                )
+            table: self.dicts(
+                f"select {cols} from {table} where run_id = ? "
+                f"order by {self.rowid if order == 'rowid' else order}",
+                [run_id],
             )
-            for table, order in _DETAILS
+            for table, cols, order in _DETAILS
         }
         run.steps = [_step(r) for r in found["steps"]]
         run.page_vitals = [_page(r) for r in found["page_vitals"]]
@@ -208,18 +211,17 @@ class Runs(Connection):
             run = RunDetails(**vars(row))
             run.artifacts = [
                 ArtifactRow(**r)
-                for r in dicts(
-                    self.conn.execute("select * from artifacts where run_id = ?", [run.id])
+                for r in self.dicts(
+                    f"select {_ARTIFACTS} from artifacts where run_id = ? order by {self.rowid}",
+                    [run.id],
                 )
             ]
             run.steps = [
                 _step(r)
-                for r in dicts(
-                    self.conn.execute(
-                        "select * from steps where run_id = ? and outcome in ('fail', 'error') "
-                        "order by idx limit 1",
-                        [run.id],
-                    )
+                for r in self.dicts(
+                    f"select {_STEPS} from steps where run_id = ? "
+                    "and outcome in ('fail', 'error') order by idx limit 1",
+                    [run.id],
                 )
             ]
             out.append(run)
@@ -237,8 +239,7 @@ class Runs(Connection):
         """A probe's final runs since a time, oldest first (for time series)."""
         return self._run_rows(
             "select * from (select {RUNS} from runs where probe = ? and final = 1 "
-            "and started_at >= ? "
-            "order by started_at desc limit ?) order by started_at",
+            "and started_at >= ? order by started_at desc limit ?) as w order by started_at",
             [probe, since, limit],
         )
 
@@ -246,13 +247,13 @@ class Runs(Connection):
         """The passed and failed steps of these runs."""
         if not run_ids:
             return []
-        cur = self.conn.execute(
+        rows = self.all(
             f"select run_id, name, duration_ms, outcome from steps "
             f"where run_id in ({marks(len(run_ids))}) "
             "and outcome in ('pass', 'fail') order by run_id, idx",
             run_ids,
         )
-        return [StepTime(int(a), str(b), float(c or 0), Outcome(d)) for a, b, c, d in cur]
+        return [StepTime(int(a), str(b), float(c or 0), Outcome(d)) for a, b, c, d in rows]
 
     def samples(
         self,
@@ -290,17 +291,17 @@ class Runs(Connection):
                 f"and r.{column} is not null order by r.started_at"
             )
         out: dict[str, list[float]] = {p: [] for p in probes}
-        for probe, value in self.conn.execute(sql, args):
+        for probe, value in self.all(sql, args):
             out[probe].append(float(value))
         return out
 
     def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:
         """Per probe: runs, passes, fails, errors since a time, and the last run."""
         out: dict[str, ProbeStats] = {}
-        rows = self.conn.execute(
-            "select probe, count(*), sum(outcome = 'pass'), sum(outcome = 'fail'), "
-            "sum(outcome = 'error') from runs where started_at >= ? and final = 1 "
-            "group by probe",
+        rows = self.all(
+            "select probe, count(*), count(*) filter (where outcome = 'pass'), "
+            "count(*) filter (where outcome = 'fail'), count(*) filter (where outcome = 'error') "
+            "from runs where started_at >= ? and final = 1 group by probe",
             [since],
         )
         for probe, n, passed, failed, errored in rows:
@@ -318,27 +319,26 @@ class Runs(Connection):
 
     def probe_paths(self, probes: list[str], since: float) -> list[str]:
         """The URLs a probe's recent runs visited (for customer impact)."""
-        cur = self.conn.execute(
+        rows = self.all(
             f"select distinct v.url from page_vitals v join runs r on r.id = v.run_id "
             f"where r.probe in ({marks(len(probes))}) and r.started_at >= ?",
             [*probes, since],
         )
-        return [row[0] for row in cur]
+        return [row[0] for row in rows]
 
     def lab_pages(self, since: float) -> list[LabPage]:
         """The pages journeys visited since a time, with their LCP and INP."""
-        cur = self.conn.execute(
+        rows = self.all(
             "select r.probe, v.url, v.lcp_ms, v.inp_ms from page_vitals v "
             "join runs r on r.id = v.run_id where r.started_at >= ?",
             [since],
         )
-        return [LabPage(*row) for row in cur]
+        return [LabPage(*row) for row in rows]
 
     def prune_runs(self, before: float) -> int:
         """Delete runs that started before a time, with their steps, pages and errors."""
         with self.transaction():
             old = "select id from runs where started_at < ?"
-            for table, _ in _DETAILS:
-                self.conn.execute(f"delete from {table} where run_id in ({old})", [before])
-            cur = self.conn.execute("delete from runs where started_at < ?", [before])
-            return int(cur.rowcount)
+            for table, _, _ in _DETAILS:
+                self.run(f"delete from {table} where run_id in ({old})", [before])
+            return self.run("delete from runs where started_at < ?", [before])

@@ -1,0 +1,409 @@
+"""The shared engine: PostgreSQL through psycopg 3 and its connection pool, for observer
+processes on several machines. The queries are the SQLite ones (runs.py, beacons.py,
+incidents.py); what differs lives here: connecting, migrations, beacons by day, `~` for globs."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .base import StoreError
+from .beacons import BEACON_COLUMNS, Beacons
+from .incidents import Incidents
+from .pgschema import PG_MIGRATIONS
+from .rows import BeaconRow
+from .runs import Runs
+from .schema import SCHEMA_VERSION
+from .sql import Cursor, Engine, marks
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+    from psycopg_pool import ConnectionPool
+
+SCHEMES = ("postgresql://", "postgres://")
+DAY = 86400.0
+# Tables a count may name (the protocol's count takes a table name).
+TABLES = frozenset(
+    {
+        "runs",
+        "steps",
+        "page_vitals",
+        "errors",
+        "artifacts",
+        "expectations",
+        "beacons",
+        "incidents",
+        "notifications",
+        "silences",
+        "kv",
+        "migrations",
+    }
+)
+# Held while migrating, so that processes starting together migrate once.
+MIGRATION_LOCK = 0x0B5E_0001
+# libpq keeps idle connections alive through NAT and load balancers, and notices a dead
+# server within about a minute instead of at the next query's TCP timeout.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def is_url(target: str) -> bool:
+    """A PostgreSQL URL (anything else is an SQLite file)."""
+    return target.startswith(SCHEMES)
+
+
+def masked(url: str) -> str:
+    """The URL fit to show: the password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://***"
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A shell-style glob (`*`, `?`, `[...]`) as an anchored POSIX regex, as SQLite's GLOB
+    reads it: case-sensitive, `*` matching `/` too."""
+    out = ["^"]
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            body = "^" + body[1:] if body.startswith(("!", "^")) else body
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+class _Marks:
+    """A psycopg cursor that takes the `?` marks the shared queries are written with."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+
+    @staticmethod
+    def sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cur.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self.cur.description
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self.cur.execute(self.sql(sql), list(args))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self.cur.executemany(self.sql(sql), [list(r) for r in rows])
+
+    def fetchall(self) -> list[Any]:
+        return list(self.cur.fetchall())
+
+    def fetchone(self) -> Any:
+        return self.cur.fetchone()
+
+
+class PostgresEngine(Engine):
+    """A pool of connections to one PostgreSQL database, migrated when opened."""
+
+    rowid = "id"
+
+    def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
+        self.url = url
+        self._secret = _password(url)
+        self._local = threading.local()
+        self._days: set[str] = set()  # beacon partitions known to exist
+        try:
+            from psycopg_pool import ConnectionPool
+        except ImportError:  # a dependency, unless someone removed it
+            raise StoreError(
+                "PostgreSQL needs psycopg: pip install 'psycopg[binary]' psycopg-pool"
+            ) from None
+        options: dict[str, Any] = {**KEEPALIVES, "application_name": "observer"}
+        if "connect_timeout" not in url:
+            options["connect_timeout"] = max(1, int(timeout))
+        self._first_connection(options)
+        self.pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+            url,
+            kwargs=options,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            open=False,
+        )
+        try:
+            self.pool.open(wait=True, timeout=timeout)
+            self.migrate()
+        except StoreError:
+            self.pool.close()
+            raise
+        except Exception as exc:
+            self.pool.close()
+            why = self.hide(str(exc).strip() or type(exc).__name__)
+            raise StoreError(f"{self.name}: cannot use the database: {why}") from None
+
+    def _first_connection(self, options: dict[str, Any]) -> None:
+        """Connect once before the pool does, so that a wrong password or a server that is
+        not there is said at once, in libpq's words (the pool would retry until its timeout)."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.url, **options).close()
+        except psycopg.Error as exc:
+            why = self.hide(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            raise StoreError(f"{self.name}: cannot connect: {why}") from None
+
+    @property
+    def name(self) -> str:
+        """The URL without its password."""
+        return masked(self.url)
+
+    def hide(self, text: str) -> str:
+        """A message from the driver with the password, should it hold it, as ***."""
+        # A one- or two-letter password would mask letters everywhere and hide nothing.
+        secret = self._secret
+        return text.replace(secret, "***") if secret and len(secret) >= 3 else text
+
+    def close(self) -> None:
+        """Close every connection of the pool."""
+        self.pool.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection[Any]]:
+        """The transaction's connection, or one borrowed from the pool (committed after)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            raise StoreError(f"{self.name}: {self.hide(str(exc).strip())}") from None
+
+    @contextmanager
+    def cursor(self) -> Iterator[Cursor]:
+        """A cursor that takes `?` marks, inside the current transaction if there is one."""
+        with self._connection() as conn, conn.cursor() as cur:
+            yield _Marks(cur)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction on one pooled connection; queries of this thread use it until it
+        ends (a nested one is a savepoint)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            with held.transaction():
+                yield
+            return
+        with self._connection() as conn, conn.transaction():
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def insert_id(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row; its generated id."""
+        cols = list(row)
+        sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))}) returning id"
+        with self.cursor() as cur:
+            cur.execute(sql, [row[c] for c in cols])
+            return int(cur.fetchone()[0])
+
+    def glob(self, column: str) -> str:
+        """SQLite's GLOB as a POSIX regex match."""
+        return f"{column} ~ ?"
+
+    def glob_arg(self, pattern: str) -> str:
+        """The glob as the regex `glob` matches."""
+        return glob_to_regex(pattern)
+
+    def count(self, table: str) -> int:
+        """Rows in one of observer's tables."""
+        if table not in TABLES:
+            raise ValueError(f"no table {table}")
+        return int(self.scalar(f"select count(*) from {table}"))
+
+    def schema_version(self) -> int:
+        """The migrations applied to this database (0 for an empty one)."""
+        if self.scalar("select to_regclass('migrations')") is None:
+            return 0
+        return int(self.scalar("select coalesce(max(version), 0) from migrations"))
+
+    def migrate(self) -> None:
+        """Apply the migrations this database has not had yet, once across processes."""
+        with self.transaction():
+            self.run("select pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.name} has schema {current}, newer than this observer knows "
+                    f"({SCHEMA_VERSION}); upgrade observer"
+                )
+            if current == SCHEMA_VERSION:
+                return
+            self.run(
+                "create table if not exists migrations "
+                "(version integer primary key, name text, applied_at double precision)"
+            )
+            with self.cursor() as cur:
+                for version, (name, fn) in enumerate(PG_MIGRATIONS, start=1):
+                    if version <= current:
+                        continue
+                    fn(getattr(cur, "cur", cur))
+                    cur.execute(
+                        "insert into migrations (version, name, applied_at) values (?, ?, ?)",
+                        [version, name, time.time()],
+                    )
+
+    # ------------------------------------------------------------------ beacons by day
+
+    def _ensure_days(self, times: Sequence[float]) -> None:
+        """Make the day partitions these times fall in (inside the caller's transaction)."""
+        for start in sorted({t - t % DAY for t in times}):
+            day = datetime.fromtimestamp(start, UTC).strftime("%Y%m%d")
+            if day in self._days:
+                continue
+            # Two nodes making the same day at once would race: one lock per day.
+            self.run("select pg_advisory_xact_lock(?)", [int(start)])
+            self.run(
+                f"create table if not exists beacons_{day} partition of beacons "
+                f"for values from ({start!r}) to ({start + DAY!r})"
+            )
+            self._days.add(day)
+
+    def partitions(self) -> list[tuple[str, float]]:
+        """The beacon partitions, oldest first: (table, first second of its day)."""
+        rows = self.all(
+            "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+            "where i.inhparent = 'beacons'::regclass order by c.relname"
+        )
+        out = []
+        for (name,) in rows:
+            day = datetime.strptime(name.removeprefix("beacons_"), "%Y%m%d").replace(tzinfo=UTC)
+            out.append((str(name), day.timestamp()))
+        return out
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database cannot be reached or went away (not a fault of the query itself)."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, psycopg.OperationalError | PoolTimeout)
+
+
+class PostgresStore(PostgresEngine, Runs, Beacons, Incidents):
+    """observer's database in PostgreSQL, shared by processes on any number of machines."""
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def insert_beacons(self, rows: list[BeaconRow]) -> int:
+        """Store beacons in one transaction; returns rows written (inserted or replaced).
+
+        As on SQLite, a repeated dedupe key replaces the stored value: the keys live in
+        beacon_keys (a partitioned table cannot hold a unique index without its partition
+        key), whose primary key also orders two nodes writing the same key at once.
+        """
+        if not rows:
+            return 0
+        # Every row is written: a new one inserted, a repeated key's value replaced.
+        latest: dict[str, BeaconRow] = {}
+        plain: list[BeaconRow] = []
+        for r in rows:
+            if r.dedupe is None:
+                plain.append(r)
+            elif r.dedupe in latest:
+                # A later report of the same key replaces the value, as SQLite's upsert does.
+                latest[r.dedupe] = replace(
+                    latest[r.dedupe], value=r.value, rating=r.rating, detail=r.detail
+                )
+            else:
+                latest[r.dedupe] = r
+        with self.transaction():
+            self._ensure_days([r.received_at for r in rows])
+            fresh = plain + self._claim_keys(list(latest.values()))
+            if fresh:
+                self.insert("beacons", [r.columns() for r in fresh])
+            claimed = {r.dedupe for r in fresh}
+            again = [r for k, r in latest.items() if k not in claimed]
+            for r in again:
+                self.run(
+                    "update beacons set value = ?, rating = ?, detail = ? where dedupe = ? "
+                    "and received_at = (select received_at from beacon_keys where dedupe = ?)",
+                    [r.value, r.rating, r.detail, r.dedupe, r.dedupe],
+                )
+        return len(rows)
+
+    def _claim_keys(self, keyed: list[BeaconRow]) -> list[BeaconRow]:
+        """The rows whose dedupe keys were new (now recorded); the others are repeats."""
+        if not keyed:
+            return []
+        new = {
+            key
+            for (key,) in self.all(
+                "insert into beacon_keys (dedupe, received_at) select * from "
+                "unnest(?::text[], ?::double precision[]) on conflict do nothing "
+                "returning dedupe",
+                [[r.dedupe for r in keyed], [r.received_at for r in keyed]],
+            )
+        }
+        return [r for r in keyed if r.dedupe in new]
+
+    def prune_beacons(self, before: float) -> int:
+        """Drop the days wholly past `before`, and trim the one it falls in."""
+        gone = 0
+        with self.transaction():
+            for table, start in self.partitions():
+                if start + DAY <= before:
+                    gone += int(self.scalar(f"select count(*) from {table}"))
+                    self.run(f"drop table {table}")
+                    self._days.discard(table.removeprefix("beacons_"))
+            gone += self.run("delete from beacons where received_at < ?", [before])
+            self.run("delete from beacon_keys where received_at < ?", [before])
+        return gone
+
+
+__all__ = ["BEACON_COLUMNS", "PostgresStore", "is_url", "masked"]
