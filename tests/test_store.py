@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import rows
@@ -26,6 +27,7 @@ from observer.results import (
 from observer.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    BeaconRow,
     Incident,
     IncidentState,
     Notification,
@@ -33,6 +35,8 @@ from observer.store import (
     SQLiteStore,
     Store,
     StoreError,
+    masked,
+    open_store,
 )
 
 T0 = 1_700_000_000.0  # a fixed "now": nothing here depends on the clock
@@ -180,9 +184,50 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "data" / "observer.db"
 
 
+@dataclass
+class Backend:
+    """One engine's database for a test: opened through observer, read back behind its back."""
+
+    kind: str  # sqlite or postgresql
+    target: str  # a file, or a URL
+
+    def open(self) -> Store:
+        return open_store(self.target)
+
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows as a user of the database's own client would read them (`?` marks)."""
+        if self.kind == "sqlite":
+            return rows(Path(self.target), sql, *args)
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.target, row_factory=dict_row) as conn:
+            return list(conn.execute(sql.replace("?", "%s"), list(args)).fetchall())
+
+    def columns(self, table: str) -> list[str]:
+        """The table's columns in their order."""
+        if self.kind == "sqlite":
+            return [c["name"] for c in rows(Path(self.target), f"pragma table_info({table})")]
+        found = self.query(
+            "select column_name from information_schema.columns where table_name = ? "
+            "order by ordinal_position",
+            table,
+        )
+        return [c["column_name"] for c in found]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each store test runs on both engines (PostgreSQL: a fresh database of the session's
+    throwaway cluster)."""
+    if request.param == "sqlite":
+        return Backend("sqlite", str(tmp_path / "data" / "observer.db"))
+    return Backend("postgresql", request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
-def store(db: Path) -> Any:
-    with SQLiteStore(db) as s:
+def store(backend: Backend) -> Any:
+    with backend.open() as s:
         yield s
 
 
@@ -242,20 +287,42 @@ def test_window_queries_use_an_index(store: Store, sql: str, args: tuple[Any, ..
     assert "SCAN runs" not in plan, plan
 
 
-def test_reopening_does_not_migrate_again_or_lose_data(db: Path) -> None:
-    with SQLiteStore(db) as store:
+def test_reopening_does_not_migrate_again_or_lose_data(backend: Backend) -> None:
+    with backend.open() as store:
         run_id = store.record(full_journey())
-    before = rows(db, "select * from migrations order by version")
+    before = backend.query("select * from migrations order by version")
+    assert [m["version"] for m in before] == list(range(1, SCHEMA_VERSION + 1))
 
     for _ in range(2):
-        with SQLiteStore(db) as store:
+        with backend.open() as store:
             assert store.schema_version() == SCHEMA_VERSION
             assert store.count("runs") == 1
             details = store.run_details(run_id)
             assert details is not None
             assert len(details.steps) == 4
 
-    assert rows(db, "select * from migrations order by version") == before
+    assert backend.query("select * from migrations order by version") == before
+
+
+def test_a_newer_postgresql_database_is_refused_and_left_alone(pg_url: str) -> None:
+    import psycopg
+
+    with open_store(pg_url) as store:
+        store.record(http_result())
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(
+            "insert into migrations (version, name, applied_at) values (%s, 'from the future', 0)",
+            [SCHEMA_VERSION + 1],
+        )
+    with pytest.raises(StoreError) as info:
+        open_store(pg_url)
+    message = str(info.value)
+    assert "upgrade" in message and f"schema {SCHEMA_VERSION + 1}" in message
+    password = urlsplit(pg_url).password
+    assert password and password not in message
+    assert masked(pg_url) in message
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("select count(*) from runs").fetchone() == (1,)
 
 
 def test_a_newer_database_is_refused_and_left_alone(db: Path) -> None:
@@ -426,12 +493,12 @@ def test_http_round_trip(store: Store) -> None:
     ]
 
 
-def test_record_many_writes_all_in_order(store: Store, db: Path) -> None:
+def test_record_many_writes_all_in_order(store: Store, backend: Backend) -> None:
     results = [http_result(started_at=T0 + i) for i in range(3)] + [full_journey()]
     ids = store.record_many(results, source="demo", batch="b-7")
     assert len(set(ids)) == 4
     assert [r.run_id for r in results] == ids
-    stored = rows(db, "select id, probe, source, batch from runs order by id")
+    stored = backend.query("select id, probe, source, batch from runs order by id")
     assert [r["id"] for r in stored] == ids
     assert [r["probe"] for r in stored] == ["health", "health", "health", "checkout"]
     assert {(r["source"], r["batch"]) for r in stored} == {("demo", "b-7")}
@@ -446,7 +513,9 @@ def test_record_many_is_all_or_nothing(store: Store) -> None:
             StepResult(0, "a again", "goto", Outcome.PASS, 1.0, 1.0),  # same index
         ]
     )
-    with pytest.raises(sqlite3.IntegrityError):
+    import psycopg
+
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         store.record_many([good, bad])
     assert store.count("runs") == 0
     assert store.count("steps") == 0
@@ -479,10 +548,10 @@ def test_runs_filters_by_probe_and_time_newest_first(store: Store) -> None:
 # ----------------------------------------------------------------------------- several writers
 
 
-def test_two_stores_writing_at_once_lose_nothing(db: Path) -> None:
-    SQLiteStore(db).close()
+def test_two_stores_writing_at_once_lose_nothing(backend: Backend) -> None:
+    backend.open().close()
     per_thread = 50
-    stores = [SQLiteStore(db), SQLiteStore(db)]  # like two processes: one connection each
+    stores = [backend.open(), backend.open()]  # like two processes: one connection each
     start = threading.Barrier(len(stores))
     failures: list[BaseException] = []
     ids: list[list[int]] = [[] for _ in stores]
@@ -508,7 +577,7 @@ def test_two_stores_writing_at_once_lose_nothing(db: Path) -> None:
     assert all(len(mine) == per_thread for mine in ids)
     all_ids = [i for mine in ids for i in mine]
     assert len(set(all_ids)) == len(all_ids)
-    counts = rows(db, "select probe, count(*) as n from runs group by probe order by probe")
+    counts = backend.query("select probe, count(*) as n from runs group by probe order by probe")
     assert counts == [
         {"probe": "writer-0", "n": per_thread},
         {"probe": "writer-1", "n": per_thread},
@@ -542,13 +611,13 @@ def test_several_stores_opening_a_new_file_together_all_succeed(tmp_path: Path) 
         assert rows(path, "select count(*) as n from migrations")[0]["n"] == SCHEMA_VERSION
 
 
-def test_typed_rows_keep_the_json_their_dicts_had(store: Store, db: Path) -> None:
+def test_typed_rows_keep_the_json_their_dicts_had(store: Store, backend: Backend) -> None:
     """/api/runs and `alerts --json` show the stored columns by name, in table order, with
     flags as 0/1 and states as text, as they did when rows were dicts."""
     run_id = store.record(full_journey())
     (run,) = store.runs()
-    columns = [c["name"] for c in rows(db, "pragma table_info(runs)")]
-    stored = rows(db, "select * from runs where id = ?", run_id)[0]
+    columns = backend.columns("runs")
+    stored = backend.query("select * from runs where id = ?", run_id)[0]
     assert list(run.to_dict()) == columns
     assert run.to_dict() == stored
 
@@ -566,13 +635,226 @@ def test_typed_rows_keep_the_json_their_dicts_had(store: Store, db: Path) -> Non
     )
     (read,) = store.incidents()
     shown = read.to_dict()
-    incident_columns = [c["name"] for c in rows(db, "pragma table_info(incidents)")]
+    incident_columns = backend.columns("incidents")
     assert list(shown) == [*incident_columns, "notifications"]
-    assert {k: v for k, v in shown.items() if k != "notifications"} == rows(
-        db, "select * from incidents"
+    assert {k: v for k, v in shown.items() if k != "notifications"} == backend.query(
+        "select * from incidents"
     )[0]
     assert (shown["state"], shown["notified"]) == ("firing", 2)
     assert shown["notifications"] == [
         {"channel": None, "kind": "firing", "status": "silenced", "attempt": 0, "error": None,
          "at": T0}
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------ every query, both engines
+
+
+def _beacon(metric: str, at: float, **kw: Any) -> BeaconRow:
+    return BeaconRow(received_at=at, metric=metric, app="shop", synthetic=False, **kw)
+
+
+def test_beacons_and_their_window_queries(store: Store) -> None:
+    now = T0
+    store.insert_beacons(
+        [
+            _beacon("pageview", now, page="/checkout/pay", session="s1", load_id="l1"),
+            _beacon("lcp", now, page="/checkout/pay", value=2000.0, session="s1", load_id="l1",
+                    dedupe="lcp-1", rating="good"),
+            _beacon("pageview", now, page="/products/7", session="s2", load_id="l2"),
+            _beacon("lcp", now, page="/products/7", value=3000.0, session="s2", load_id="l2",
+                    device="mobile"),
+            _beacon("error", now, page="/products/7", session="s2", load_id="l2", label="TypeError",
+                    detail='{"message": "x is undefined"}'),
+            _beacon("task_begin", now, label="checkout", session="s1"),
+            _beacon("task_begin", now, label="checkout", session="s2"),
+            _beacon("task_complete", now, label="checkout", session="s1"),
+            _beacon("lcp", now, page="/products/7", value=9.0, synthetic=True),
+        ]
+    )  # fmt: skip
+    # The same report again, grown: it replaces the value, never counts twice.
+    assert store.insert_beacons([_beacon("lcp", now + 5, page="/checkout/pay", value=2500.0,
+                                         session="s1", load_id="l1", dedupe="lcp-1",
+                                         rating="good")]) == 1  # fmt: skip
+    window = {"since": now - 60, "until": now + 60}
+    assert sorted(store.rum_samples("lcp", **window)) == [2500.0, 3000.0]
+    assert store.rum_samples("lcp", page="/checkout*", **window) == [2500.0]
+    assert store.rum_samples("lcp", page="/products/?", **window) == [3000.0]
+    assert store.rum_samples("lcp", page="/Checkout*", **window) == []  # case counts
+    assert store.rum_samples("lcp", device="mobile", **window) == [3000.0]
+    assert store.rum_samples("lcp", synthetic=True, **window) == [9.0]
+    assert store.rum_samples("lcp", since=now + 61, until=now + 120) == []
+    assert store.rum_error_rate(**window) == (1, 2)
+    assert store.rum_error_rate(page="/checkout*", **window) == (0, 1)
+    assert store.rum_task_sessions("checkout", **window) == (1, 2)
+    impact = store.rum_impact(["/products/7", "/checkout/pay"], now - 60, now + 60)
+    assert (impact.sessions, impact.loads, impact.errored) == (2, 2, 1)
+    assert sorted(impact.lcp) == [2500.0, 3000.0]
+    vitals = store.rum_values(now - 60, now + 60)
+    assert sorted((v.page, v.metric, v.value) for v in vitals) == [
+        ("/checkout/pay", "lcp", 2500.0),
+        ("/products/7", "lcp", 3000.0),
+    ]
+    (err,) = store.rum_errors(now - 60, now + 60)
+    assert (err.label, err.page, err.n, err.sessions, err.last) == (
+        "TypeError", "/products/7", 1, 1, now
+    )  # fmt: skip
+    assert (store.rum_count(), store.rum_count(synthetic=True)) == (8, 1)
+    assert store.count("beacons") == 9
+
+
+def test_beacons_age_out_by_the_second_over_several_days(store: Store) -> None:
+    day = 86400.0
+    midnight = T0 - T0 % day
+    ages = [3 * day + 5, 2 * day + 1, 2 * day - 1, 1.5 * day, 0.0]
+    store.insert_beacons(
+        [_beacon("lcp", midnight + 3600 - a, value=float(i), dedupe=f"k{i}")
+         for i, a in enumerate(ages)]
+    )  # fmt: skip
+    cut = midnight + 3600 - 2 * day
+    assert store.prune_beacons(cut) == 2
+    assert store.prune_beacons(cut) == 0
+    left = store.rum_samples("lcp", since=0, until=midnight + 2 * day)
+    assert sorted(left) == [2.0, 3.0, 4.0]
+    # A key whose beacon went is free again: a new report with it is stored anew.
+    assert store.insert_beacons([_beacon("lcp", midnight, value=7.0, dedupe="k0")]) == 1
+    assert sorted(store.rum_samples("lcp", since=0, until=midnight + 2 * day)) == [
+        2.0, 3.0, 4.0, 7.0
+    ]  # fmt: skip
+
+
+def test_incidents_notifications_silences_and_state(store: Store) -> None:
+    inc = Incident(
+        rule="checkout down",
+        subject="probe:checkout",
+        kind="probe",
+        state=IncidentState.PENDING,
+        opened_at=T0,
+        severity="critical",
+    )
+    inc.id = store.save_incident(inc)
+    assert [i.id for i in store.open_incidents()] == [inc.id]
+    inc.state, inc.fired_at, inc.notified, inc.breaches = (
+        IncidentState.FIRING, T0 + 60, Notified.CHANNELS, 3
+    )  # fmt: skip
+    assert store.save_incident(inc) == inc.id
+    store.add_notification(
+        Notification(kind="firing", status="sent", at=T0 + 61, incident_id=inc.id,
+                     rule="checkout down", channel="hook", title="[FIRING] x")
+    )  # fmt: skip
+    store.add_notification(
+        Notification(kind="firing", status="failed", at=T0 + 62, incident_id=inc.id,
+                     channel="mail", attempt=2, error="550")
+    )  # fmt: skip
+    (read,) = store.incidents(since=T0 - 1)
+    assert (read.state, read.notified, read.breaches, read.fired_at) == (
+        IncidentState.FIRING, Notified.CHANNELS, 3, T0 + 60
+    )  # fmt: skip
+    assert [(n.channel, n.status, n.attempt) for n in read.notifications] == [
+        ("hook", "sent", 1), ("mail", "failed", 2)
+    ]  # fmt: skip
+    assert [n.kind for n in store.notifications("firing")] == ["firing", "firing"]
+    inc.state, inc.resolved_at = IncidentState.RESOLVED, T0 + 600
+    store.save_incident(inc)
+    assert store.open_incidents() == []
+    assert store.incidents(since=T0 + 1) == []
+
+    sid = store.add_silence("checkout*", T0, T0 + 3600, "deploy", "ops")
+    store.add_silence("old*", T0 - 7200, T0 - 3600, None, None)
+    assert [(x.id, x.pattern, x.reason) for x in store.silences(T0 + 10)] == [
+        (sid, "checkout*", "deploy")
+    ]  # fmt: skip
+    assert len(store.silences(T0 + 10, active_only=False)) == 2
+
+    assert store.get_kv("alerts.last_run_id") is None
+    store.set_kv("alerts.last_run_id", "41")
+    store.set_kv("alerts.last_run_id", "42")
+    assert store.get_kv("alerts.last_run_id") == "42"
+
+
+def test_runs_for_budgets_charts_and_alerts(store: Store) -> None:
+    from observer.budgets import METRICS, parse_metric
+
+    def journey(at: float, ok: bool) -> ProbeResult:
+        second = Outcome.PASS if ok else Outcome.FAIL
+        return ProbeResult(
+            probe="checkout",
+            kind="journey",
+            outcome=second,
+            started_at=at,
+            duration_ms=1000.0 + at - T0,
+            completed=ok,
+            steps=[
+                StepResult(0, "a", "goto", Outcome.PASS, 0.0, 1.0),
+                StepResult(1, "b", "click", second, 1.0, 2.0),
+            ],
+            pages=[PageVitals(url="http://shop.test/", step_index=0, lcp_ms=900.0)],
+        )
+
+    a, b = journey(T0 + 1, True), journey(T0 + 2, False)
+    c = http_result("health", started_at=T0 + 3)
+    ids = store.record_many([a, b, c], source="serve", batch="b1")
+    samples = store.samples(METRICS["duration"], ["checkout", "health"], since=T0, until=T0 + 9)
+    assert samples == {"checkout": [a.duration_ms], "health": [c.duration_ms]}  # passes only
+    assert store.samples(METRICS["completion"], ["checkout"], batch="b1") == {
+        "checkout": [1.0, 0.0]
+    }
+    assert store.samples(parse_metric("step:b"), ["checkout"], batch="b1") == {"checkout": [2.0]}
+    stats = store.probe_stats(T0, ["checkout", "health", "nobody"])
+    assert (stats["checkout"].runs, stats["checkout"].passed, stats["checkout"].failed) == (2, 1, 1)
+    assert stats["checkout"].last is not None and stats["checkout"].last.id == ids[1]
+    assert "nobody" not in stats
+    (last,) = store.last_runs("checkout", 1)
+    assert last.id == ids[1] and last.failed is not None and last.failed.name == "b"
+    assert [r.id for r in store.recent_runs("checkout")] == [ids[1], ids[0]]
+    assert [r.id for r in store.runs_window("checkout", T0)] == [ids[0], ids[1]]
+    steps = store.step_window([ids[0], ids[1]])
+    assert [(s.run_id, s.name, str(s.outcome)) for s in steps] == [
+        (ids[0], "a", "pass"), (ids[1], "a", "pass"), (ids[1], "b", "fail")
+    ]  # fmt: skip
+    assert [r.id for r in store.runs_after(ids[0])] == [ids[1], ids[2]]
+    assert sorted(store.probe_paths(["checkout"], T0)) == ["http://shop.test/"]
+    assert [(p.probe, p.url) for p in store.lab_pages(T0)] == [
+        ("checkout", "http://shop.test/"), ("checkout", "http://shop.test/")
+    ]  # fmt: skip
+    assert store.prune_runs(T0 + 2) == 1
+    assert [r.id for r in store.runs()] == [ids[2], ids[1]]
+
+
+def test_the_postgresql_password_never_shows(pg_url: str) -> None:
+    password = urlsplit(pg_url).password
+    assert password
+    with open_store(pg_url) as store:
+        assert password not in store.name and ":***@" in store.name
+    wrong = pg_url.replace(f":{password}@", ":not-the-password@")
+    with pytest.raises(StoreError) as info:
+        open_store(wrong)
+    assert "not-the-password" not in str(info.value) and "password" in str(info.value)
+    gone = pg_url.rsplit(":", 1)[0] + ":1/nowhere"
+    with pytest.raises(StoreError) as info:
+        open_store(gone)
+    assert password not in str(info.value) and "cannot connect" in str(info.value)
+
+
+def test_postgresql_beacons_are_kept_by_day_and_days_are_dropped_whole(pg_url: str) -> None:
+    import psycopg
+
+    day = 86400.0
+    midnight = T0 - T0 % day
+    with open_store(pg_url) as store:
+        store.insert_beacons(
+            [_beacon("lcp", midnight - d * day + 60, value=float(d)) for d in (0, 1, 2, 3)]
+        )
+        with psycopg.connect(pg_url) as conn:
+
+            def days() -> list[str]:
+                found = conn.execute(
+                    "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+                    "where i.inhparent = 'beacons'::regclass order by 1"
+                ).fetchall()
+                return [name for (name,) in found]
+
+            assert len(days()) == 4
+            assert store.prune_beacons(midnight - day) == 2
+            assert len(days()) == 2  # the two whole days went as tables, not row by row
+        assert sorted(store.rum_samples("lcp", since=0, until=T0 + day)) == [0.0, 1.0]
