@@ -1,9 +1,13 @@
-"""Shared fixtures: a real demo shop on a free loopback port, probe files in temp dirs, the CLI."""
+"""Shared fixtures: a real demo shop on a free loopback port, probe files in temp dirs, the CLI,
+and a real PostgreSQL (tests/pg.py) with a fresh database per test."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -14,12 +18,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import pytest
 
 from observer.demo.shop import ShopServer
+
+if TYPE_CHECKING:
+    from pg import Cluster, PostgresUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 OBSERVER = [sys.executable, "-m", "observer"]
@@ -30,6 +37,62 @@ def shop() -> Iterator[ShopServer]:
     """A fresh demo shop (its own carts, orders and faults) for one test."""
     with ShopServer() as server:
         yield server
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[Cluster]:
+    """A started PostgreSQL server (tests/pg.py), closed and removed afterwards. Where
+    PostgreSQL cannot run, the test is skipped, or fails when OBSERVER_REQUIRE_POSTGRES=1 says
+    it must be there (CI)."""
+    from pg import Cluster, PostgresUnavailable  # psycopg: only for the tests that need it
+
+    cluster: Cluster | None = None
+    problem: PostgresUnavailable | None = None
+    try:
+        try:
+            cluster = Cluster()
+            cluster.start()
+        except PostgresUnavailable as exc:
+            problem = exc
+        if problem is not None:  # outside the except: the report shows one sentence, not two
+            postgres_missing(problem)
+        assert cluster is not None
+        yield cluster
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session (for each pytest-xdist worker), started when a
+    test first asks for it and stopped at the end, whatever happened."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+def postgres_missing(exc: PostgresUnavailable) -> NoReturn:
+    """Skip, with the reason in the summary; or fail where PostgreSQL is required."""
+    reason = str(exc)
+    if os.environ.get("OBSERVER_REQUIRE_POSTGRES") == "1":
+        details = f"\n{exc.details}" if exc.details else ""
+        pytest.fail(f"OBSERVER_REQUIRE_POSTGRES=1, but {reason}{details}", pytrace=False)
+    pytest.skip(f"no PostgreSQL: {reason}")
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for this test, owned by `observer`: its URL (with the
+    password). Dropped afterwards; a test that stopped the server has it started again."""
+    name = re.sub(r"[^a-z0-9]+", "_", request.node.nodeid.lower()).strip("_")
+    name = f"{name[-50:].lstrip('_')}_{next(_databases)}"  # identifiers: at most 63 bytes
+    url = pg_cluster.create_database(name)
+    yield url
+    pg_cluster.start()
+    pg_cluster.drop_database(name)
 
 
 def set_faults(shop: ShopServer, **faults: Any) -> None:
