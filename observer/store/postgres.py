@@ -21,7 +21,7 @@ from .pgschema import PG_MIGRATIONS
 from .rows import BeaconRow
 from .runs import Runs
 from .schema import SCHEMA_VERSION
-from .sql import Cursor, Engine, marks
+from .sql import Cursor, Engine, marks, stored
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -245,7 +245,7 @@ class PostgresEngine(Engine):
         cols = list(row)
         sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))}) returning id"
         with self.cursor() as cur:
-            cur.execute(sql, [row[c] for c in cols])
+            cur.execute(sql, stored([row[c] for c in cols]))
             return int(cur.fetchone()[0])
 
     def glob(self, column: str) -> str:

@@ -32,6 +32,12 @@ class Cursor(Protocol):
         """The next row, or None."""
 
 
+def stored(values: Sequence[Any]) -> list[Any]:
+    """Values as the schema keeps them: flags as 0 or 1 (PostgreSQL will not take a bool for
+    an integer column, SQLite would store it as one anyway)."""
+    return [int(v) if isinstance(v, bool) else v for v in values]
+
+
 def marks(n: int) -> str:
     """`?,?,?` for n values."""
     return ",".join("?" * n)
@@ -102,4 +108,4 @@ class Engine:
         cols = list(rows[0])
         sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))})"
         with self.cursor() as cur:
-            cur.executemany(sql, [[row[c] for c in cols] for row in rows])
+            cur.executemany(sql, [stored([row[c] for c in cols]) for row in rows])

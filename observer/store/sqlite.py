@@ -16,7 +16,7 @@ from .incidents import Incidents
 from .rows import BeaconRow
 from .runs import Runs
 from .schema import MIGRATIONS, SCHEMA_VERSION, connect
-from .sql import Cursor, Engine, marks
+from .sql import Cursor, Engine, marks, stored
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -83,7 +83,7 @@ class SQLiteEngine(Engine):
         """Insert one row; its rowid."""
         cols = list(row)
         sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))})"
-        return int(self.conn.execute(sql, [row[c] for c in cols]).lastrowid or 0)
+        return int(self.conn.execute(sql, stored([row[c] for c in cols])).lastrowid or 0)
 
     def glob(self, column: str) -> str:
         """SQLite's own GLOB."""
