@@ -23,8 +23,9 @@ import httpx  # noqa: E402
 from _seed import seed  # noqa: E402
 from budgets import CONFIG  # noqa: E402
 
+from observer.background import BackgroundServer  # noqa: E402
 from observer.config import load_project  # noqa: E402
-from observer.server import BackgroundServer, create_app  # noqa: E402
+from observer.server import create_app  # noqa: E402
 from observer.store import SQLiteStore  # noqa: E402
 
 

@@ -24,9 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from observer.background import BackgroundServer  # noqa: E402
 from observer.config import load_project  # noqa: E402
 from observer.demo.shop import ShopServer  # noqa: E402
-from observer.server import BackgroundServer, create_app  # noqa: E402
+from observer.server import create_app  # noqa: E402
 from observer.store import SQLiteStore  # noqa: E402
 
 PROBES = """

@@ -130,7 +130,7 @@ def _in_metric_units(agg: str, value: float, unit: str | None, metric: Metric) -
         if unit == "%":
             raise ValueError(f"{metric.label} is a time: give ms, s or m, not %")
         return value * _UNIT_MS.get(unit or "ms", 1.0)
-    if metric.unit == "ratio":
+    if metric.aggregation == "share":  # one 1 or 0 per run, load or session: judged by rate
         if unit and unit != "%":
             raise ValueError(f"{metric.label} is a share: use rate, e.g. 'rate >= 99%'")
         value = value / 100 if unit == "%" else value

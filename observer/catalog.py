@@ -42,6 +42,7 @@ class Metric:
     needs_load: bool = False
     good_poor: tuple[float, float] | None = None  # web.dev's good / poor limits
     listed: bool = False  # a column of the dashboard's recent runs
+    core: int = 0  # a Core Web Vital: its place among them (LCP, INP, CLS); 0: not one
     step: str | None = None  # for step:NAME
     task: str | None = None  # for completion:TASK (real users)
 
@@ -123,6 +124,7 @@ METRICS: dict[str, Metric] = {
             page="lcp",
             good_poor=(2500, 4000),
             listed=True,
+            core=1,
         ),
         Metric(
             "cls",
@@ -132,6 +134,7 @@ METRICS: dict[str, Metric] = {
             "Cumulative Layout Shift, worst page.",
             page="cls",
             good_poor=(0.1, 0.25),
+            core=3,
         ),
         Metric(
             "inp",
@@ -140,6 +143,7 @@ METRICS: dict[str, Metric] = {
             "inp_ms",
             "Interaction to Next Paint, where the journey interacted.",
             good_poor=(200, 500),
+            core=2,
         ),
         Metric(
             "load",
@@ -225,11 +229,6 @@ def get(name: str) -> Metric | None:
     return METRICS.get(name)
 
 
-def names() -> list[str]:
-    """Every metric's name, in the catalog's order."""
-    return list(METRICS)
-
-
 def run_columns() -> dict[str, str]:
     """Metric -> the runs column that holds it, for every metric a probe produces."""
     return {m.name: m.column for m in METRICS.values() if m.column and m.lab}
@@ -246,8 +245,15 @@ def run_vitals() -> list[Metric]:
 
 
 def vitals() -> list[Metric]:
-    """The web vitals (they have web.dev's good / poor limits), as real users report them."""
-    return [m for m in METRICS.values() if m.good_poor and m.field]
+    """The web vitals (they have web.dev's good / poor limits), as real users report them:
+    the Core Web Vitals first, in their order, then the others."""
+    found = [m for m in METRICS.values() if m.good_poor and m.field]
+    return sorted(found, key=lambda m: m.core or len(found) + 1)
+
+
+def core_vitals() -> list[Metric]:
+    """Google's Core Web Vitals: LCP, INP, CLS."""
+    return [m for m in vitals() if m.core]
 
 
 def listed_columns() -> list[Metric]:

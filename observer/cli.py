@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .rounds import Rounds
     from .store import Store
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR = Exit.OK, Exit.FAIL, Exit.USAGE, Exit.ERROR
+EXIT_OK, EXIT_USAGE, EXIT_ERROR = Exit.OK, Exit.USAGE, Exit.ERROR
 
 
 def _die(message: str, code: int) -> NoReturn:
@@ -569,13 +569,14 @@ def serve(
     """The daemon: scheduled probes, budgets judged continuously, beacons, /metrics, /api."""
     from . import logs
     from .assets import MissingAsset
-    from .secrets import Redactor
+    from .secrets import Redactor, database_secrets
     from .server import create_app, listen
 
     project = load(file)
     need(file, project.require_serve, schedule=not no_schedule)
     _check_devices(project)
-    logs.setup(log_format, log_level, Redactor(project.secrets))
+    known = [*project.secrets, *database_secrets(database(project, db))]
+    logs.setup(log_format, log_level, Redactor(known))
     with open_store(project, db) as store:
         try:
             app = create_app(project, store, schedule=not no_schedule, watch=watch)
@@ -649,14 +650,39 @@ def alerts() -> None:
     test notification to every channel (or --channel) and say which worked."""
 
 
-@alerts.command("show", cls=_Shown, hidden=True)
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print incidents as JSON.")
-def alerts_show(file: str, db: str | None, as_json: bool) -> None:
-    """Open and recent incidents (the last 7 days) with their notifications."""
+def _alerts_options(fn: Any) -> Any:
+    """Both forms take every option the single command took: one that does not apply to a
+    form is accepted and does nothing, as before (hidden from that form's help)."""
+    test = fn.__name__ == "alerts_test"
+    for option in (
+        click.option(
+            "--json", "as_json", is_flag=True, hidden=test, help="Print incidents as JSON."
+        ),
+        click.option(
+            "--db",
+            type=click.Path(dir_okay=False),
+            hidden=test,
+            help="The database: a file or postgresql:// URL (default: settings.database).",
+        ),
+        click.option(
+            "--channel",
+            "channels",
+            multiple=True,
+            metavar="NAME",
+            hidden=not test,
+            help="Only this channel (repeatable).",
+        ),
+        click.argument("file", type=click.Path(dir_okay=False)),
+    ):
+        fn = option(fn)
+    return fn
+
+
+@alerts.command("show", cls=_Shown)
+@_alerts_options
+def alerts_show(file: str, db: str | None, as_json: bool, channels: tuple[str, ...]) -> None:
+    """Open and recent incidents (the last 7 days) with their notifications (the default:
+    `observer alerts FILE`)."""
     project = load(file)
     need(file, project.require, settings=True)
     with open_store(project, db) as store:
@@ -670,15 +696,8 @@ def alerts_show(file: str, db: str | None, as_json: bool) -> None:
 
 
 @alerts.command("test")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--channel",
-    "channels",
-    multiple=True,
-    metavar="NAME",
-    help="Only this channel (repeatable).",
-)
-def alerts_test(file: str, channels: tuple[str, ...]) -> None:
+@_alerts_options
+def alerts_test(file: str, db: str | None, as_json: bool, channels: tuple[str, ...]) -> None:
     """Send a test notification to every channel (or --channel) and say which worked."""
     sys.exit(_alerts_test(load(file), file, channels))
 
@@ -806,13 +825,14 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
     import asyncio
 
     from .assets import MissingAsset
+    from .background import BackgroundServer
     from .budgets import evaluate
     from .demo.shop import ShopServer
     from .demo.traffic import customers as send_customers
     from .report.check import Report
     from .report.console import render_verdicts
     from .rounds import Rounds
-    from .server import BackgroundServer, create_app
+    from .server import create_app
     from .store import open_store as open_
 
     observer_server = BackgroundServer()

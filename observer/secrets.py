@@ -136,10 +136,10 @@ class _ChannelUrl:
     """What of an alert channel (apprise) URL may be seen, and which parts are credentials.
 
     Apprise reads credentials from every part but the scheme: user and password, the host
-    slot when it holds no host name (Slack's slack://TokenA/..., Discord's webhook id,
-    Telegram's bot id), the port slot (Telegram's bot token stands there), the path (webhook
-    tokens: Slack's /T000/B000/XXXX) and the query (?token=...). So only the scheme and a
-    real host name (one with a dot, an IP address, localhost) are shown. Redaction masks each
+    slot of the services that put a token there (TOKEN_HOSTS: Slack's slack://TokenA/...,
+    Discord's webhook id, Telegram's bot id), the port slot (Telegram's bot token stands
+    there), the path (webhook tokens: Slack's /T000/B000/XXXX) and the query (?token=...).
+    So only the scheme and the host name are shown. Redaction masks each
     credential wherever it appears, so of the rest it takes only parts that stand out on
     their own: the password, a token in the host or port slot, long path segments, long values
     of credential keys; the whole URL covers a user name or `hook`.
@@ -147,6 +147,31 @@ class _ChannelUrl:
 
     shown: str
     credentials: frozenset[str]
+
+
+# apprise services whose URL puts a token (or a webhook or bot id) where a host would stand:
+# slack://TokenA/TokenB/TokenC, discord://WebhookID/Token, tgram://BotToken/ChatID, ...
+TOKEN_HOSTS = frozenset(
+    {
+        "slack",
+        "discord",
+        "tgram",
+        "msteams",
+        "pover",
+        "join",
+        "pbul",
+        "prowl",
+        "opsgenie",
+        "pagerduty",
+        "ifttt",
+        "pushed",
+        "psafer",
+        "psafers",
+        "gchat",
+        "guilded",
+        "revolt",
+    }
+)
 
 
 def _read_channel_url(url: str) -> _ChannelUrl | None:
@@ -169,14 +194,17 @@ def _read_channel_url(url: str) -> _ChannelUrl | None:
     if port and not port.isdigit():
         found.add(port)
     named = "." in host or host.lower() == "localhost" or host.startswith("[")
-    if host and not named and len(host) >= 6:
+    # A token in the host slot: only for the services that put one there (a single-label
+    # host elsewhere is a host name, alertmanager or ntfy-server, and must not be masked).
+    token_host = bool(host) and not named and parts.scheme.lower() in TOKEN_HOSTS
+    if token_host and len(host) >= 6:
         found.add(host)
     found.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
     for key, value in parse_qsl(parts.query):
         if len(value) >= 6 and any(w in key.lower() for w in _CREDENTIAL_KEYS):
             found.add(value)
     user = f"{MASK}@" if parts.username or parts.password else ""
-    shown = (parts.hostname or "") if named else (MASK if host else "")
+    shown = MASK if token_host else (parts.hostname or "")
     return _ChannelUrl(f"{parts.scheme}://{user}{shown}", frozenset(found))
 
 
@@ -190,3 +218,14 @@ def mask_url(url: str) -> str:
     """A channel URL fit to show: its scheme and host, never credentials or tokens."""
     read = _read_channel_url(url)
     return f"{read.shown}/{MASK}" if read else MASK
+
+
+def database_secrets(target: str) -> set[str]:
+    """A PostgreSQL URL and its password (an SQLite path holds none)."""
+    if not target.startswith(("postgresql://", "postgres://")):
+        return set()
+    try:
+        password = urlsplit(target).password
+    except ValueError:
+        return {target}
+    return {target, password} if password and len(password) >= 3 else {target}

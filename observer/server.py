@@ -17,7 +17,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .background import BackgroundServer as BackgroundServer  # the CLI imports it from here
 from .config import Project
 from .daemon import Daemon
 from .retention import keep_pruning

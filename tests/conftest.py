@@ -194,7 +194,7 @@ class ServeProcess:
     def __init__(
         self,
         config: Path,
-        db: Path,
+        db: Path | str,
         *extra: str,
         start_timeout: float,
         command: Sequence[str] = OBSERVER,

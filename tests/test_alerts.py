@@ -1172,6 +1172,10 @@ def test_alerts_lists_incidents(harness: Callable[..., Harness], smtp: Smtp, hoo
     before = observer("alerts", "--db", str(h.db), "--json", str(h.path))
     assert before.code == 0, before.stderr
     assert before.json()["incidents"], before.stdout
+    # The explicit form, and an option of the other form, accepted as it always was.
+    shown = observer("alerts", "show", str(h.path), "--db", str(h.db), "--json")
+    assert shown.code == 0 and shown.json() == before.json(), shown.stderr
+    assert observer("alerts", str(h.path), "--db", str(h.db), "--channel", "hook").code == 0
 
 
 def test_silence_and_list(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from observer.background import BackgroundServer
 from observer.demo.shop import ShopServer
-from observer.server import BackgroundServer
 
 
 def test_the_url_is_known_before_the_app_and_stop_runs_its_shutdown() -> None:

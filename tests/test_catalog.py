@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from observer import catalog
+from observer.background import BackgroundServer
 from observer.budgets import METRICS, Status, evaluate, parse_metric
 from observer.config import ConfigError, load_project
 from observer.results import HttpDetails, Outcome, ProbeResult
-from observer.server import BackgroundServer, create_app
+from observer.server import create_app
 from observer.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,9 +31,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from observer.background import BackgroundServer
 from observer.config import load_project
 from observer.rum.model import KINDS, MAX_CLS, MAX_TIME_MS, NAV_TYPES, RATINGS, VITALS
-from observer.server import BackgroundServer, create_app
+from observer.server import create_app
 from observer.store import SQLiteStore
 
 # A distinctive User-Agent: its family and class may be stored, the string never.

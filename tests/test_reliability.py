@@ -34,11 +34,12 @@ import pytest
 from conftest import OBSERVER, ServeProcess, dump_database, rows
 from test_secrets import forms
 
+from observer.background import BackgroundServer
 from observer.config import load_project
 from observer.demo.shop import ShopServer
 from observer.results import Outcome, ProbeResult
 from observer.runner import run_all
-from observer.server import BODY_TIMEOUT, BackgroundServer, create_app
+from observer.server import BODY_TIMEOUT, create_app
 from observer.store import BUSY_TIMEOUT_MS, SQLiteStore, Store
 
 DEADLINE = 60.0  # liveness bound for anything we wait for

@@ -30,12 +30,13 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
+from observer.background import BackgroundServer
 from observer.browser import launch
 from observer.budgets import evaluate
 from observer.config import load_project
 from observer.demo.shop import ShopServer
 from observer.runner import run_all
-from observer.server import BackgroundServer, create_app
+from observer.server import create_app
 from observer.store import BeaconRow, SQLiteStore
 
 # Google's file as npm ships it: the vendored copy is byte for byte web-vitals' own

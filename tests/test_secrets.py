@@ -503,6 +503,9 @@ def test_a_channel_url_shows_scheme_and_host_and_gives_up_its_credentials() -> N
             {"Pw9secret"},
         ),
         ("json://localhost:8080/x", "json://localhost/***", set()),
+        # A one-word host name (a container's, a cluster service's) is a host, not a token.
+        ("json://alertmanager:9093/api/v2/alerts", "json://alertmanager/***", set()),
+        ("ntfy://ntfy-server/ops-alerts", "ntfy://ntfy-server/***", {"ops-alerts"}),
     ],
 )
 def test_tokens_in_the_host_or_port_slot_are_credentials(

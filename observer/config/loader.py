@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..budgets import Rule, Threshold, parse_metric, parse_threshold
 from ..catalog import Metric
 from ..hints import did_you_mean
-from ..secrets import url_secrets
+from ..secrets import database_secrets, url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
 from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
 from .models import (
@@ -1141,6 +1141,10 @@ def _collect_secrets(project: Project) -> list[str]:
     for url in project.config.alerts.channels.values():
         if url not in unknown:
             found.update(url_secrets(url))
+    # A PostgreSQL URL's password (and the URL itself) never reach a log or a report.
+    database = project.config.settings.database
+    if database not in unknown:
+        found.update(database_secrets(database))
     dash = project.config.settings.dashboard
     if dash.token:
         found.add(dash.token)

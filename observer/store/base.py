@@ -176,9 +176,9 @@ class Store(Protocol):
         self,
         since: float,
         until: float,
-        metrics: tuple[str, ...] = ("lcp", "inp", "cls", "fcp", "ttfb"),
+        metrics: tuple[str, ...] | None = None,
     ) -> list[RumValue]:
-        """Real users' vitals in a window."""
+        """Real users' vitals in a window (every web vital the catalog lists, or these)."""
         ...
 
     def rum_errors(self, since: float, until: float, limit: int = 20) -> list[RumError]:

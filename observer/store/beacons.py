@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from .. import catalog
 from .rows import BeaconRow, RumError, RumImpact, RumValue
 from .sql import Engine, marks
 
@@ -121,9 +122,11 @@ class Beacons(Engine):
         self,
         since: float,
         until: float,
-        metrics: tuple[str, ...] = ("lcp", "inp", "cls", "fcp", "ttfb"),
+        metrics: tuple[str, ...] | None = None,
     ) -> list[RumValue]:
-        """Real users' vitals in a window."""
+        """Real users' vitals in a window (every web vital the catalog lists, or these)."""
+        if metrics is None:
+            metrics = tuple(m.name for m in catalog.vitals())
         rows = self.all(
             f"select received_at, page, metric, value, rating, device from beacons "
             f"where metric in ({marks(len(metrics))}) and received_at >= ? and received_at < ? "

@@ -22,6 +22,8 @@ from .access import authorized, denied, remember_token
 from .state import State, success_rate
 
 DAY = 86400.0
+# The Core Web Vitals, as the overview's and the real users' page tables show them.
+_CORE = tuple(m.name for m in catalog.core_vitals())
 _env: Environment | None = None
 
 
@@ -111,7 +113,8 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
         "probes": probes,
         "verdicts": verdicts,
         "incidents": store.open_incidents(),
-        "rum": _rum_table(store.rum_values(now - DAY, now, ("lcp", "inp", "cls")), limit=8),
+        "rum": _rum_table(store.rum_values(now - DAY, now, _CORE), limit=8),
+        "core": catalog.core_vitals(),
         "covers": covers,
         "measured": measured,
     }
@@ -126,13 +129,14 @@ def _rum_table(rows: list[RumValue], limit: int = 20) -> list[dict[str, Any]]:
     """Top pages by LCP samples with p75 LCP, INP, CLS and their ratings (from rum_values)."""
     by_page: dict[str, dict[str, list[float]]] = {}
     for r in rows:
-        if r.metric in ("lcp", "inp", "cls"):
+        if r.metric in _CORE:
             by_page.setdefault(r.page or "(unknown)", {}).setdefault(r.metric, []).append(r.value)
-    ranked = sorted(by_page.items(), key=lambda kv: -len(kv[1].get("lcp", [])))[:limit]
+    first = _CORE[0]  # pages ranked by how many LCP samples they have
+    ranked = sorted(by_page.items(), key=lambda kv: -len(kv[1].get(first, [])))[:limit]
     out = []
     for page, metrics in ranked:
-        row: dict[str, Any] = {"page": page, "samples": len(metrics.get("lcp", []))}
-        for m in ("lcp", "inp", "cls"):
+        row: dict[str, Any] = {"page": page, "samples": len(metrics.get(first, []))}
+        for m in _CORE:
             vals = metrics.get(m, [])
             if vals:
                 p75 = percentile(vals, 75)
@@ -197,7 +201,7 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
         step_chart = charts.timeseries(
             [charts.Series(k, v) for k, v in top], step_lines, title="Slowest steps (24 h)"
         )
-        timed = [m for m in catalog.vitals() if m.unit == "ms" and m.column]
+        timed = [m for m in catalog.run_vitals() if m.good_poor and m.unit == "ms"]
         vitals_chart = charts.timeseries(
             [
                 charts.Series(
@@ -318,7 +322,7 @@ def _rum_data(state: State) -> dict[str, Any]:
         ] += 1
         devices.setdefault((beacon.metric, beacon.device or "unknown"), []).append(beacon.value)
     charts_by_metric = {}
-    for metric in ("lcp", "inp", "cls"):
+    for metric in _CORE:
         series = [
             charts.Series(
                 page,
@@ -350,8 +354,9 @@ def _rum_data(state: State) -> dict[str, Any]:
         for m, s in sorted(shares.items())
     ]
     device_rows = []
-    for metric in ("lcp", "inp", "cls", "fcp", "ttfb"):
-        row: dict[str, Any] = {"metric": metric.upper()}
+    for vital in catalog.vitals():
+        metric = vital.name
+        row: dict[str, Any] = {"metric": vital.heading}
         for dev in ("mobile", "desktop", "tablet"):
             vals = devices.get((metric, dev), [])
             row[dev] = (
@@ -401,6 +406,7 @@ def _rum_data(state: State) -> dict[str, Any]:
         )
     return {
         "charts": charts_by_metric,
+        "core": catalog.core_vitals(),
         "shares": share_rows,
         "devices": device_rows,
         "side": side,
