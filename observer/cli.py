@@ -782,6 +782,50 @@ def silence(
     click.echo(f"silenced '{pattern}' for {duration}" + (f": {reason}" if reason else ""))
 
 
+@main.group()
+def db() -> None:
+    """The database itself: copy history between SQLite files and PostgreSQL."""
+
+
+@db.command("copy")
+@click.argument("targets", nargs=-1, required=True, metavar="SRC... DST")
+def db_copy(targets: tuple[str, ...]) -> None:
+    """Copy all history (runs with their steps, pages, errors and artifact records, beacons,
+    incidents, notifications, silences) from each SRC into DST: SQLite files or
+    postgresql:// URLs, either way. A SRC written LOCATION=FILE gives its runs that have no
+    location that one. Run it again to resume; it prints what each table holds."""
+    from .store import StoreError, open_store
+
+    if len(targets) < 2:
+        _die("give at least one source and a destination: observer db copy SRC... DST", EXIT_USAGE)
+    *sources, destination = targets
+    try:
+        with open_store(destination) as dst:
+            complete = all(_copy_one(source, dst, destination) for source in sources)
+    except StoreError as exc:
+        _die(str(exc), EXIT_ERROR)
+    sys.exit(EXIT_OK if complete else Exit.FAIL)
+
+
+def _copy_one(source: str, dst: Store, destination: str) -> bool:
+    """One source into the open destination; True when every table is complete."""
+    from .store import copy_history, open_store, shown
+
+    location, _, target = source.partition("=")
+    if not target or "/" in location or ":" in location:
+        location, target = "", source
+    if os.path.abspath(target) == os.path.abspath(destination) or target == destination:
+        _die(f"{shown(target)} is the destination itself", EXIT_USAGE)
+    label = target if "://" in target else os.path.abspath(target)
+    with open_store(target) as src:
+        counts = copy_history(src, dst, shown(label), location=location or None)
+    click.echo(f"{shown(target)} -> {dst.name}" + (f" (location {location})" if location else ""))
+    for c in counts:
+        mark = "ok " if c.complete else "MISSING"
+        click.echo(f"  {mark} {c.table:<13} {c.held:>9} of {c.source:<9} ({c.copied} now)")
+    return all(c.complete for c in counts)
+
+
 @main.command("demo-shop")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535))

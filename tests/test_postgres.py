@@ -14,7 +14,7 @@ import httpx
 from conftest import ServeProcess, observer
 from pages import Page, PageServer
 
-from observer.store import open_store
+from observer.store import SCHEMA_VERSION, open_store
 
 START_TIMEOUT = 30.0
 
@@ -70,7 +70,8 @@ def test_commands_run_on_postgresql_and_never_show_its_password(
     assert budgets.json()["budgets"][0]["samples"] == 3  # the run and the check's two
     doctor = observer("doctor", str(path), "--db", pg_url)
     line = next(ln for ln in doctor.stdout.splitlines() if "database" in ln)
-    assert "schema 4/4, 3 runs, PostgreSQL" in line and ":***@" in line, doctor.stdout
+    assert f"schema {SCHEMA_VERSION}/{SCHEMA_VERSION}, 3 runs, PostgreSQL" in line, doctor.stdout
+    assert ":***@" in line, doctor.stdout
     assert password not in doctor.stdout + doctor.stderr
     prune = observer("prune", str(path), "--db", pg_url)
     assert prune.code == 0 and password not in prune.stdout + prune.stderr
@@ -88,10 +89,10 @@ def test_db_then_environment_then_settings_choose_the_database(
             env_too = {**env, "OBSERVER_DATABASE": urls["env"]}
             assert observer("run", str(path), env=env_too).code == 0
             assert observer("run", str(path), "--db", urls["flag"], env=env_too).code == 0
+            # A file path still means SQLite, relative to where the command runs.
+            local = observer("run", str(path), "--db", "here.db", env=env_too, cwd=tmp_path)
+            assert local.code == 0 and (tmp_path / "here.db").exists()
         assert [len(runs_in(urls[n])) for n in ("flag", "env", "file")] == [1, 1, 1]
-        # A file path still means SQLite, relative to where the command runs.
-        local = observer("run", str(path), "--db", "here.db", env=env, cwd=tmp_path)
-        assert local.code == 0 and (tmp_path / "here.db").exists()
     finally:
         for name in urls:
             pg_cluster.drop_database(f"choice_{name}")
@@ -125,7 +126,7 @@ def test_serve_on_postgresql_logs_and_answers_without_the_password(
         serve = ServeProcess(path, pg_url, start_timeout=START_TIMEOUT)
         try:
             listen = serve.events("listen")
-            assert listen and ":***@" in listen[0]["message"], serve.tail()
+            assert listen and ":***@" in listen[0]["msg"], serve.tail()
             runs: list[dict[str, Any]] = []
             deadline = time.monotonic() + 60
             while not runs and time.monotonic() < deadline:  # the probe runs every second

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .base import Store, StoreError
+from .copy import Count, copy_history
 
 # psycopg itself is imported only when a PostgreSQL store opens.
 from .postgres import is_url, masked
@@ -40,6 +41,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArtifactRow",
     "BeaconRow",
+    "Count",
     "ErrorRow",
     "ExpectationRow",
     "Incident",
@@ -60,6 +62,7 @@ __all__ = [
     "StepTime",
     "Store",
     "StoreError",
+    "copy_history",
     "is_url",
     "masked",
     "open_store",

@@ -16,6 +16,10 @@ class Beacons(Engine):
     """Beacon rows: one per metric, error, page view or task milestone. Writing them
     (`insert_beacons`) differs by engine: see sqlite.py and postgres.py."""
 
+    def insert_beacons(self, rows: list[BeaconRow]) -> int:
+        """Store beacons in one transaction; each engine writes them its own way."""
+        raise NotImplementedError
+
     def _where(
         self,
         metric: str,

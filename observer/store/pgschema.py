@@ -192,6 +192,13 @@ def _v4(cur: Any) -> None:
     cur.execute(_V4)
 
 
+def _v5(cur: Any) -> None:
+    cur.execute(
+        "create table copies (source text not null, tbl text not null, old_id bigint not null, "
+        "new_id bigint not null, primary key (source, tbl, old_id))"
+    )
+
+
 def _already(cur: Any) -> None:
     """A version the first PostgreSQL migration already covers."""
 
@@ -202,4 +209,5 @@ PG_MIGRATIONS: list[tuple[str, PgMigration]] = [
     ("real-user beacons", _already),
     ("incidents, notifications, silences", _already),
     ("step logs and captures, page flags, trace replays", _v4),
+    ("what db copy has copied", _v5),
 ]

@@ -44,6 +44,7 @@ TABLES = frozenset(
         "silences",
         "kv",
         "migrations",
+        "copies",
     }
 )
 # Held while migrating, so that processes starting together migrate once.

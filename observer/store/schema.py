@@ -202,11 +202,26 @@ def _m4_failures_and_pages(db: sqlite_utils.Database) -> None:
     db.execute("alter table runs add column replay text")
 
 
+def _m5_copies(db: sqlite_utils.Database) -> None:
+    # `observer db copy`: which row of which source became which row here, so that a copy
+    # that stopped resumes where it stopped and several sources merge without clashing ids.
+    db.execute(
+        """create table copies (
+            source text not null,
+            tbl text not null,
+            old_id integer not null,
+            new_id integer not null,
+            primary key (source, tbl, old_id)
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
     ("incidents, notifications, silences", _m3_alerts),
     ("step logs and captures, page flags, trace replays", _m4_failures_and_pages),
+    ("what db copy has copied", _m5_copies),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -67,6 +67,10 @@ class SQLiteEngine(Engine):
     def transaction(self) -> Iterator[None]:
         """One write transaction, taken up front so concurrent writers queue, not fail."""
         with self._lock:
+            if self.conn.in_transaction:  # this thread's own, further out: a savepoint
+                with self._savepoint():
+                    yield
+                return
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -78,6 +82,22 @@ class SQLiteEngine(Engine):
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._depth = getattr(self, "_depth", 0) + 1
+        name = f"observer_{self._depth}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
 
     def insert_id(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; its rowid."""
