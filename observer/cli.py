@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 EXIT_OK, EXIT_USAGE, EXIT_ERROR = Exit.OK, Exit.USAGE, Exit.ERROR
+DB_HELP = (
+    "The database: an SQLite file or a postgresql:// URL "
+    "(default: $OBSERVER_DATABASE, then settings.database, then ./observer.db)."
+)
 
 
 def _die(message: str, code: int) -> NoReturn:
@@ -169,7 +173,9 @@ def schema() -> None:
     "--probe", "probes", multiple=True, metavar="NAME", help="Run only this probe (repeatable)."
 )
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+    "--db",
+    type=click.Path(dir_okay=False),
+    help=DB_HELP,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON on stdout.")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Probes at once (default 4).")
@@ -391,7 +397,9 @@ def _emit(report: Report, outputs: Outputs, title: str) -> NoReturn:
     help="Check only this probe and its budgets (repeatable).",
 )
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+    "--db",
+    type=click.Path(dir_okay=False),
+    help=DB_HELP,
 )
 @click.option(
     "--baseline",
@@ -471,7 +479,9 @@ def _verdict_line(report: Any) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+    "--db",
+    type=click.Path(dir_okay=False),
+    help=DB_HELP,
 )
 @click.option(
     "--window",
@@ -515,7 +525,7 @@ def budgets(file: str, alert: bool, db: str | None, window: str | None, outputs:
 
 @main.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file to check.")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def doctor(file: str | None, db: str | None) -> None:
     """Report the browser, Playwright and database observer would use."""
     from .browser import install_hint
@@ -539,7 +549,9 @@ def doctor(file: str | None, db: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8780, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+    "--db",
+    type=click.Path(dir_okay=False),
+    help=DB_HELP,
 )
 @click.option("--watch", is_flag=True, help="Reload when the probe file changes (as on SIGHUP).")
 @click.option("--no-schedule", is_flag=True, help="Only take beacons and serve; run no probes.")
@@ -597,7 +609,9 @@ def serve(
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file (default: settings.database)."
+    "--db",
+    type=click.Path(dir_okay=False),
+    help=DB_HELP,
 )
 def prune(file: str, db: str | None) -> None:
     """Delete what is past its retention: runs (settings.retention.runs), artifacts
@@ -732,7 +746,7 @@ def _alerts_test(project: Project, file: str, only: tuple[str, ...]) -> int:
 @click.option("--for", "duration", metavar="DURATION", help="How long, e.g. 2h, 30m, 1d.")
 @click.option("--reason", help="Why (shown in the list and the incident history).")
 @click.option("--list", "show", is_flag=True, help="List the silences in force.")
-@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file (default ./observer.db).")
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 @click.option(
     "--file",
     "file",
