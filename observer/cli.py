@@ -295,6 +295,33 @@ def run_and_record(
 
 
 @dataclass(frozen=True)
+class Duties:
+    """What `observer serve` does: its roles, where it runs, whether it watches its file."""
+
+    watch: bool = False
+    no_schedule: bool = False
+    roles: tuple[str, ...] = ()
+    location: str | None = None
+
+    def resolve(self, *, shared: bool) -> frozenset[str]:
+        """The roles to take; exit 2 for roles an SQLite file cannot share out."""
+        everything = frozenset({"runner", "ingest", "alerter", "web"})
+        chosen = everything if not self.roles or "all" in self.roles else frozenset(self.roles)
+        if chosen != everything and not shared:
+            _die(
+                f"--role {' --role '.join(sorted(chosen))} needs PostgreSQL (--db, "
+                "$OBSERVER_DATABASE or settings.database as postgresql://...): on an SQLite file "
+                "one process does everything",
+                EXIT_USAGE,
+            )
+        if self.no_schedule:
+            # On one SQLite file a --no-schedule server serves beside the one that runs and
+            # alerts: it must not alert too. On PostgreSQL one alerter leads, so it may.
+            chosen -= {"runner"} if shared else {"runner", "alerter"}
+        return chosen
+
+
+@dataclass(frozen=True)
 class Outputs:
     """The reports a command that judges budgets was asked for (--json, --junit, ...)."""
 
@@ -305,18 +332,31 @@ class Outputs:
     strict: bool = False
 
 
-def _report_options(fn: Any) -> Any:
-    """The report options, handed to the command as one `outputs` (an Outputs)."""
+def _grouped(cls: type[Any], keyword: str, options: list[Any]) -> Callable[[Any], Any]:
+    """Click options handed to the command as one dataclass `cls`, as `keyword`: options that
+    travel together make one parameter, not five."""
     import functools
 
-    names = [f.name for f in fields(Outputs)]
+    def decorate(fn: Any) -> Any:
+        names = [f.name for f in fields(cls)]
 
-    @functools.wraps(fn)
-    def command(**kwargs: Any) -> Any:
-        outputs = Outputs(**{name: kwargs.pop(name) for name in names})
-        return fn(outputs=outputs, **kwargs)
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            group = cls(**{name: kwargs.pop(name) for name in names})
+            return fn(**{keyword: group}, **kwargs)
 
-    for option in reversed(
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _report_options(fn: Any) -> Any:
+    """The report options, handed to the command as one `outputs` (an Outputs)."""
+    return _grouped(
+        Outputs,
+        "outputs",
         [
             click.option(
                 "--json", "as_json", is_flag=True, help="Print the report as JSON on stdout."
@@ -342,10 +382,8 @@ def _report_options(fn: Any) -> Any:
                 is_flag=True,
                 help="Treat degraded, inconclusive and flaky as failures (exit 1).",
             ),
-        ]
-    ):
-        command = option(command)
-    return command
+        ],
+    )(fn)
 
 
 def _emit(report: Report, outputs: Outputs, title: str) -> NoReturn:
@@ -544,6 +582,26 @@ def doctor(file: str | None, db: str | None) -> None:
     sys.exit(EXIT_OK if ok else EXIT_ERROR)
 
 
+_serve_duties = _grouped(
+    Duties,
+    "duties",
+    [
+        click.option(
+            "--watch", is_flag=True, help="Reload when the probe file changes (as on SIGHUP)."
+        ),
+        click.option("--no-schedule", is_flag=True, help="Every role but runner: run no probes."),
+        click.option(
+            "--role",
+            "roles",
+            multiple=True,
+            type=click.Choice(["all", "runner", "ingest", "alerter", "web"]),
+            help="What this process does (repeatable; default all); any but all needs PostgreSQL.",
+        ),
+        click.option("--location", help="Where this runner runs (over settings.location)."),
+    ],
+)
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -553,8 +611,7 @@ def doctor(file: str | None, db: str | None) -> None:
     type=click.Path(dir_okay=False),
     help=DB_HELP,
 )
-@click.option("--watch", is_flag=True, help="Reload when the probe file changes (as on SIGHUP).")
-@click.option("--no-schedule", is_flag=True, help="Only take beacons and serve; run no probes.")
+@_serve_duties
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -569,29 +626,27 @@ def doctor(file: str | None, db: str | None) -> None:
     show_default=True,
 )
 def serve(
-    file: str,
-    host: str,
-    port: int,
-    db: str | None,
-    watch: bool,
-    no_schedule: bool,
-    log_format: str,
-    log_level: str,
+    file: str, host: str, port: int, db: str | None, duties: Duties, log_format: str, log_level: str
 ) -> None:
     """The daemon: scheduled probes, budgets judged continuously, beacons, /metrics, /api."""
     from . import logs
     from .assets import MissingAsset
     from .secrets import Redactor, database_secrets
     from .server import create_app, listen
+    from .store import is_url
 
     project = load(file)
-    need(file, project.require_serve, schedule=not no_schedule)
+    target = database(project, db)
+    roles = duties.resolve(shared=is_url(target))
+    need(file, project.require_serve, schedule="runner" in roles)
     _check_devices(project)
-    known = [*project.secrets, *database_secrets(database(project, db))]
+    known = [*project.secrets, *database_secrets(target)]
     logs.setup(log_format, log_level, Redactor(known))
     with open_store(project, db) as store:
         try:
-            app = create_app(project, store, schedule=not no_schedule, watch=watch)
+            app = create_app(
+                project, store, watch=duties.watch, roles=roles, location=duties.location
+            )
         except MissingAsset as exc:
             _die(str(exc), EXIT_ERROR)
         import signal

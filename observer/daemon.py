@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .budgets import Verdict, evaluate
 from .config import ConfigError, Probe, Project, load_for_serve
 from .results import Outcome, ProbeResult
 from .retention import keep_pruning
 from .runner import Runner, error_result
-from .scheduler import Scheduler
+from .scheduler import Scheduler, slot_number
+from .store.rows import RunnerRow
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -56,26 +61,92 @@ class Daemon:
     _runner: Runner | None = None
     _scheduler: Scheduler | None = None
     _mtimes: dict[str, float] = field(default_factory=dict)
+    roles: frozenset[str] = frozenset({"runner", "alerter"})  # what this process does
+    location: str | None = None  # --location, over settings.location
+    _offset: float = 0.0  # the database's clock minus ours
+    _identity: RunnerRow | None = None
+
+    @property
+    def runs_probes(self) -> bool:
+        """The runner role: probes run here on their schedules."""
+        return "runner" in self.roles
+
+    @property
+    def judges(self) -> bool:
+        """The alerter role: budgets are judged every cycle (and retention kept)."""
+        return "alerter" in self.roles
 
     async def start(self) -> None:
         """Launch nothing yet (the browser starts with the first journey); begin scheduling."""
+        self.project = self._located(self.project)
         settings = self.project.config.settings
-        self._runner = Runner(self.project, retry_launch_after=10.0)
-        await self._runner.__aenter__()
-        self._scheduler = Scheduler(self._run, settings.concurrency)
-        self._scheduler.set_probes(self.project.probes, settings.every)
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._evaluate_loop(), name="evaluate"),
-            # First let start-up finish.
-            loop.create_task(
-                keep_pruning(lambda: self.project, self.store, first=5), name="retention"
-            ),
-        ]
+        if self.store.shared:
+            await self._heartbeat()  # also reads the database's clock
+            self._tasks.append(loop.create_task(self._heartbeat_loop(), name="heartbeat"))
+        if self.runs_probes:
+            self._runner = Runner(self.project, retry_launch_after=10.0)
+            await self._runner.__aenter__()
+            self._scheduler = Scheduler(
+                self._run, settings.concurrency, clock=self._now, aligned=self.store.shared
+            )
+            self._scheduler.set_probes(self._mine(self.project), settings.every)
+        if self.judges:
+            self._tasks += [
+                loop.create_task(self._evaluate_loop(), name="evaluate"),
+                # First let start-up finish.
+                loop.create_task(
+                    keep_pruning(lambda: self.project, self.store, first=5), name="retention"
+                ),
+            ]
         if self.watch:
             self._mtimes = self._stat()
             self._tasks.append(loop.create_task(self._watch_loop(), name="watch"))
-        log.info("scheduling %d probes", len(self._scheduler.slots), extra={"event": "start"})
+        scheduled = len(self._scheduler.slots) if self._scheduler else 0
+        log.info("scheduling %d probes", scheduled, extra={"event": "start"})
+
+    def _now(self) -> float:
+        """Now by the database's clock (our own on SQLite)."""
+        return time.time() + self._offset
+
+    def _located(self, project: Project) -> Project:
+        """The project, with --location over settings.location."""
+        if self.location is None or project.config.settings.location == self.location:
+            return project
+        settings = project.config.settings.model_copy(update={"location": self.location})
+        project.config = project.config.model_copy(update={"settings": settings})
+        return project
+
+    def _mine(self, project: Project) -> list[Probe]:
+        """The probes this location runs: those without `locations`, and those naming it."""
+        here = project.config.settings.location
+        return [p for p in project.probes if not p.locations or here in p.locations]
+
+    async def _heartbeat(self) -> None:
+        """Tell the database this process is alive; read its clock."""
+        if self._identity is None:
+            self._identity = RunnerRow(
+                id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+                location=self.project.config.settings.location,
+                version=__version__,
+                config_hash=config_hash(self.project),
+                roles=",".join(sorted(self.roles)),
+                started_at=time.time(),
+            )
+        me = self._identity
+        me.config_hash = config_hash(self.project)
+        me.in_flight = len(self._scheduler.in_flight) if self._scheduler else 0
+        before = time.time()
+        await asyncio.to_thread(self.store.heartbeat, me)
+        self._offset = me.last_seen - (before + time.time()) / 2
+
+    async def _heartbeat_loop(self, every: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._heartbeat()
+            except Exception as exc:
+                log.warning("heartbeat: %s", exc, extra={"event": "heartbeat_error"})
 
     @property
     def scheduler(self) -> Scheduler:
@@ -89,8 +160,35 @@ class Daemon:
         assert self._runner is not None
         return self._runner
 
+    async def _claimed(self, probe: Probe, scheduled: float) -> bool:
+        """On a shared database: whether this runner took the slot (another may have)."""
+        if not self.store.shared:
+            return True
+        every = None if probe.cron else (probe.every or self.project.config.settings.every)
+        slot = slot_number(probe, scheduled, every)
+        here = self.project.config.settings.location or ""
+        me = self._identity.id if self._identity else ""
+        try:
+            return await asyncio.to_thread(self.store.claim_slot, probe.name, here, slot, me)
+        except Exception as exc:
+            log.warning(
+                "slot %d of %s not claimed: %s",
+                slot,
+                probe.name,
+                exc,
+                extra={"event": "claim_error", "probe": probe.name},
+            )
+            return False
+
     async def _run(self, probe: Probe, scheduled: float) -> None:
-        lag = max(0.0, time.time() - scheduled)
+        if not await self._claimed(probe, scheduled):
+            log.debug(
+                "slot of %s taken by another runner",
+                probe.name,
+                extra={"event": "slot_taken", "probe": probe.name},
+            )
+            return
+        lag = max(0.0, self._now() - scheduled)
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         limit = (probe.timeout or settings.timeout) * (retries + 1) + HANG_MARGIN
@@ -217,10 +315,11 @@ class Daemon:
                 extra={"event": "reload_refused"},
             )
             return False
-        self.project = project
-        self.runner.use(project)
-        await self.scheduler.limit.resize(project.config.settings.concurrency)
-        self.scheduler.set_probes(project.probes, project.config.settings.every)
+        self.project = project = self._located(project)
+        if self.runs_probes:
+            self.runner.use(project)
+            await self.scheduler.limit.resize(project.config.settings.concurrency)
+            self.scheduler.set_probes(self._mine(project), project.config.settings.every)
         for callback in self.on_reload:
             callback(project)
         if self.watch:
@@ -250,3 +349,15 @@ class Daemon:
             grace,
             extra={"event": "stop", "cancelled": cancelled},
         )
+
+
+def config_hash(project: Project) -> str:
+    """A short hash of the probe file and its includes, as they are on disk: runners with
+    different ones run different configs."""
+    digest = hashlib.sha256()
+    for path in [project.path, *project.included]:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"(unreadable)")
+    return digest.hexdigest()[:12]

@@ -43,6 +43,7 @@ def prune(project: Project, store: Store, now: float | None = None) -> Pruned:
             project.resolve(settings.artifacts), now - settings.retention.artifacts
         ),
     )
+    store.prune_slots(now - 86400.0)  # claims only guard slots still to come
     if any(gone.as_dict().values()):
         counts = gone.as_dict()
         log.info("retention removed %s", counts, extra={"event": "retention", **counts})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -34,6 +35,19 @@ def jitter(name: str, interval: float, cap: float = 30.0) -> float:
     digest = hashlib.sha256(name.encode()).digest()
     fraction = int.from_bytes(digest[:8], "big") / 2**64
     return fraction * min(interval, cap)
+
+
+def aligned_next(now: float, every: float, offset: float) -> float:
+    """The first k * every + offset after now."""
+    return (math.floor((now - offset) / every) + 1) * every + offset
+
+
+def slot_number(probe: Probe, scheduled: float, every: float | None) -> int:
+    """Which slot a scheduled run is: the same number for every runner that meets it, even a
+    few seconds apart (a cron run: its second; else its place on the epoch-aligned grid)."""
+    if every is None:
+        return round(scheduled)
+    return round((scheduled - jitter(probe.name, every)) / every)
 
 
 class Gate:
@@ -93,11 +107,19 @@ class Scheduler:
     """Runs each probe on its schedule through `run`, at most `concurrency` at once."""
 
     def __init__(
-        self, run: RunProbe, concurrency: int, clock: Callable[[], float] = time.time
+        self,
+        run: RunProbe,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        *,
+        aligned: bool = False,
     ) -> None:
         self.run = run
         self.limit = Gate(concurrency)
         self.clock = clock
+        # On a grid from the epoch (k * every + jitter): every runner sharing a database then
+        # meets the same slots at the same moments, whenever it started.
+        self.aligned = aligned
         self.slots: dict[str, Slot] = {}
         self.stopping = False
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -125,7 +147,11 @@ class Scheduler:
                 slot.next_at = next_cron(probe.cron, now)
             else:
                 assert every is not None
-                slot.next_at = now + jitter(name, every)
+                slot.next_at = (
+                    aligned_next(now, every, jitter(name, every))
+                    if self.aligned
+                    else now + jitter(name, every)
+                )
             self.slots[name] = slot
             slot.task = asyncio.get_running_loop().create_task(
                 self._loop(slot), name=f"probe:{name}"

@@ -233,7 +233,8 @@ async def api_probes(request: Request) -> Response:
     stats = await asyncio.to_thread(
         state.store.probe_stats, time.time() - 86400, [p.name for p in state.project.probes]
     )
-    slots = state.daemon.scheduler.slots if state.daemon is not None else {}
+    daemon = state.daemon
+    slots = daemon.scheduler.slots if daemon is not None and daemon.runs_probes else {}
     out = []
     for probe in state.project.probes:
         st = stats.get(probe.name) or ProbeStats()
@@ -310,6 +311,30 @@ async def api_incidents(request: Request) -> Response:
     return JSONResponse({"open": open_, "incidents": shown})
 
 
+async def api_runners(request: Request) -> Response:
+    """The observer processes sharing this database: where, what version and config, alive."""
+    if not authorized(request):
+        return api_denied(request)
+    state: State = request.app.state.observer
+    store = state.store
+    now = await asyncio.to_thread(store.db_time)
+    runners = await asyncio.to_thread(store.runners, now - 86400)
+    shown = [r.to_dict(now) for r in runners]
+    live = [r for r in shown if r["live"]]
+    versions = sorted({r["version"] for r in live})
+    hashes = sorted({r["config_hash"] for r in live})
+    return JSONResponse(
+        {
+            "runners": shown,
+            "locations": sorted({r["location"] or "" for r in live}),
+            "drift": {
+                "versions": versions if len(versions) > 1 else [],
+                "config_hashes": hashes if len(hashes) > 1 else [],
+            },
+        }
+    )
+
+
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -325,12 +350,18 @@ def create_app(
     bench: bool = False,
     schedule: bool = False,
     watch: bool = False,
+    roles: frozenset[str] | None = None,
+    location: str | None = None,
 ) -> Starlette:
     """The observer server for a loaded project and an open store.
 
-    With `schedule`, it also runs the probes on their schedules and judges the budgets (the
-    daemon); SIGHUP (and, with `watch`, a changed file) reloads the config.
+    `roles` say what it does (ROLES); without them, `schedule` means all of them and its
+    absence ingest and web. The runner role runs the probes on their schedules, the alerter
+    judges the budgets and sends alerts; SIGHUP (and, with `watch`, a changed file) reloads
+    the config.
     """
+    roles = roles if roles is not None else (ROLES if schedule else frozenset({"ingest", "web"}))
+    duties = roles & {"runner", "alerter"}
     rum = project.config.rum
     # Read now, not in the lifespan: a broken install (MissingAsset) is reported before any
     # port is taken, as one sentence rather than uvicorn's start-up traceback.
@@ -355,12 +386,15 @@ def create_app(
         )
         app.state.observer = state
         loop = asyncio.get_running_loop()
-        if schedule:
-            from .alerts import Alerter
+        if duties:
+            state.daemon = Daemon(
+                project, store, metrics=state.metrics, watch=watch, roles=duties, location=location
+            )
+            if "alerter" in duties:
+                from .alerts import Alerter
 
-            state.daemon = Daemon(project, store, metrics=state.metrics, watch=watch)
-            state.alerter = Alerter(project, store, metrics=state.metrics)
-            state.daemon.hooks.append(state.alerter.observe)
+                state.alerter = Alerter(project, store, metrics=state.metrics)
+                state.daemon.hooks.append(state.alerter.observe)
             state.daemon.on_reload.append(state.use)
             await state.daemon.start()
         daemon = state.daemon
@@ -374,13 +408,16 @@ def create_app(
 
         with contextlib.suppress(NotImplementedError, AttributeError, ValueError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, reload)
-        # The daemon prunes itself; without it, runs, artifacts and beacons still age out.
-        pruner = None if daemon else loop.create_task(keep_pruning(lambda: state.project, store))
+        # The alerter prunes; without one, runs, artifacts and beacons still age out here
+        # (on a shared database, that is some other process's job).
+        prunes = not (daemon and daemon.judges) and not store.shared
+        pruner = loop.create_task(keep_pruning(lambda: state.project, store)) if prunes else None
         log.info(
-            "ready: beacons at %s%s",
-            rum.path,
-            ", probes scheduled" if schedule else "",
-            extra={"event": "ready"},
+            "ready: %s%s%s",
+            ", ".join(sorted(roles)),
+            f"; beacons at {rum.path}" if "ingest" in roles else "",
+            "; probes scheduled" if "runner" in roles else "",
+            extra={"event": "ready", "roles": sorted(roles)},
         )
         try:
             yield
@@ -401,27 +438,37 @@ def create_app(
                 extra={"event": "flushed", "accepted": ingestor.counters.accepted},
             )
 
-    from .web import dashboard as dash
-
     routes = [
-        Route("/", dash.overview, methods=["GET"]),
-        Route("/probes/{name:path}", dash.probe_page, methods=["GET"]),
-        Route("/runs/{run_id}", dash.run_page, methods=["GET"]),
-        Route("/rum", dash.rum_page, methods=["GET"]),
-        Route("/incidents", dash.incidents_page, methods=["GET"]),
-        Route("/artifacts/{path:path}", dash.artifact, methods=["GET"]),
-        Route(rum.path, beacon, methods=["POST", "OPTIONS"]),
-        Route("/rum.js", rum_js, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/api/probes", api_probes, methods=["GET"]),
-        Route("/api/runs", api_runs, methods=["GET"]),
-        Route("/api/budgets", api_budgets, methods=["GET"]),
-        Route("/api/incidents", api_incidents, methods=["GET"]),
     ]
+    if "ingest" in roles:
+        routes += [
+            Route(rum.path, beacon, methods=["POST", "OPTIONS"]),
+            Route("/rum.js", rum_js, methods=["GET"]),
+        ]
+    if "web" in roles:
+        from .web import dashboard as dash
+
+        routes += [
+            Route("/", dash.overview, methods=["GET"]),
+            Route("/probes/{name:path}", dash.probe_page, methods=["GET"]),
+            Route("/runs/{run_id}", dash.run_page, methods=["GET"]),
+            Route("/rum", dash.rum_page, methods=["GET"]),
+            Route("/incidents", dash.incidents_page, methods=["GET"]),
+            Route("/artifacts/{path:path}", dash.artifact, methods=["GET"]),
+            Route("/api/probes", api_probes, methods=["GET"]),
+            Route("/api/runs", api_runs, methods=["GET"]),
+            Route("/api/budgets", api_budgets, methods=["GET"]),
+            Route("/api/incidents", api_incidents, methods=["GET"]),
+            Route("/api/runners", api_runners, methods=["GET"]),
+        ]
     if bench:
         routes.append(Route("/__bare", bare, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+ROLES = frozenset({"runner", "ingest", "alerter", "web"})
 
 
 def listen(app: Any, host: str, port: int, project: Project, store: Store, log_level: str) -> bool:

@@ -498,6 +498,11 @@ class Probe(Strict):
     depends_on: list[ProbeName] = Field(
         default_factory=list, description="Probes this one needs: its alerts wait while they fail"
     )
+    locations: list[NonEmpty] | None = Field(
+        None,
+        description="observer serve runs it only at these locations (default: every location "
+        "with a runner)",
+    )
     cron: NonEmpty | None = Field(
         None, description="Or on this cron schedule (UTC), e.g. */5 * * * *"
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         RumImpact,
         RumValue,
         RunDetails,
+        RunnerRow,
         RunRow,
         Silence,
         StepTime,
@@ -223,6 +224,33 @@ class Store(Protocol):
 
     def silences(self, now: float, active_only: bool = True) -> list[Silence]:
         """Silences in force now (or all of them)."""
+        ...
+
+    # several processes
+
+    @property
+    def shared(self) -> bool:
+        """Observers on other machines may use this database (PostgreSQL)."""
+        ...
+
+    def db_time(self) -> float:
+        """Now, by the database's clock."""
+        ...
+
+    def claim_slot(self, probe: str, location: str, slot: int, runner: str) -> bool:
+        """Take one slot of a probe at a location; False if another runner has it."""
+        ...
+
+    def heartbeat(self, runner: RunnerRow) -> None:
+        """Say this process is alive."""
+        ...
+
+    def runners(self, seen_since: float = 0.0) -> list[RunnerRow]:
+        """Processes seen since a time."""
+        ...
+
+    def prune_slots(self, before: float) -> int:
+        """Forget slot claims (and runners) older than a time."""
         ...
 
     def get_kv(self, key: str) -> str | None:

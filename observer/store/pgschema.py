@@ -199,6 +199,32 @@ def _v5(cur: Any) -> None:
     )
 
 
+def _v6(cur: Any) -> None:
+    cur.execute(
+        """
+        create table runners (
+            id text primary key,
+            location text,
+            version text,
+            config_hash text,
+            roles text,
+            started_at double precision not null,
+            last_seen double precision not null,
+            in_flight integer not null default 0
+        );
+        create table slots (
+            probe text not null,
+            location text not null,
+            slot bigint not null,
+            runner text not null,
+            claimed_at double precision not null,
+            primary key (probe, location, slot)
+        );
+        create index slots_time on slots (claimed_at);
+        """
+    )
+
+
 def _already(cur: Any) -> None:
     """A version the first PostgreSQL migration already covers."""
 
@@ -210,4 +236,5 @@ PG_MIGRATIONS: list[tuple[str, PgMigration]] = [
     ("incidents, notifications, silences", _already),
     ("step logs and captures, page flags, trace replays", _v4),
     ("what db copy has copied", _v5),
+    ("runners and the slots they claim", _v6),
 ]

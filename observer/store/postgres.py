@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .base import StoreError
 from .beacons import BEACON_COLUMNS, Beacons
+from .cluster import Cluster
 from .incidents import Incidents
 from .pgschema import PG_MIGRATIONS
 from .rows import BeaconRow
@@ -45,6 +46,8 @@ TABLES = frozenset(
         "kv",
         "migrations",
         "copies",
+        "runners",
+        "slots",
     }
 )
 # Held while migrating, so that processes starting together migrate once.
@@ -143,6 +146,7 @@ class PostgresEngine(Engine):
     """A pool of connections to one PostgreSQL database, migrated when opened."""
 
     rowid = "id"
+    shared = True  # observers on other machines may use it too
 
     def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
         self.url = url
@@ -257,6 +261,10 @@ class PostgresEngine(Engine):
         """The glob as the regex `glob` matches."""
         return glob_to_regex(pattern)
 
+    def db_time(self) -> float:
+        """The database server's clock: every runner numbers slots by the same time."""
+        return float(self.scalar("select extract(epoch from clock_timestamp())"))
+
     def count(self, table: str) -> int:
         """Rows in one of observer's tables."""
         if table not in TABLES:
@@ -332,7 +340,7 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | PoolTimeout)
 
 
-class PostgresStore(PostgresEngine, Runs, Beacons, Incidents):
+class PostgresStore(PostgresEngine, Runs, Beacons, Incidents, Cluster):
     """observer's database in PostgreSQL, shared by processes on any number of machines."""
 
     def __enter__(self) -> PostgresStore:

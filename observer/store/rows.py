@@ -425,3 +425,35 @@ class Silence:
     ends_at: float
     reason: str | None = None
     created_by: str | None = None
+
+
+@dataclass
+class RunnerRow:
+    """One observer process sharing the database: where it runs and what it is."""
+
+    id: str
+    location: str | None
+    version: str
+    config_hash: str
+    roles: str  # comma-separated
+    started_at: float
+    last_seen: float = 0.0
+    in_flight: int = 0
+
+    def live(self, now: float, within: float = 30.0) -> bool:
+        """Seen in the last `within` seconds."""
+        return now - self.last_seen <= within
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        """The /api/runners form."""
+        return {
+            "id": self.id,
+            "location": self.location,
+            "version": self.version,
+            "config_hash": self.config_hash,
+            "roles": self.roles.split(",") if self.roles else [],
+            "started_at": self.started_at,
+            "last_seen": self.last_seen,
+            "in_flight": self.in_flight,
+            "live": self.live(now),
+        }

@@ -216,12 +216,41 @@ def _m5_copies(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m6_cluster(db: sqlite_utils.Database) -> None:
+    # Runners sharing one database: each heartbeats here, and claims each slot of a probe
+    # (probe, location, slot number) once, so no slot runs twice at one location.
+    db.execute(
+        """create table runners (
+            id text primary key,
+            location text,
+            version text,
+            config_hash text,
+            roles text,
+            started_at real not null,
+            last_seen real not null,
+            in_flight integer not null default 0
+        )"""
+    )
+    db.execute(
+        """create table slots (
+            probe text not null,
+            location text not null,
+            slot integer not null,
+            runner text not null,
+            claimed_at real not null,
+            primary key (probe, location, slot)
+        )"""
+    )
+    db.execute("create index slots_time on slots (claimed_at)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
     ("incidents, notifications, silences", _m3_alerts),
     ("step logs and captures, page flags, trace replays", _m4_failures_and_pages),
     ("what db copy has copied", _m5_copies),
+    ("runners and the slots they claim", _m6_cluster),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import StoreError
 from .beacons import BEACON_COLUMNS, Beacons
+from .cluster import Cluster
 from .incidents import Incidents
 from .rows import BeaconRow
 from .runs import Runs
@@ -146,7 +147,7 @@ class SQLiteEngine(Engine):
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-class SQLiteStore(SQLiteEngine, Runs, Beacons, Incidents):
+class SQLiteStore(SQLiteEngine, Runs, Beacons, Incidents, Cluster):
     """observer's database in one SQLite file: open it, and it is migrated to the current schema."""
 
     def __enter__(self) -> SQLiteStore:
