@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import logging
 import os
@@ -20,7 +21,9 @@ from .results import Outcome, ProbeResult
 from .retention import keep_pruning
 from .runner import Runner, error_result
 from .scheduler import Scheduler, slot_number
+from .store import StoreError
 from .store.rows import RunnerRow
+from .store.spool import Spool
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -65,6 +68,8 @@ class Daemon:
     location: str | None = None  # --location, over settings.location
     _offset: float = 0.0  # the database's clock minus ours
     _identity: RunnerRow | None = None
+    _spool: Spool | None = None
+    _spool_lock: int | None = None
 
     @property
     def runs_probes(self) -> bool:
@@ -84,6 +89,9 @@ class Daemon:
         if self.store.shared:
             await self._heartbeat()  # also reads the database's clock
             self._tasks.append(loop.create_task(self._heartbeat_loop(), name="heartbeat"))
+        if self.runs_probes and self.store.shared:
+            self._spool = self._open_spool()
+            self._tasks.append(loop.create_task(self._replay_loop(), name="spool"))
         if self.runs_probes:
             self._runner = Runner(self.project, retry_launch_after=10.0)
             await self._runner.__aenter__()
@@ -171,14 +179,16 @@ class Daemon:
         try:
             return await asyncio.to_thread(self.store.claim_slot, probe.name, here, slot, me)
         except Exception as exc:
+            # Without the database no runner can claim: keep measuring (its result is
+            # spooled), though another runner here may measure the same slot.
             log.warning(
-                "slot %d of %s not claimed: %s",
+                "slot %d of %s run unclaimed, the database is away: %s",
                 slot,
                 probe.name,
                 exc,
                 extra={"event": "claim_error", "probe": probe.name},
             )
-            return False
+            return True
 
     async def _run(self, probe: Probe, scheduled: float) -> None:
         if not await self._claimed(probe, scheduled):
@@ -207,15 +217,7 @@ class Daemon:
             # The run began when it was started, not when observer gave up on it.
             result.started_at = started
             result.duration_ms = round((time.time() - started) * 1000, 1)
-        try:
-            await asyncio.to_thread(self.store.record, result, source="serve")
-        except Exception as exc:
-            log.error(
-                "run of %s not recorded: %s",
-                probe.name,
-                exc,
-                extra={"event": "store_error", "probe": probe.name},
-            )
+        await self._record(result)
         if self.metrics is not None:
             self.metrics.observe(result, lag)
         self._recent.append(result)
@@ -235,6 +237,72 @@ class Daemon:
                 "run_id": result.run_id,
             },
         )
+
+    async def _record(self, result: ProbeResult) -> None:
+        """Record a run; on a shared database that is away, spool it locally instead (after
+        any spooled before it, so they reach the database in order)."""
+        spool = self._spool
+        try:
+            if spool is not None and len(spool):
+                raise StoreError("results are waiting in the spool")
+            await asyncio.to_thread(self.store.record, result, source="serve")
+            return
+        except Exception as exc:
+            if spool is None:
+                log.error(
+                    "run of %s not recorded: %s",
+                    result.probe,
+                    exc,
+                    extra={"event": "store_error", "probe": result.probe},
+                )
+                return
+            await asyncio.to_thread(spool.add, result, "serve")
+            log.warning(
+                "run of %s spooled (%d waiting): %s",
+                result.probe,
+                len(spool),
+                exc,
+                extra={"event": "spooled", "probe": result.probe, "waiting": len(spool)},
+            )
+
+    async def _replay_loop(self, every: float = 2.0) -> None:
+        """Hand spooled results to the database, oldest first, once it answers again."""
+        spool = self._spool
+        assert spool is not None
+        while True:
+            await asyncio.sleep(every)
+            sent = 0
+            while (first := await asyncio.to_thread(spool.oldest)) is not None:
+                spool_id, result, source, batch = first
+                try:
+                    await asyncio.to_thread(self.store.record, result, source=source, batch=batch)
+                except Exception:
+                    break  # still away: try again later
+                await asyncio.to_thread(spool.done, spool_id)
+                sent += 1
+            if sent:
+                log.info(
+                    "%d spooled runs recorded",
+                    sent,
+                    extra={"event": "spool_replayed", "replayed": sent},
+                )
+
+    def _open_spool(self) -> Spool:
+        """This runner's spool: a file beside the probe file, per location (another process at
+        the same location and folder gets one of its own)."""
+        here = (self.project.config.settings.location or "default").replace("/", "_")
+        base = self.project.path.parent / f".observer-spool-{here}"
+        for name in (f"{base}.db", f"{base}-{os.getpid()}.db"):
+            # Held for the process's life: the lock goes when the process does.
+            lock = os.open(f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(lock)
+                continue
+            self._spool_lock = lock
+            return Spool(name)
+        raise StoreError(f"{base}.db: held by another observer")
 
     async def evaluate_now(self) -> Cycle:
         """Judge every budget over its window and hand the cycle to the hooks."""

@@ -77,3 +77,6 @@ def setup(fmt: str = "text", level: str = "info", redactor: Redactor | None = No
     # A line per probe request is noise beside observer's own line per run.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The pool says every reconnection attempt while PostgreSQL is away; observer's own
+    # events (spooled, heartbeat_error, beacons not stored) say it once per thing affected.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -146,3 +146,53 @@ def test_roles_need_postgresql(tmp_path: Path, site: PageServer) -> None:
     assert done.code == 2
     assert "--role ingest needs PostgreSQL" in done.stderr
     assert not (tmp_path / "o.db").exists()
+
+
+def beacon(n: int) -> dict[str, Any]:
+    """One real user's LCP, as observer's /rum.js sends it."""
+    return {
+        "observer": 1,
+        "app": "shop",
+        "sid": f"s{n}",
+        "load": f"l{n}",
+        "syn": False,
+        "page": "https://shop.example/",
+        "items": [{"k": "vital", "id": f"lcp-{n}", "n": "LCP", "v": 1000 + n}],
+    }
+
+
+def test_while_the_database_is_away_ingest_says_503_and_runners_spool(
+    tmp_path: Path, pg_url: str, pg_cluster: Any, site: PageServer
+) -> None:
+    path = config(tmp_path, site)
+    node = ServeProcess(
+        path, pg_url, "--role", "runner", "--role", "ingest", "--location", "eu-west",
+        start_timeout=START_TIMEOUT,
+    )  # fmt: skip
+    try:
+        first = httpx.post(f"{node.url}/beacon", json=beacon(0), timeout=30)
+        assert first.status_code == 202, first.text
+        wait_for("a recorded run", lambda: query(pg_url, "select count(*) from runs")[0][0] > 0)
+
+        pg_cluster.stop()
+        away = httpx.post(f"{node.url}/beacon", json=beacon(1), timeout=60)
+        assert away.status_code == 503, away.text  # never 2xx while nothing can be stored
+        assert int(away.headers["retry-after"]) >= 1
+        wait_for("three runs spooled", lambda: len(node.events("spooled")) >= 3)
+        spooled = node.events("spooled")
+        assert all(pg_url.split("@")[0] not in e["msg"] for e in spooled)  # no password
+
+        pg_cluster.start()
+        wait_for("the spool replayed", lambda: node.events("spool_replayed"), timeout=60)
+        back = httpx.post(f"{node.url}/beacon", json=beacon(2), timeout=30)
+        assert back.status_code == 202, back.text
+    finally:
+        assert node.stop() == 0
+    # Nothing measured while the database was away was lost, and it arrived in order.
+    recorded = query(pg_url, "select id, started_at from runs where probe = 'home' order by id")
+    times = [t for _, t in recorded]
+    assert times == sorted(times)
+    replayed = sum(e["replayed"] for e in node.events("spool_replayed"))
+    assert replayed >= 3
+    lcps = {v for (v,) in query(pg_url, "select value from beacons where metric = 'lcp'")}
+    assert lcps == {1000.0, 1002.0}  # the acknowledged ones; the refused one was never stored

@@ -50,6 +50,10 @@ TABLES = frozenset(
         "slots",
     }
 )
+# While the database is away, each call fails at once for this long before one tries again;
+# a borrow waits at most BORROW_TIMEOUT for a connection.
+RETRY_AFTER = 1.0
+BORROW_TIMEOUT = 3.0
 # Held while migrating, so that processes starting together migrate once.
 MIGRATION_LOCK = 0x0B5E_0001
 # libpq keeps idle connections alive through NAT and load balancers, and notices a dead
@@ -153,6 +157,8 @@ class PostgresEngine(Engine):
         self._secret = _password(url)
         self._local = threading.local()
         self._days: set[str] = set()  # beacon partitions known to exist
+        self._retry_at = 0.0  # while the database is away: when to try it again
+        self._why = ""
         try:
             from psycopg_pool import ConnectionPool
         except ImportError:  # a dependency, unless someone removed it
@@ -166,6 +172,8 @@ class PostgresEngine(Engine):
         self.pool: ConnectionPool[Connection[Any]] = ConnectionPool(
             url,
             kwargs=options,
+            # A connection the server dropped (a restart, a failover) is replaced, not lent.
+            check=ConnectionPool.check_connection,
             min_size=1,
             max_size=pool_size,
             timeout=timeout,
@@ -215,13 +223,20 @@ class PostgresEngine(Engine):
         if held is not None:
             yield held
             return
+        if time.monotonic() < self._retry_at:
+            # Known to be away: say so at once, not after a wait for the pool per caller
+            # (a runner keeps measuring, ingest answers 503 while it lasts).
+            raise StoreError(f"{self.name}: the database is away ({self._why}); retrying")
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=BORROW_TIMEOUT) as conn:
                 yield conn
         except Exception as exc:
             if not _unreachable(exc):
                 raise
-            raise StoreError(f"{self.name}: {self.hide(str(exc).strip())}") from None
+            self._why = self.hide(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            self._retry_at = time.monotonic() + RETRY_AFTER
+            raise StoreError(f"{self.name}: {self._why}") from None
+        self._retry_at = 0.0
 
     @contextmanager
     def cursor(self) -> Iterator[Cursor]:
