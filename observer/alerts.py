@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -15,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from .budgets import Status, Verdict, format_value, percentile
 from .results import Outcome, ProbeResult
 from .secrets import mask_url
-from .store.rows import Incident, IncidentState, Notification, Notified, RunDetails, Silence
+from .store.rows import (
+    Incident,
+    IncidentState,
+    Notification,
+    Notified,
+    Queued,
+    RunDetails,
+    Silence,
+)
 
 if TYPE_CHECKING:
     from .config import Project
@@ -55,6 +64,7 @@ class Delivery:
     body: str
     attach: str | None
     severity: str
+    queued_id: int | None = None  # its row in the outbox, until delivered or given up
 
 
 @dataclass
@@ -95,11 +105,15 @@ class Alerter:
         *,
         metrics: Metrics | None = None,
         clock: Any = time.time,
+        may_send: Callable[[], bool] | None = None,
     ) -> None:
         self.project = project
         self.store = store
         self.metrics = metrics
         self.clock = clock
+        # Asked before every send (in a thread): a process that no longer leads stops, and
+        # leaves what it had not sent to the one that does.
+        self.may_send = may_send or (lambda: True)
         self.open: dict[tuple[str, str], Incident] = {
             (inc.rule, inc.subject): inc for inc in store.open_incidents()
         }
@@ -399,6 +413,10 @@ class Alerter:
             d = Delivery(
                 rule.name, channel, url, inc.id, kind, title, inc.body or "", attach, rule.severity
             )
+            # Written down before it is sent: a new leader sends what this one could not.
+            d.queued_id = self.store.queue(
+                Queued(inc.id, rule.name, channel, kind, title, attach, now)
+            )
             self._outbox.append(d)
         log.info(
             "%s %s -> %s",
@@ -458,11 +476,23 @@ class Alerter:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, d: Delivery) -> bool:
-        """Send with a timeout, retrying with backoff; every attempt is recorded."""
+        """Send with a timeout, retrying with backoff; every attempt is recorded, and the
+        outbox row goes once the channel took it or every retry failed."""
         cfg = self.project.config.alerts
         wait = cfg.backoff
+        body = d.body + (
+            f"\n\nIncident: {d.incident_id} ({d.kind})" if d.incident_id is not None else ""
+        )  # the same on a repeat, so receivers can tell one
         for attempt in range(1, cfg.retries + 2):
-            ok, error = await send(d.url, d.title, d.body, d.attach, d.severity, cfg.timeout)
+            if not await asyncio.to_thread(self.may_send):
+                log.warning(
+                    "%s to %s not sent: this observer no longer leads the alerters",
+                    d.kind,
+                    d.channel,
+                    extra={"event": "alert_not_leading", "channel": d.channel},
+                )
+                return False
+            ok, error = await send(d.url, d.title, body, d.attach, d.severity, cfg.timeout)
             await asyncio.to_thread(
                 self.store.add_notification,
                 Notification(
@@ -478,6 +508,7 @@ class Alerter:
                 ),
             )
             if ok:
+                await self._done(d)
                 if self.metrics is not None:
                     self.metrics.alerts.labels(d.rule, d.channel, d.kind).inc()
                 return True
@@ -493,7 +524,36 @@ class Alerter:
             if attempt <= cfg.retries:
                 await asyncio.sleep(wait)
                 wait *= 2
+        await self._done(d)
         return False
+
+    async def _done(self, d: Delivery) -> None:
+        if d.queued_id is not None:
+            await asyncio.to_thread(self.store.dequeue, d.queued_id)
+
+    async def resume(self) -> int:
+        """On taking the lead: the incidents as the database has them, and the notifications
+        written down but not delivered (a leader stopped mid-send) sent now; how many."""
+        open_ = await asyncio.to_thread(self.store.open_incidents)
+        self.open = {(inc.rule, inc.subject): inc for inc in open_}
+        queued = await asyncio.to_thread(self.store.queued)
+        channels = self.project.config.alerts.channels
+        resent = 0
+        for q in queued:
+            if q.channel not in channels:
+                await asyncio.to_thread(self.store.dequeue, q.id or 0)
+                continue
+            rule = self._rule(q.rule)
+            inc = next((i for i in await asyncio.to_thread(self.store.incidents, 0, 1000)
+                        if i.id == q.incident_id), None)  # fmt: skip
+            body = inc.body or "" if inc else ""
+            severity = rule.severity if rule else "warning"
+            self._spawn(
+                Delivery(q.rule, q.channel, channels[q.channel], q.incident_id, q.kind, q.title,
+                         body, q.attach, severity, q.id)
+            )  # fmt: skip
+            resent += 1
+        return resent
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait for deliveries under way (at shutdown, and for one-shot commands)."""

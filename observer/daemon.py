@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from .store import Store
 
 log = logging.getLogger("observer.daemon")
+# How often an alerter that does not lead asks again (and the leader checks it still does):
+# a killed leader is replaced within this and PostgreSQL noticing its session ended.
+LEAD_EVERY = 5.0
 # Past a probe's own timeout (and its retries), this much longer means observer itself hangs.
 HANG_MARGIN = 20.0
 
@@ -69,6 +72,8 @@ class Daemon:
     _offset: float = 0.0  # the database's clock minus ours
     _identity: RunnerRow | None = None
     _spool: Spool | None = None
+    leading: bool = False  # this process judges and alerts for every alerter sharing the db
+    on_lead: list[Callable[[], Any]] = field(default_factory=list)  # may return an awaitable
     _spool_lock: int | None = None
 
     @property
@@ -100,11 +105,16 @@ class Daemon:
             )
             self._scheduler.set_probes(self._mine(self.project), settings.every)
         if self.judges:
+            await self._take_lead()
             self._tasks += [
                 loop.create_task(self._evaluate_loop(), name="evaluate"),
+                loop.create_task(self._lead_loop(), name="lead"),
                 # First let start-up finish.
                 loop.create_task(
-                    keep_pruning(lambda: self.project, self.store, first=5), name="retention"
+                    keep_pruning(
+                        lambda: self.project, self.store, first=5, when=lambda: self.leading
+                    ),
+                    name="retention",
                 ),
             ]
         if self.watch:
@@ -324,6 +334,9 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.judged(verdicts)
         results, self._recent = self._recent, []
+        if self.store.shared:
+            # Runs come from every runner sharing the database, not only this process's.
+            results = await asyncio.to_thread(self._recorded_since_last_cycle)
         cycle = Cycle(time.time(), verdicts, results, project)
         self.last_cycle = cycle.at
         for hook in self.hooks:
@@ -335,9 +348,56 @@ class Daemon:
                 log.exception("a cycle hook failed", extra={"event": "hook_error"})
         return cycle
 
+    async def _take_lead(self) -> None:
+        """Lead the alerters if none does (always, on SQLite); on taking it, the hooks run."""
+        try:
+            now = await asyncio.to_thread(self.store.lead, "alerter")
+        except Exception as exc:
+            log.warning("lead: %s", exc, extra={"event": "lead_error"})
+            now = False
+        if now == self.leading:
+            return
+        self.leading = now
+        log.info(
+            "%s the alerters",
+            "leading" if now else "no longer leading",
+            extra={"event": "lead" if now else "lead_lost"},
+        )
+        if not now:
+            return
+        for hook in self.on_lead:
+            try:
+                outcome = hook()
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            except Exception:
+                log.exception("a lead hook failed", extra={"event": "hook_error"})
+
+    async def _lead_loop(self, every: float = LEAD_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self._take_lead()
+
+    def _recorded_since_last_cycle(self) -> list[ProbeResult]:
+        """Final runs recorded since the leading alerter's last cycle (a cursor in the
+        database, so a new leader goes on where the old one stopped)."""
+        key = "alerter.last_run_id"
+        cursor = self.store.get_kv(key)
+        if cursor is None:  # the first cycle ever: from now on, not the history
+            newest = self.store.runs(limit=1)
+            self.store.set_kv(key, str(newest[0].id if newest else 0))
+            return []
+        rows = self.store.runs_after(int(cursor))
+        results = [d.to_result() for r in rows if (d := self.store.run_details(r.id)) is not None]
+        if rows:
+            self.store.set_kv(key, str(rows[-1].id))
+        return results
+
     async def _evaluate_loop(self) -> None:
         while True:
             await asyncio.sleep(self.project.config.settings.evaluate_every)
+            if not self.leading:
+                continue  # another alerter judges and sends
             try:
                 await self.evaluate_now()
             except Exception:

@@ -69,16 +69,23 @@ def prune_artifacts(root: Path, before: float) -> int:
 
 
 async def keep_pruning(
-    project: Callable[[], Project], store: Store, *, every: float = 3600.0, first: float = 0.0
+    project: Callable[[], Project],
+    store: Store,
+    *,
+    every: float = 3600.0,
+    first: float = 0.0,
+    when: Callable[[], bool] = lambda: True,
 ) -> None:
-    """Prune after `first` seconds, then every `every` (the config may be reloaded meanwhile);
-    a database that is locked or gone is logged and tried again next time."""
+    """Prune after `first` seconds, then every `every` (the config may be reloaded meanwhile),
+    while `when` says so (the leading alerter prunes for everyone); a database that is
+    locked or gone is logged and tried again next time."""
     import asyncio
 
     await asyncio.sleep(first)
     while True:
         try:
-            await asyncio.to_thread(prune, project(), store)
+            if when():
+                await asyncio.to_thread(prune, project(), store)
         except Exception as exc:  # a locked database must not stop the server
             log.warning("retention: %s", exc, extra={"event": "retention_error"})
         await asyncio.sleep(every)

@@ -393,8 +393,11 @@ def create_app(
             if "alerter" in duties:
                 from .alerts import Alerter
 
-                state.alerter = Alerter(project, store, metrics=state.metrics)
+                state.alerter = Alerter(
+                    project, store, metrics=state.metrics, may_send=lambda: store.lead("alerter")
+                )
                 state.daemon.hooks.append(state.alerter.observe)
+                state.daemon.on_lead.append(state.alerter.resume)
             state.daemon.on_reload.append(state.use)
             await state.daemon.start()
         daemon = state.daemon

@@ -791,9 +791,13 @@ def test_the_firing_message_says_what_where_since_and_links(
         f"Details: {PUBLIC_URL}/runs/{last.run_id}",
         "Rule: checkout slow (critical)",
     ]
+    (incident,) = h.store.incidents()
+    # The incident and its transition close every message: a receiver can tell a repeat
+    # (a leading alerter stopped mid-send, its successor sending again).
+    footer = ["", f"Incident: {incident.id} (firing)"]
     (payload,) = hook.messages
     assert payload["title"] == title
-    assert payload["message"].splitlines() == lines
+    assert payload["message"].splitlines() == lines + footer
     (attachment,) = payload["attachments"]
     assert attachment["mimetype"] == "image/png"
 

@@ -196,3 +196,99 @@ def test_while_the_database_is_away_ingest_says_503_and_runners_spool(
     assert replayed >= 3
     lcps = {v for (v,) in query(pg_url, "select value from beacons where metric = 'lcp'")}
     assert lcps == {1000.0, 1002.0}  # the acknowledged ones; the refused one was never stored
+
+
+class Hook:
+    """A webhook receiver on a free loopback port: what apprise's json:// posts."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.messages: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.messages.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def titles(self) -> list[str]:
+        return [m["title"] for m in self.messages]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_two_alerters_send_each_transition_once_and_fail_over(tmp_path: Path, pg_url: str) -> None:
+    state = {"up": True}
+    hook = Hook()
+    with PageServer({"/": Page(lambda n: "hello" if state["up"] else "down")}) as shop:
+        path = tmp_path / "probes.yaml"
+        path.write_text(
+            f"""
+settings:
+  evaluate_every: 1s
+probes:
+  - name: home
+    http: {shop.url}/
+    every: 1s
+    expect: {{body_contains: hello}}
+alerts:
+  channels:
+    hook: {hook.url}
+  rules:
+    - name: home down
+      probes: [home]
+      after: 2
+      resolve_after: 2
+      notify: [hook]
+""",
+            encoding="utf-8",
+        )
+        runner = ServeProcess(path, pg_url, "--role", "runner", start_timeout=START_TIMEOUT)
+        a = ServeProcess(path, pg_url, "--role", "alerter", start_timeout=START_TIMEOUT)
+        b = ServeProcess(path, pg_url, "--role", "alerter", start_timeout=START_TIMEOUT)
+        try:
+            leader, other = (a, b) if a.events("lead") else (b, a)
+            assert leader.events("lead") and not other.events("lead"), "one leads"
+            state["up"] = False
+            wait_for("the firing message", lambda: any("FIRING" in t for t in hook.titles()))
+            # Between transitions, the leader dies; the other takes over within 15 s.
+            leader.proc.send_signal(signal.SIGKILL)
+            leader.proc.wait(timeout=30)
+            killed = time.monotonic()
+            wait_for("a new leader", lambda: other.events("lead"), timeout=15 + 5)
+            took = time.monotonic() - killed
+            state["up"] = True
+            wait_for("the resolved message", lambda: any("RESOLVED" in t for t in hook.titles()))
+            # A few more runs judged: nothing more may arrive.
+            seen = query(pg_url, "select count(*) from runs")[0][0]
+            wait_for("three more runs", lambda: query(pg_url, "select count(*) from runs")[0][0]
+                     >= seen + 3)  # fmt: skip
+        finally:
+            for process in (runner, other):
+                process.stop()
+            hook.close()
+    firing = [t for t in hook.titles() if t.startswith("[FIRING]")]
+    resolved = [t for t in hook.titles() if t.startswith("[RESOLVED]")]
+    assert (len(firing), len(resolved)) == (1, 1), hook.titles()
+    assert took < 15, f"failover took {took:.1f} s"
+    incident_ids = {m["message"].splitlines()[-1] for m in hook.messages}
+    assert len(incident_ids) == 2  # "Incident: N (firing)" and "Incident: N (resolved)"

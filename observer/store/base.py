@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         LabPage,
         Notification,
         ProbeStats,
+        Queued,
         RumError,
         RumImpact,
         RumValue,
@@ -224,6 +225,23 @@ class Store(Protocol):
 
     def silences(self, now: float, active_only: bool = True) -> list[Silence]:
         """Silences in force now (or all of them)."""
+        ...
+
+    def queue(self, item: Queued) -> int:
+        """Write a notification down before it is sent; its id."""
+        ...
+
+    def dequeue(self, queued_id: int) -> None:
+        """A written-down notification is done with."""
+        ...
+
+    def queued(self) -> list[Queued]:
+        """Notifications written down and not delivered, oldest first."""
+        ...
+
+    def lead(self, role: str) -> bool:
+        """Hold (or keep holding) the lead of a role among the processes sharing this
+        database; False while another holds it. Always True on SQLite (one process)."""
         ...
 
     # several processes

@@ -62,6 +62,10 @@ class Cluster(Engine):
         )
         return [RunnerRow(**r) for r in rows]
 
+    def lead(self, role: str) -> bool:
+        """One process per database: it leads whatever it does."""
+        return True
+
     def prune_slots(self, before: float) -> int:
         """Forget claims older than a time (they only guard slots still to come)."""
         with self.transaction():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .rows import INCIDENT_COLUMNS, Incident, Notification, Silence
+from .rows import INCIDENT_COLUMNS, Incident, Notification, Queued, Silence
 from .sql import Engine, marks
 
 _INCIDENTS = ", ".join(("id", *INCIDENT_COLUMNS))
@@ -103,6 +103,23 @@ class Incidents(Engine):
             + " order by ends_at"
         )
         return [Silence(**r) for r in self.dicts(sql, [now, now] if active_only else [])]
+
+    def queue(self, item: Queued) -> int:
+        """Write a notification down before it is sent; its id."""
+        with self.transaction():
+            return self.insert_id(
+                "outbox", {f.name: getattr(item, f.name) for f in fields(item) if f.name != "id"}
+            )
+
+    def dequeue(self, queued_id: int) -> None:
+        """The channel answered (or every retry failed): nothing left to send."""
+        with self.transaction():
+            self.run("delete from outbox where id = ?", [queued_id])
+
+    def queued(self) -> list[Queued]:
+        """Notifications written down and not delivered, oldest first."""
+        cols = ", ".join(f.name for f in fields(Queued))
+        return [Queued(**r) for r in self.dicts(f"select {cols} from outbox order by id")]
 
     def get_kv(self, key: str) -> str | None:
         """A small piece of state (such as how far `budgets --alert` has read)."""

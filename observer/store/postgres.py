@@ -48,12 +48,15 @@ TABLES = frozenset(
         "copies",
         "runners",
         "slots",
+        "outbox",
     }
 )
 # While the database is away, each call fails at once for this long before one tries again;
 # a borrow waits at most BORROW_TIMEOUT for a connection.
 RETRY_AFTER = 1.0
 BORROW_TIMEOUT = 3.0
+# Session-level advisory locks that make one process the leader of a role.
+LEAD_LOCKS = {"alerter": 0x0B5E_0002}
 # Held while migrating, so that processes starting together migrate once.
 MIGRATION_LOCK = 0x0B5E_0001
 # libpq keeps idle connections alive through NAT and load balancers, and notices a dead
@@ -157,6 +160,8 @@ class PostgresEngine(Engine):
         self._secret = _password(url)
         self._local = threading.local()
         self._days: set[str] = set()  # beacon partitions known to exist
+        self._leads: dict[str, Any] = {}  # role -> the connection that holds its lock
+        self._lead_guard = threading.Lock()
         self._retry_at = 0.0  # while the database is away: when to try it again
         self._why = ""
         try:
@@ -211,10 +216,6 @@ class PostgresEngine(Engine):
         # A one- or two-letter password would mask letters everywhere and hide nothing.
         secret = self._secret
         return text.replace(secret, "***") if secret and len(secret) >= 3 else text
-
-    def close(self) -> None:
-        """Close every connection of the pool."""
-        self.pool.close()
 
     @contextmanager
     def _connection(self) -> Iterator[Connection[Any]]:
@@ -275,6 +276,45 @@ class PostgresEngine(Engine):
     def glob_arg(self, pattern: str) -> str:
         """The glob as the regex `glob` matches."""
         return glob_to_regex(pattern)
+
+    def lead(self, role: str) -> bool:
+        """Hold the lead of a role: a session-level advisory lock on a connection of its own,
+        which PostgreSQL releases when that session ends (a killed process, a lost network).
+        Asked again, it checks the session is still there, within seconds (tcp_user_timeout),
+        so a leader cut off from the database stops leading before it could act twice."""
+        import psycopg
+
+        key = LEAD_LOCKS[role]
+        with self._lead_guard:
+            conn = self._leads.get(role)
+            try:
+                if conn is not None:
+                    conn.execute("select 1")
+                    return True  # the session, and so its lock, is still there
+                options: dict[str, Any] = {
+                    **KEEPALIVES,
+                    "tcp_user_timeout": 5000,
+                    "connect_timeout": 5,
+                }
+                conn = psycopg.connect(self.url, autocommit=True, **options)
+                got = conn.execute("select pg_try_advisory_lock(%s)", [key]).fetchone()
+                if got is not None and got[0]:
+                    self._leads[role] = conn
+                    return True
+                conn.close()
+                return False
+            except psycopg.Error:
+                if conn is not None:
+                    conn.close()
+                self._leads.pop(role, None)
+                return False
+
+    def close(self) -> None:
+        """Close every connection: the pool's, and a lead's (which gives the lead up)."""
+        for conn in self._leads.values():
+            conn.close()
+        self._leads.clear()
+        self.pool.close()
 
     def db_time(self) -> float:
         """The database server's clock: every runner numbers slots by the same time."""

@@ -178,6 +178,7 @@ class RunDetails(RunRow):
             completed=self.completed,
             error=self.error,
             run_id=self.id,
+            location=self.location,
         )
         result.steps = [
             StepResult(
@@ -457,3 +458,17 @@ class RunnerRow:
             "in_flight": self.in_flight,
             "live": self.live(now),
         }
+
+
+@dataclass
+class Queued:
+    """A notification decided on and written down, not yet delivered."""
+
+    incident_id: int | None
+    rule: str
+    channel: str
+    kind: str
+    title: str
+    attach: str | None
+    queued_at: float
+    id: int | None = None

@@ -244,6 +244,23 @@ def _m6_cluster(db: sqlite_utils.Database) -> None:
     db.execute("create index slots_time on slots (claimed_at)")
 
 
+def _m7_outbox(db: sqlite_utils.Database) -> None:
+    # Notifications decided but not yet delivered: written before sending, removed once the
+    # channel answered (or every retry failed), so a new leading alerter sends what is left.
+    db.execute(
+        """create table outbox (
+            id integer primary key,
+            incident_id integer,
+            rule text not null,
+            channel text not null,
+            kind text not null,
+            title text not null,
+            attach text,
+            queued_at real not null
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
@@ -251,6 +268,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("step logs and captures, page flags, trace replays", _m4_failures_and_pages),
     ("what db copy has copied", _m5_copies),
     ("runners and the slots they claim", _m6_cluster),
+    ("notifications waiting to be sent", _m7_outbox),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
