@@ -151,6 +151,9 @@ class Alerter:
             for v in cycle.verdicts:
                 if any(fnmatchcase(v.name, pat) for pat in rule.budgets):
                     self._budget(rule, v, now)
+            if rule.min_locations:
+                self._locations(rule, results, now)
+                continue
             for r in results:
                 if any(fnmatchcase(r.probe, pat) for pat in rule.probes):
                     self._probe(rule, r, now)
@@ -214,6 +217,40 @@ class Alerter:
                 body.append(f"HTTP status: {r.http.status}")
         finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe])
         self._step(rule, breached, now, finding)
+
+    def _locations(self, rule: AlertRule, results: list[ProbeResult], now: float) -> None:
+        """A rule over locations: each probe that ran this cycle is breached while at least
+        `min_locations` locations fail at once. A location fails when its newest run, from
+        the last two intervals, failed; an older one says nothing (unknown)."""
+        need = rule.min_locations or 1
+        for name in sorted({r.probe for r in results}):
+            if not any(fnmatchcase(name, pat) for pat in rule.probes):
+                continue
+            try:
+                probe = self.project.probe(name)
+            except KeyError:
+                continue
+            every = probe.every or self.project.config.settings.every
+            newest = self.store.latest_by_location(name, now - 2 * every)
+            bad = ("fail", "error") if rule.on_error else ("fail",)
+            failing = sorted(loc or "(none)" for loc, r in newest.items() if r.outcome in bad)
+            passing = sorted(loc or "(none)" for loc, r in newest.items() if r.outcome == "pass")
+            breached = len(failing) >= need
+            where = (
+                f"failing in {len(failing)} of {len(newest)} locations: {', '.join(failing)}"
+                if failing
+                else f"passes in {', '.join(passing) or 'no location'}"
+            )
+            body = [
+                f"Probe: {name} ({probe.kind}), alerting when {need} or more locations fail",
+                f"Failing in: {', '.join(failing) or 'none'}",
+                f"Passing in: {', '.join(passing) or 'none'}",
+            ]
+            worst = next((r for loc, r in newest.items() if r.outcome in bad), None)
+            run = self._latest_failure(name) if worst is not None else None
+            title = f"probe {name} {where}"
+            self._step(rule, breached, now, Finding(f"probe:{name}", "probe", title, body,
+                                                    float(len(failing)), run, [name]))  # fmt: skip
 
     def _latest_failure(self, probe: str) -> Evidence | None:
         runs = self.store.last_runs(probe, 5)

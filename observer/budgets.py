@@ -410,6 +410,7 @@ class Rule:
     description: str | None = None
     page: str | None = None  # real users: a page glob
     device: str | None = None  # real users: mobile, tablet or desktop
+    location: str | None = None  # probes: only runs from there (None: every location)
 
 
 def judge(rule: Rule, values: list[float], *, baseline: list[float] | None = None) -> Verdict:
@@ -544,9 +545,11 @@ def _judge_lab(
 ) -> Verdict:
     """A budget over probes' runs: one check's batch, or the window up to now."""
     if batch is not None:
-        per_probe = store.samples(rule.metric, rule.probes, batch=batch)
+        per_probe = store.samples(rule.metric, rule.probes, batch=batch, location=rule.location)
     else:
-        per_probe = store.samples(rule.metric, rule.probes, since=now - seconds, until=now)
+        per_probe = store.samples(
+            rule.metric, rule.probes, since=now - seconds, until=now, location=rule.location
+        )
     values = [v for vs in per_probe.values() for v in vs]
     compared = rule.tolerance is not None and baselines is not None
     baseline = baselines.get(rule.name) if compared and baselines is not None else None

@@ -292,3 +292,76 @@ alerts:
     assert took < 15, f"failover took {took:.1f} s"
     incident_ids = {m["message"].splitlines()[-1] for m in hook.messages}
     assert len(incident_ids) == 2  # "Incident: N (firing)" and "Incident: N (resolved)"
+
+
+def test_min_locations_fires_only_when_enough_locations_fail(tmp_path: Path, pg_url: str) -> None:
+    import os
+
+    up = {"eu-west": True, "us-east": True}
+    hook = Hook()
+    with (
+        PageServer({"/": Page(lambda n: "hello" if up["eu-west"] else "down")}) as eu_site,
+        PageServer({"/": Page(lambda n: "hello" if up["us-east"] else "down")}) as us_site,
+    ):
+        path = tmp_path / "probes.yaml"
+        path.write_text(
+            f"""
+settings:
+  evaluate_every: 1s
+probes:
+  - name: home
+    http: ${{SITE}}/
+    every: 1s
+    expect: {{body_contains: hello}}
+alerts:
+  channels:
+    hook: {hook.url}
+  rules:
+    - name: home down in two places
+      probes: [home]
+      min_locations: 2
+      after: 1
+      resolve_after: 1
+      notify: [hook]
+""",
+            encoding="utf-8",
+        )
+
+        def runner(location: str, site: PageServer) -> ServeProcess:
+            env = {**os.environ, "SITE": site.url}
+            return ServeProcess(path, pg_url, "--role", "runner", "--location", location,
+                                start_timeout=START_TIMEOUT, env=env)  # fmt: skip
+
+        def failing_runs(location: str) -> int:
+            return int(
+                query(
+                    pg_url,
+                    "select count(*) from runs where location = %s and outcome = 'fail'",
+                    location,
+                )[0][0]
+            )
+
+        eu, us = runner("eu-west", eu_site), runner("us-east", us_site)
+        alerter = ServeProcess(
+            path, pg_url, "--role", "alerter", start_timeout=START_TIMEOUT,
+            env={**os.environ, "SITE": eu_site.url},
+        )  # fmt: skip
+        try:
+            up["eu-west"] = False
+            wait_for("four failed runs in eu-west", lambda: failing_runs("eu-west") >= 4)
+            assert hook.titles() == [], "one location failing is not enough"
+            up["us-east"] = False
+            wait_for("the firing message", lambda: hook.titles())
+            (fired,) = hook.messages
+            assert "failing in 2 of 2 locations: eu-west, us-east" in fired["title"], fired
+            assert "Failing in: eu-west, us-east" in fired["message"]
+            up["eu-west"] = True
+            wait_for("the resolved message", lambda: len(hook.messages) >= 2)
+            resolved = hook.messages[1]
+            assert resolved["title"].startswith("[RESOLVED]"), resolved
+            assert "Failing in: us-east" in resolved["message"]
+            assert "Passing in: eu-west" in resolved["message"]
+        finally:
+            for process in (eu, us, alerter):
+                process.stop()
+            hook.close()

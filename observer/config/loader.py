@@ -1358,6 +1358,7 @@ class _BudgetCheck:
             source=spec.source,
             page=spec.page,
             device=spec.device,
+            location=spec.location,
         )
 
 

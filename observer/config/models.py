@@ -456,6 +456,9 @@ class Budget(Strict):
     device: Literal["mobile", "tablet", "desktop"] | None = Field(
         None, description="Real users: only this device class"
     )
+    location: NonEmpty | None = Field(
+        None, description="Probes: only runs from this location (default: every location)"
+    )
 
     @field_validator("metric")
     @classmethod
@@ -736,6 +739,12 @@ class AlertRule(Strict):
     on_degraded: bool = Field(False, description="A degraded budget counts as breached")
     on_error: bool = Field(
         True, description="A probe run that ended in error (observer's trouble) counts as breached"
+    )
+    min_locations: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Probes: breached only while at least this many locations fail at once",
     )
 
     @model_validator(mode="after")

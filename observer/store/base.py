@@ -104,12 +104,18 @@ class Store(Protocol):
         batch: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        location: str | None = None,
     ) -> dict[str, list[float]]:
-        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped."""
+        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
+        one check's batch, or a window of production runs (CI checks' runs left out)."""
         ...
 
     def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:
         """Per probe: runs, passes, fails, errors since a time, and the last run."""
+        ...
+
+    def latest_by_location(self, probe: str, since: float) -> dict[str, RunRow]:
+        """Each location's newest final production run of a probe since a time."""
         ...
 
     def probe_paths(self, probes: list[str], since: float) -> list[str]:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ..catalog import Metric
 
 _RUNS = ", ".join(RUN_COLUMNS)
+# Runs of `observer check` gate a deploy; production windows, trends and alerts leave them out.
+_PRODUCTION = "coalesce(source, '') != 'check'"
 _STEPS = ", ".join(f.name for f in fields(StepRow))
 _ARTIFACTS = ", ".join(f.name for f in fields(ArtifactRow))
 # The tables a run's details are in: their columns, and the order rows come back in.
@@ -176,7 +178,8 @@ class Runs(Engine):
     def runs_after(self, run_id: int) -> list[RunRow]:
         """Final runs recorded after a run id, oldest first."""
         return self._run_rows(
-            "select {RUNS} from runs where id > ? and final = 1 order by id", [run_id]
+            f"select {{RUNS}} from runs where id > ? and final = 1 and {_PRODUCTION} order by id",
+            [run_id],
         )
 
     def run_details(self, run_id: int) -> RunDetails | None:
@@ -239,7 +242,8 @@ class Runs(Engine):
         """A probe's final runs since a time, oldest first (for time series)."""
         return self._run_rows(
             "select * from (select {RUNS} from runs where probe = ? and final = 1 "
-            "and started_at >= ? order by started_at desc limit ?) as w order by started_at",
+            f"and started_at >= ? and {_PRODUCTION} order by started_at desc limit ?) as w "
+            "order by started_at",
             [probe, since, limit],
         )
 
@@ -263,14 +267,19 @@ class Runs(Engine):
         batch: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        location: str | None = None,
     ) -> dict[str, list[float]]:
-        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped."""
+        """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
+        one check's batch, or a window of production runs (CI checks' runs left out)."""
         where = [f"r.probe in ({marks(len(probes))})", "r.final = 1", "r.outcome != 'error'"]
         args: list[Any] = list(probes)
+        if batch is None:
+            where.append(_PRODUCTION)
         for clause, value in (
             ("r.batch = ?", batch),
             ("r.started_at >= ?", since),
             ("r.started_at < ?", until),
+            ("r.location = ?", location),
         ):
             if value is not None:
                 where.append(clause)
@@ -301,7 +310,7 @@ class Runs(Engine):
         rows = self.all(
             "select probe, count(*), count(*) filter (where outcome = 'pass'), "
             "count(*) filter (where outcome = 'fail'), count(*) filter (where outcome = 'error') "
-            "from runs where started_at >= ? and final = 1 group by probe",
+            f"from runs where started_at >= ? and final = 1 and {_PRODUCTION} group by probe",
             [since],
         )
         for probe, n, passed, failed, errored in rows:
@@ -316,6 +325,18 @@ class Runs(Engine):
             if last:
                 out.setdefault(probe, ProbeStats()).last = last[0]
         return out
+
+    def latest_by_location(self, probe: str, since: float) -> dict[str, RunRow]:
+        """Each location's newest final production run of a probe since a time."""
+        newest: dict[str, RunRow] = {}
+        for run in self._run_rows(
+            "select {RUNS} from runs where probe = ? and final = 1 and started_at >= ? and "
+            + _PRODUCTION
+            + " order by started_at",
+            [probe, since],
+        ):
+            newest[run.location or ""] = run
+        return newest
 
     def probe_paths(self, probes: list[str], since: float) -> list[str]:
         """The URLs a probe's recent runs visited (for customer impact)."""
