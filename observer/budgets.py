@@ -515,8 +515,10 @@ def evaluate(
     default_window: float = 3600.0,
     now: float | None = None,
     baselines: dict[str, list[float]] | None = None,
+    production: bool = False,
 ) -> list[Verdict]:
-    """Judge each rule over stored samples: one check's batch, or a time window up to now."""
+    """Judge each rule over stored samples: one check's batch, or a time window up to now
+    (with `production`, as serve and the dashboard judge: CI checks' runs left out)."""
     import time
 
     now = time.time() if now is None else now
@@ -526,7 +528,7 @@ def evaluate(
         if rule.source == "rum":
             verdicts.append(_judge_field(rule, store, now - seconds, now, seconds))
             continue
-        verdict = _judge_lab(rule, store, batch, now, seconds, baselines)
+        verdict = _judge_lab(rule, store, _Window(batch, now, seconds, production), baselines)
         if rule.source == "both":
             # Lab beside field: the worst conclusive side decides. A check judges its own runs;
             # the field side always looks back over the window.
@@ -535,20 +537,31 @@ def evaluate(
     return verdicts
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Which runs a lab budget reads: one check's batch, or the seconds up to now."""
+
+    batch: str | None
+    now: float
+    seconds: float
+    production: bool  # leave CI checks' runs out of a window
+
+
 def _judge_lab(
-    rule: Rule,
-    store: Store,
-    batch: str | None,
-    now: float,
-    seconds: float,
-    baselines: dict[str, list[float]] | None,
+    rule: Rule, store: Store, span: _Window, baselines: dict[str, list[float]] | None
 ) -> Verdict:
     """A budget over probes' runs: one check's batch, or the window up to now."""
+    batch, now, seconds = span.batch, span.now, span.seconds
     if batch is not None:
         per_probe = store.samples(rule.metric, rule.probes, batch=batch, location=rule.location)
     else:
         per_probe = store.samples(
-            rule.metric, rule.probes, since=now - seconds, until=now, location=rule.location
+            rule.metric,
+            rule.probes,
+            since=now - seconds,
+            until=now,
+            location=rule.location,
+            production=span.production,
         )
     values = [v for vs in per_probe.values() for v in vs]
     compared = rule.tolerance is not None and baselines is not None

@@ -318,7 +318,11 @@ class Daemon:
         """Judge every budget over its window and hand the cycle to the hooks."""
         project = self.project
         verdicts = await asyncio.to_thread(
-            evaluate, project.budgets, self.store, default_window=project.config.settings.window
+            evaluate,
+            project.budgets,
+            self.store,
+            default_window=project.config.settings.window,
+            production=True,
         )
         before = {v.name: v.outcome for v in self.verdicts}
         for v in verdicts:

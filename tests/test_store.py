@@ -862,3 +862,24 @@ def test_postgresql_beacons_are_kept_by_day_and_days_are_dropped_whole(pg_url: s
             assert store.prune_beacons(midnight - day) == 2
             assert len(days()) == 2  # the two whole days went as tables, not row by row
         assert sorted(store.rum_samples("lcp", since=0, until=T0 + day)) == [0.0, 1.0]
+
+
+def test_ci_checks_runs_stay_out_of_production_windows(store: Store) -> None:
+    """A check's runs (source check) are its own: serve's windows, the dashboard's trends
+    and the alerter's cursor leave them out; the check itself and `observer budgets` read them."""
+    from observer.budgets import METRICS
+
+    serve = store.record(http_result(started_at=T0 + 1), source="serve")
+    check = store.record(http_result(started_at=T0 + 2), source="check", batch="ci-1")
+    time_metric = METRICS["time"]
+    window = {"since": T0, "until": T0 + 9}
+    assert store.samples(time_metric, ["health"], production=True, **window) == {
+        "health": [12.0]
+    }
+    assert len(store.samples(time_metric, ["health"], **window)["health"]) == 2
+    assert len(store.samples(time_metric, ["health"], batch="ci-1")["health"]) == 1
+    assert store.probe_stats(T0, ["health"])["health"].runs == 1
+    assert [r.id for r in store.runs_window("health", T0)] == [serve]
+    assert [r.id for r in store.runs_after(0)] == [serve]
+    # The list of recent runs shows every run, the check's too.
+    assert {r.id for r in store.recent_runs("health")} == {serve, check}

@@ -105,9 +105,10 @@ class Store(Protocol):
         since: float | None = None,
         until: float | None = None,
         location: str | None = None,
+        production: bool = False,
     ) -> dict[str, list[float]]:
         """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
-        one check's batch, or a window of production runs (CI checks' runs left out)."""
+        one check's batch, or a window (of production runs only: CI checks' left out)."""
         ...
 
     def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:

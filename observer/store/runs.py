@@ -268,12 +268,13 @@ class Runs(Engine):
         since: float | None = None,
         until: float | None = None,
         location: str | None = None,
+        production: bool = False,
     ) -> dict[str, list[float]]:
         """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
-        one check's batch, or a window of production runs (CI checks' runs left out)."""
+        one check's batch, or a window (of production runs only: CI checks' left out)."""
         where = [f"r.probe in ({marks(len(probes))})", "r.final = 1", "r.outcome != 'error'"]
         args: list[Any] = list(probes)
-        if batch is None:
+        if production:
             where.append(_PRODUCTION)
         for clause, value in (
             ("r.batch = ?", batch),

@@ -66,6 +66,7 @@ class State:
             self.project.budgets,
             self.store,
             default_window=self.project.config.settings.window,
+            production=True,  # as serve judges: CI checks' runs are left out
         )
         return judged, time.time()
 
