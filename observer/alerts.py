@@ -25,6 +25,7 @@ from .store.rows import (
     RunDetails,
     Silence,
 )
+from .watchdog import health, is_own
 
 if TYPE_CHECKING:
     from .config import Project
@@ -114,6 +115,7 @@ class Alerter:
         # Asked before every send (in a thread): a process that no longer leads stops, and
         # leaves what it had not sent to the one that does.
         self.may_send = may_send or (lambda: True)
+        self.started = clock()  # a probe that has not run yet is stale only after a while
         self.open: dict[tuple[str, str], Incident] = {
             (inc.rule, inc.subject): inc for inc in store.open_incidents()
         }
@@ -151,6 +153,8 @@ class Alerter:
             for v in cycle.verdicts:
                 if any(fnmatchcase(v.name, pat) for pat in rule.budgets):
                     self._budget(rule, v, now)
+            if any(is_own(p) for p in rule.probes):
+                self._own_health(rule, now)
             if rule.min_locations:
                 self._locations(rule, results, now)
                 continue
@@ -251,6 +255,14 @@ class Alerter:
             title = f"probe {name} {where}"
             self._step(rule, breached, now, Finding(f"probe:{name}", "probe", title, body,
                                                     float(len(failing)), run, [name]))  # fmt: skip
+
+    def _own_health(self, rule: AlertRule, now: float) -> None:
+        """observer's own health (watchdog.py) through the rule's `observer:` patterns."""
+        own = [p for p in rule.probes if is_own(p)]
+        for part in health(self.project, self.store, now, self.started):
+            if any(fnmatchcase(part.subject, pat) for pat in own):
+                found = Finding(part.subject, "observer", part.title, part.body, None, None, [])
+                self._step(rule, not part.ok, now, found)
 
     def _latest_failure(self, probe: str) -> Evidence | None:
         runs = self.store.last_runs(probe, 5)

@@ -154,6 +154,7 @@ class Daemon:
         me = self._identity
         me.config_hash = config_hash(self.project)
         me.in_flight = len(self._scheduler.in_flight) if self._scheduler else 0
+        me.spooled = len(self._spool) if self._spool is not None else 0
         before = time.time()
         await asyncio.to_thread(self.store.heartbeat, me)
         self._offset = me.last_seen - (before + time.time()) / 2

@@ -365,3 +365,60 @@ alerts:
             for process in (eu, us, alerter):
                 process.stop()
             hook.close()
+
+
+def test_observer_alerts_on_its_own_health(tmp_path: Path, pg_url: str, site: PageServer) -> None:
+    """probes: ["observer:*"]: a location without a live runner, a probe with no fresh run,
+    and both back again."""
+    hook = Hook()
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        f"""
+settings:
+  evaluate_every: 1s
+probes:
+  - name: home
+    http: {site.url}/
+    every: 1s
+    locations: [eu-west]
+alerts:
+  channels:
+    hook: {hook.url}
+  rules:
+    - name: observer itself
+      probes: ["observer:*"]
+      after: 1
+      resolve_after: 1
+      notify: [hook]
+""",
+        encoding="utf-8",
+    )
+    runner = ServeProcess(path, pg_url, "--role", "runner", "--location", "eu-west",
+                          start_timeout=START_TIMEOUT)  # fmt: skip
+    alerter = ServeProcess(path, pg_url, "--role", "alerter", start_timeout=START_TIMEOUT)
+    revived = None
+    try:
+        wait_for("a run", lambda: query(pg_url, "select count(*) from runs")[0][0] > 0)
+        runner.proc.send_signal(signal.SIGKILL)
+        runner.proc.wait(timeout=30)
+
+        def fired(text: str) -> bool:
+            return any(t.startswith("[FIRING]") and text in t for t in hook.titles())
+
+        wait_for("the stale probe's alert", lambda: fired("probe home has not run for"))
+        # A runner is dead once unseen for 30 s (it heartbeats every 10 s).
+        wait_for("the missing runner's alert", lambda: fired("no live runner at eu-west"),
+                 timeout=30 + 30)  # fmt: skip
+        revived = ServeProcess(path, pg_url, "--role", "runner", "--location", "eu-west",
+                               start_timeout=START_TIMEOUT)  # fmt: skip
+        wait_for(
+            "both resolved",
+            lambda: sum(t.startswith("[RESOLVED]") for t in hook.titles()) >= 2,
+        )
+    finally:
+        for process in (alerter, revived):
+            if process is not None:
+                process.stop()
+        hook.close()
+    firing = [t for t in hook.titles() if t.startswith("[FIRING]")]
+    assert len(firing) == 2, hook.titles()  # each part once, however many cycles it lasted

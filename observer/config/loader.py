@@ -1102,6 +1102,8 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                 )
         for key, names in (("budgets", budget_names), ("probes", probe_names)):
             for j, pattern in enumerate(getattr(rule, key)):
+                if key == "probes" and pattern.startswith("observer:"):
+                    continue  # observer's own health (watchdog.py), not a probe of the file
                 if not any(fnmatchcase(n, pattern) for n in names):
                     at = (*path, key, j)
                     problems.append(

@@ -17,6 +17,7 @@ _RUNNER_COLUMNS = (
     "started_at",
     "last_seen",
     "in_flight",
+    "spooled",
 )
 
 

@@ -233,6 +233,10 @@ def _v7(cur: Any) -> None:
     )
 
 
+def _v8(cur: Any) -> None:
+    cur.execute("alter table runners add column spooled integer not null default 0")
+
+
 def _already(cur: Any) -> None:
     """A version the first PostgreSQL migration already covers."""
 
@@ -246,4 +250,5 @@ PG_MIGRATIONS: list[tuple[str, PgMigration]] = [
     ("what db copy has copied", _v5),
     ("runners and the slots they claim", _v6),
     ("notifications waiting to be sent", _v7),
+    ("how much waits in each runner's spool", _v8),
 ]

@@ -440,6 +440,7 @@ class RunnerRow:
     started_at: float
     last_seen: float = 0.0
     in_flight: int = 0
+    spooled: int = 0  # results waiting for the database in its spool
 
     def live(self, now: float, within: float = 30.0) -> bool:
         """Seen in the last `within` seconds."""
@@ -456,6 +457,7 @@ class RunnerRow:
             "started_at": self.started_at,
             "last_seen": self.last_seen,
             "in_flight": self.in_flight,
+            "spooled": self.spooled,
             "live": self.live(now),
         }
 

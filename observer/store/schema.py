@@ -261,6 +261,11 @@ def _m7_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m8_spooled(db: sqlite_utils.Database) -> None:
+    # A runner says how many results wait in its spool: the database is not taking them.
+    db.execute("alter table runners add column spooled integer not null default 0")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
@@ -269,6 +274,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("what db copy has copied", _m5_copies),
     ("runners and the slots they claim", _m6_cluster),
     ("notifications waiting to be sent", _m7_outbox),
+    ("how much waits in each runner's spool", _m8_spooled),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
