@@ -422,3 +422,57 @@ alerts:
         hook.close()
     firing = [t for t in hook.titles() if t.startswith("[FIRING]")]
     assert len(firing) == 2, hook.titles()  # each part once, however many cycles it lasted
+
+
+def test_two_ingest_nodes_killed_under_load_lose_no_acknowledged_beacon(
+    tmp_path: Path, pg_url: str, site: PageServer
+) -> None:
+    import threading
+
+    path = config(tmp_path, site)
+    # One test client is one address: the per-client rate limit is not what is tested here.
+    path.write_text(path.read_text() + "rum:\n  rate_limit: off\n", encoding="utf-8")
+    nodes = [
+        ServeProcess(path, pg_url, "--role", "ingest", start_timeout=START_TIMEOUT)
+        for _ in range(2)
+    ]
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+    per_thread, threads = 150, 3
+
+    def send(t: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for i in range(per_thread):  # bounded: 450 requests in all
+                n = t * per_thread + i
+                # Alternately, as a proxy would; once one is dead, the proxy uses the other.
+                node = nodes[1] if killed.is_set() else nodes[n % 2]
+                batch = {**beacon(n), "items": [
+                    {"k": "vital", "id": f"lcp-{n}-{j}", "n": "LCP", "v": 10_000 + n * 10 + j}
+                    for j in range(5)
+                ]}  # fmt: skip
+                try:
+                    answer = client.post(f"{node.url}/beacon", json=batch)
+                except httpx.TransportError:
+                    continue  # not acknowledged: the sender keeps it and retries elsewhere
+                if answer.status_code == 202:
+                    with lock:
+                        acknowledged.extend(10_000 + n * 10 + j for j in range(5))
+
+    workers = [threading.Thread(target=send, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    wait_for("a third of the load acknowledged",
+             lambda: len(acknowledged) >= per_thread * threads * 5 // 3)  # fmt: skip
+    nodes[0].proc.send_signal(signal.SIGKILL)
+    killed.set()
+    nodes[0].proc.wait(timeout=30)
+    for w in workers:
+        w.join(timeout=120)
+    assert not any(w.is_alive() for w in workers)
+    assert nodes[1].stop() == 0
+    stored = {int(v) for (v,) in query(pg_url, "select value from beacons where metric = 'lcp'")}
+    missing = sorted(set(acknowledged) - stored)
+    assert not missing, f"{len(missing)} acknowledged beacons lost, e.g. {missing[:5]}"
+    # All but the requests in flight at the dead node when it died were acknowledged.
+    assert len(acknowledged) >= (per_thread - 2) * threads * 5, len(acknowledged)
