@@ -83,6 +83,14 @@ def test_runners_in_two_locations_both_record_and_show(
         assert runners["locations"] == ["eu-west", "us-east"]
         assert all(r["live"] for r in runners["runners"]) and len(runners["runners"]) == 2
         assert runners["drift"] == {"versions": [], "config_hashes": []}
+        # The dashboard lists them, and the probe's page shows each location side by side.
+        overview = httpx.get(f"{eu.url}/", timeout=30).text
+        assert 'id="runners"' in overview and "Drift" not in overview
+        for r in runners["runners"]:
+            assert r["id"] in overview
+        probe = httpx.get(f"{eu.url}/probes/home", timeout=30).text
+        assert 'id="locations"' in probe
+        assert "<td>eu-west</td>" in probe and "<td>us-east</td>" in probe
         # The runner role serves no dashboard and takes no beacons.
         assert httpx.get(f"{us.url}/api/runs", timeout=10).status_code == 404
         assert httpx.post(f"{us.url}/beacon", json={}, timeout=10).status_code in (404, 405)

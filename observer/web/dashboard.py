@@ -16,7 +16,7 @@ from .. import catalog
 from ..budgets import Verdict, covers, format_value, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
-from ..store import ProbeStats, RumError, RumValue
+from ..store import ProbeStats, RumError, RumValue, Store
 from . import charts
 from .access import authorized, denied, remember_token
 from .state import State, success_rate
@@ -111,12 +111,27 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
         )
     return {
         "probes": probes,
+        "runners": _runners(store, now),
         "verdicts": verdicts,
         "incidents": store.open_incidents(),
         "rum": _rum_table(store.rum_values(now - DAY, now, _CORE), limit=8),
         "core": catalog.core_vitals(),
         "covers": covers,
         "measured": measured,
+    }
+
+
+def _runners(store: Store, now: float) -> dict[str, Any] | None:
+    """The processes sharing this database (on PostgreSQL), and what differs between them."""
+    if not store.shared:
+        return None
+    clock = store.db_time()
+    seen = [r.to_dict(clock) for r in store.runners(clock - DAY)]
+    live = [r for r in seen if r["live"]]
+    return {
+        "rows": seen,
+        "versions": len({r["version"] for r in live}) > 1,
+        "configs": len({r["config_hash"] for r in live}) > 1,
     }
 
 
@@ -221,8 +236,11 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
             height=160,
         )
     failed = [r for r in runs if r.outcome == "fail"]
+    places = state.store.latest_by_location(name, since)
     return {
         "probe": probe,
+        # Each location's newest run, side by side (shown when the probe runs in several).
+        "locations": sorted(places.items()) if len(places) > 1 else [],
         "runs": recent,
         "columns": catalog.listed_columns(),
         "duration": duration,
