@@ -873,9 +873,7 @@ def test_ci_checks_runs_stay_out_of_production_windows(store: Store) -> None:
     check = store.record(http_result(started_at=T0 + 2), source="check", batch="ci-1")
     time_metric = METRICS["time"]
     window = {"since": T0, "until": T0 + 9}
-    assert store.samples(time_metric, ["health"], production=True, **window) == {
-        "health": [12.0]
-    }
+    assert store.samples(time_metric, ["health"], production=True, **window) == {"health": [12.0]}
     assert len(store.samples(time_metric, ["health"], **window)["health"]) == 2
     assert len(store.samples(time_metric, ["health"], batch="ci-1")["health"]) == 1
     assert store.probe_stats(T0, ["health"])["health"].runs == 1
