@@ -430,7 +430,7 @@ class PostgresStore(PostgresEngine, Runs, Beacons, Incidents, Cluster):
             self._ensure_days([r.received_at for r in rows])
             fresh = plain + self._claim_keys(list(latest.values()))
             if fresh:
-                self.insert("beacons", [r.columns() for r in fresh])
+                self._copy_beacons(fresh)
             claimed = {r.dedupe for r in fresh}
             again = [r for k, r in latest.items() if k not in claimed]
             for r in again:
@@ -440,6 +440,15 @@ class PostgresStore(PostgresEngine, Runs, Beacons, Incidents, Cluster):
                     [r.value, r.rating, r.detail, r.dedupe, r.dedupe],
                 )
         return len(rows)
+
+    def _copy_beacons(self, rows: list[BeaconRow]) -> None:
+        """New beacons through COPY, the cheapest way in for a batch (PostgreSQL routes each
+        row to its day's partition)."""
+        sql = f"copy beacons ({', '.join(BEACON_COLUMNS)}) from stdin"
+        with self._connection() as conn, conn.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                columns = row.columns()
+                copy.write_row([columns[name] for name in BEACON_COLUMNS])
 
     def _claim_keys(self, keyed: list[BeaconRow]) -> list[BeaconRow]:
         """The rows whose dedupe keys were new (now recorded); the others are repeats."""
