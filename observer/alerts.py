@@ -587,15 +587,17 @@ class Alerter:
         self.open = {(inc.rule, inc.subject): inc for inc in open_}
         queued = await asyncio.to_thread(self.store.queued)
         channels = self.project.config.alerts.channels
+        bodies: dict[int, str] = {}  # an incident's message, read once for all its channels
         resent = 0
         for q in queued:
             if q.channel not in channels:
                 await asyncio.to_thread(self.store.dequeue, q.id or 0)
                 continue
             rule = self._rule(q.rule)
-            inc = next((i for i in await asyncio.to_thread(self.store.incidents, 0, 1000)
-                        if i.id == q.incident_id), None)  # fmt: skip
-            body = inc.body or "" if inc else ""
+            if q.incident_id is not None and q.incident_id not in bodies:
+                inc = await asyncio.to_thread(self.store.incident, q.incident_id)
+                bodies[q.incident_id] = (inc.body or "") if inc else ""
+            body = bodies.get(q.incident_id, "") if q.incident_id is not None else ""
             severity = rule.severity if rule else "warning"
             self._spawn(
                 Delivery(q.rule, q.channel, channels[q.channel], q.incident_id, q.kind, q.title,

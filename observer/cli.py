@@ -305,9 +305,10 @@ class Duties:
 
     def resolve(self, *, shared: bool) -> frozenset[str]:
         """The roles to take; exit 2 for roles an SQLite file cannot share out."""
-        everything = frozenset({"runner", "ingest", "alerter", "web"})
-        chosen = everything if not self.roles or "all" in self.roles else frozenset(self.roles)
-        if chosen != everything and not shared:
+        from .server import ROLES
+
+        chosen = ROLES if not self.roles or "all" in self.roles else frozenset(self.roles)
+        if chosen != ROLES and not shared:
             _die(
                 f"--role {' --role '.join(sorted(chosen))} needs PostgreSQL (--db, "
                 "$OBSERVER_DATABASE or settings.database as postgresql://...): on an SQLite file "
@@ -631,9 +632,9 @@ def serve(
     """The daemon: scheduled probes, budgets judged continuously, beacons, /metrics, /api."""
     from . import logs
     from .assets import MissingAsset
-    from .secrets import Redactor, database_secrets
+    from .secrets import Redactor
     from .server import create_app, listen
-    from .store import is_url
+    from .store import database_secrets, is_url
 
     project = load(file)
     target = database(project, db)

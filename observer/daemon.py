@@ -152,7 +152,6 @@ class Daemon:
                 started_at=time.time(),
             )
         me = self._identity
-        me.config_hash = config_hash(self.project)
         me.in_flight = len(self._scheduler.in_flight) if self._scheduler else 0
         me.spooled = len(self._spool) if self._spool is not None else 0
         before = time.time()
@@ -449,6 +448,8 @@ class Daemon:
             )
             return False
         self.project = project = self._located(project)
+        if self._identity is not None:  # the next heartbeat says which config runs now
+            self._identity.config_hash = config_hash(project)
         if self.runs_probes:
             self.runner.use(project)
             await self.scheduler.limit.resize(project.config.settings.concurrency)

@@ -218,14 +218,3 @@ def mask_url(url: str) -> str:
     """A channel URL fit to show: its scheme and host, never credentials or tokens."""
     read = _read_channel_url(url)
     return f"{read.shown}/{MASK}" if read else MASK
-
-
-def database_secrets(target: str) -> set[str]:
-    """A PostgreSQL URL and its password (an SQLite path holds none)."""
-    if not target.startswith(("postgresql://", "postgres://")):
-        return set()
-    try:
-        password = urlsplit(target).password
-    except ValueError:
-        return {target}
-    return {target, password} if password and len(password) >= 3 else {target}

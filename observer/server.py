@@ -25,7 +25,7 @@ from .rum.model import BeaconError, Context
 from .rum.pages import Pages
 from .store import ProbeStats, Store
 from .web.access import api_denied, authorized, has_key
-from .web.state import State, snippet_source, success_rate
+from .web.state import State, runners_view, snippet_source, success_rate
 
 if TYPE_CHECKING:
     from .config.models import Rum
@@ -316,23 +316,7 @@ async def api_runners(request: Request) -> Response:
     if not authorized(request):
         return api_denied(request)
     state: State = request.app.state.observer
-    store = state.store
-    now = await asyncio.to_thread(store.db_time)
-    runners = await asyncio.to_thread(store.runners, now - 86400)
-    shown = [r.to_dict(now) for r in runners]
-    live = [r for r in shown if r["live"]]
-    versions = sorted({r["version"] for r in live})
-    hashes = sorted({r["config_hash"] for r in live})
-    return JSONResponse(
-        {
-            "runners": shown,
-            "locations": sorted({r["location"] or "" for r in live}),
-            "drift": {
-                "versions": versions if len(versions) > 1 else [],
-                "config_hashes": hashes if len(hashes) > 1 else [],
-            },
-        }
-    )
+    return JSONResponse(await asyncio.to_thread(runners_view, state.store))
 
 
 async def metrics(request: Request) -> Response:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 PREFIX = "observer:"
-LIVE = 30.0  # a runner is alive when seen this recently (it heartbeats every 10 s)
 STALE = 3  # intervals without a run make a probe stale
 
 
@@ -78,7 +77,7 @@ def _ago(now: float, times: list[float]) -> str:
 
 def _runners(project: Project, store: Store, now: float) -> list[Health]:
     seen = store.runners(now - 86400.0)
-    live = [r for r in seen if now - r.last_seen <= LIVE]
+    live = [r for r in seen if r.live(now)]
     named = {loc for p in project.probes if p.enabled for loc in (p.locations or [])}
     locations = sorted(named | {r.location or "" for r in seen})
     out = []

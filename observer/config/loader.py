@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..budgets import Rule, Threshold, parse_metric, parse_threshold
 from ..catalog import Metric
 from ..hints import did_you_mean
-from ..secrets import database_secrets, url_secrets
+from ..secrets import url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
 from .expand import Reference, Unresolved, expand_tree, step_path, unset_advice
 from .models import (
@@ -1145,7 +1145,10 @@ def _collect_secrets(project: Project) -> list[str]:
             found.update(url_secrets(url))
     # A PostgreSQL URL's password (and the URL itself) never reach a log or a report.
     database = project.config.settings.database
-    if database not in unknown:
+    if database not in unknown and "://" in database:
+        # Only a URL holds secrets; the store (not loaded for a file path) knows which.
+        from ..store import database_secrets
+
         found.update(database_secrets(database))
     dash = project.config.settings.dashboard
     if dash.token:

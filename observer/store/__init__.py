@@ -10,7 +10,7 @@ from .base import Store, StoreError
 from .copy import Count, copy_history
 
 # psycopg itself is imported only when a PostgreSQL store opens.
-from .postgres import is_url, masked
+from .postgres import database_secrets, is_url, masked
 from .rows import (
     ArtifactRow,
     BeaconRow,
@@ -67,6 +67,7 @@ __all__ = [
     "Store",
     "StoreError",
     "copy_history",
+    "database_secrets",
     "is_url",
     "masked",
     "open_store",

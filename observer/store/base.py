@@ -212,6 +212,10 @@ class Store(Protocol):
         """Insert or update an incident (by id); returns its id."""
         ...
 
+    def incident(self, incident_id: int) -> Incident | None:
+        """One incident by id (without its notifications), or None."""
+        ...
+
     def incidents(self, since: float | None = None, limit: int = 100) -> list[Incident]:
         """Incidents newest first, each with its notifications."""
         ...

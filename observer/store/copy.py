@@ -9,48 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .beacons import Beacons
-from .rows import (
-    INCIDENT_COLUMNS,
-    RUN_COLUMNS,
-    ArtifactRow,
-    BeaconRow,
-    ErrorRow,
-    ExpectationRow,
-    PageRow,
-    StepRow,
-)
+from .beacons import BEACON_COLUMNS, Beacons
+from .incidents import NOTIFICATION_COLUMNS
+from .rows import INCIDENT_COLUMNS, RUN_COLUMNS, BeaconRow, Silence
+from .runs import DETAILS
 from .sql import Engine, marks
 
 RUNS_PER_BATCH = 200
 BEACONS_PER_BATCH = 5000
-# A run's details: table, its columns (without run_id), and what orders a run's rows.
-_DETAILS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
-    (table, tuple(f.name for f in fields(row) if f.name != "run_id"), order)
-    for table, row, order in (
-        ("steps", StepRow, "idx"),
-        ("page_vitals", PageRow, "seq"),
-        ("errors", ErrorRow, ""),
-        ("artifacts", ArtifactRow, ""),
-        ("expectations", ExpectationRow, ""),
-    )
-)
-_BEACON_COLUMNS = tuple(f.name for f in fields(BeaconRow))
-_NOTIFICATION_COLUMNS = (
-    "incident_id",
-    "rule",
-    "channel",
-    "kind",
-    "status",
-    "attempt",
-    "error",
-    "title",
-    "at",
-)
-_SILENCE_COLUMNS = ("pattern", "starts_at", "ends_at", "reason", "created_by")
+_SILENCE_COLUMNS = tuple(f.name for f in fields(Silence) if f.name != "id")
 TABLES = (
     "runs",
-    *(t for t, _, _ in _DETAILS),
+    *(t for t, _, _ in DETAILS),
     "beacons",
     "incidents",
     "notifications",
@@ -138,7 +108,7 @@ class Copier:
                     [self.label, table],
                 )
             )
-        for table, _, _ in _DETAILS:
+        for table, _, _ in DETAILS:
             self.counts[table].held = int(
                 self.dst.scalar(
                     f"select count(*) from {table} where run_id in ({mine})",
@@ -162,12 +132,12 @@ class Copier:
             ids = [r["id"] for r in batch]
             details = {
                 table: self.src.dicts(
-                    f"select run_id, {', '.join(c)} from {table} "
+                    f"select {', '.join(c)} from {table} "
                     f"where run_id in ({marks(len(ids))}) "
                     f"order by run_id, {order or self.src.rowid}",
                     ids,
                 )
-                for table, c, order in _DETAILS
+                for table, c, order in DETAILS
             }
             with self.dst.transaction():
                 new = {}
@@ -187,7 +157,7 @@ class Copier:
             self.progress("runs", self.counts["runs"].copied)
 
     def _beacons(self) -> None:
-        cols = ", ".join(_BEACON_COLUMNS)
+        cols = ", ".join(BEACON_COLUMNS)
         while True:
             done = self._new_id("beacons", -1) or 0  # how many so far: the (-1) row's new_id
             batch = self.src.dicts(
@@ -229,7 +199,7 @@ class Copier:
                 self._map("incidents", old, self.dst.insert_id("incidents", row))
             self.counts["incidents"].copied += 1
         notes = self.src.dicts(
-            f"select id, {', '.join(_NOTIFICATION_COLUMNS)} from notifications where id > ? "
+            f"select id, {', '.join(NOTIFICATION_COLUMNS)} from notifications where id > ? "
             "order by id",
             [self._last("notifications")],
         )

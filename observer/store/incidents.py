@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import fields
 
 from .rows import INCIDENT_COLUMNS, Incident, Notification, Queued, Silence
-from .sql import Engine, marks
+from .sql import Engine, insert_sql
 
 _INCIDENTS = ", ".join(("id", *INCIDENT_COLUMNS))
 _NOTIFICATIONS = ", ".join(f.name for f in fields(Notification))
 _SILENCES = ", ".join(f.name for f in fields(Silence))
-_NOTIFICATION_COLUMNS = (
+NOTIFICATION_COLUMNS = (
     "incident_id",
     "rule",
     "channel",
@@ -45,6 +45,11 @@ class Incidents(Engine):
                 return incident.id
             return self.insert_id("incidents", dict(zip(INCIDENT_COLUMNS, values, strict=True)))
 
+    def incident(self, incident_id: int) -> Incident | None:
+        """One incident by id (without its notifications), or None."""
+        rows = self.dicts(f"select {_INCIDENTS} from incidents where id = ?", [incident_id])
+        return Incident.from_columns(rows[0]) if rows else None
+
     def incidents(self, since: float | None = None, limit: int = 100) -> list[Incident]:
         """Incidents newest first, each with its notifications."""
         where, args = ("where opened_at >= ?", [since]) if since is not None else ("", [])
@@ -65,9 +70,8 @@ class Incidents(Engine):
         """Record one delivery attempt (or a held or silenced notice)."""
         with self.transaction():
             self.run(
-                f"insert into notifications ({', '.join(_NOTIFICATION_COLUMNS)}) "
-                f"values ({marks(len(_NOTIFICATION_COLUMNS))})",
-                [getattr(notification, c) for c in _NOTIFICATION_COLUMNS],
+                insert_sql("notifications", NOTIFICATION_COLUMNS),
+                [getattr(notification, c) for c in NOTIFICATION_COLUMNS],
             )
 
     def notifications(self, kind: str | None = None) -> list[Notification]:

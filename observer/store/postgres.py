@@ -22,7 +22,7 @@ from .pgschema import PG_MIGRATIONS
 from .rows import BeaconRow
 from .runs import Runs
 from .schema import SCHEMA_VERSION
-from .sql import Cursor, Engine, marks, stored
+from .sql import Cursor, Engine, insert_sql, stored
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -94,6 +94,15 @@ def _password(url: str) -> str | None:
         return None
 
 
+def database_secrets(target: str) -> set[str]:
+    """The secrets a database target holds: a PostgreSQL URL and its password (an SQLite path
+    holds none). A one- or two-letter password would mask letters everywhere, hiding nothing."""
+    if not is_url(target):
+        return set()
+    password = _password(target)
+    return {target, password} if password and len(password) >= 3 else {target}
+
+
 def glob_to_regex(pattern: str) -> str:
     """A shell-style glob (`*`, `?`, `[...]`) as an anchored POSIX regex, as SQLite's GLOB
     reads it: case-sensitive, `*` matching `/` too."""
@@ -157,7 +166,7 @@ class PostgresEngine(Engine):
 
     def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 10.0) -> None:
         self.url = url
-        self._secret = _password(url)
+        self._secrets = sorted(database_secrets(url), key=len, reverse=True)
         self._local = threading.local()
         self._days: set[str] = set()  # beacon partitions known to exist
         self._leads: dict[str, Any] = {}  # role -> the connection that holds its lock
@@ -213,9 +222,9 @@ class PostgresEngine(Engine):
 
     def hide(self, text: str) -> str:
         """A message from the driver with the password, should it hold it, as ***."""
-        # A one- or two-letter password would mask letters everywhere and hide nothing.
-        secret = self._secret
-        return text.replace(secret, "***") if secret and len(secret) >= 3 else text
+        for secret in self._secrets:  # the URL before its password
+            text = text.replace(secret, "***")
+        return text
 
     @contextmanager
     def _connection(self) -> Iterator[Connection[Any]]:
@@ -264,7 +273,7 @@ class PostgresEngine(Engine):
     def insert_id(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; its generated id."""
         cols = list(row)
-        sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))}) returning id"
+        sql = insert_sql(table, cols) + " returning id"
         with self.cursor() as cur:
             cur.execute(sql, stored([row[c] for c in cols]))
             return int(cur.fetchone()[0])
@@ -479,4 +488,4 @@ class PostgresStore(PostgresEngine, Runs, Beacons, Incidents, Cluster):
         return gone
 
 
-__all__ = ["BEACON_COLUMNS", "PostgresStore", "is_url", "masked"]
+__all__ = ["BEACON_COLUMNS", "PostgresStore", "database_secrets", "is_url", "masked"]

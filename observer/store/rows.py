@@ -14,7 +14,7 @@ from typing import Any
 from ..results import Outcome, ProbeResult
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A field's value as stored: enums as their value, flags as 0 or 1."""
     if isinstance(value, bool):
         return int(value)
@@ -26,7 +26,7 @@ def _plain(value: Any) -> Any:
 
 
 def _columns(row: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {f.name: _plain(getattr(row, f.name)) for f in fields(row) if f.name not in skip}
+    return {f.name: plain(getattr(row, f.name)) for f in fields(row) if f.name not in skip}
 
 
 @dataclass
@@ -391,7 +391,7 @@ class Incident:
         """The JSON form: the columns in table order, then the notifications."""
         out: dict[str, Any] = {"id": self.id}
         for name in INCIDENT_COLUMNS:
-            out[name] = _plain(getattr(self, name))
+            out[name] = plain(getattr(self, name))
         out["notifications"] = [n.to_dict() for n in self.notifications]
         return out
 
@@ -442,9 +442,9 @@ class RunnerRow:
     in_flight: int = 0
     spooled: int = 0  # results waiting for the database in its spool
 
-    def live(self, now: float, within: float = 30.0) -> bool:
-        """Seen in the last `within` seconds."""
-        return now - self.last_seen <= within
+    def live(self, now: float) -> bool:
+        """Seen in the last 30 s (it heartbeats every 10 s): alive."""
+        return now - self.last_seen <= 30.0
 
     def to_dict(self, now: float) -> dict[str, Any]:
         """The /api/runners form."""

@@ -31,13 +31,17 @@ _RUNS = ", ".join(RUN_COLUMNS)
 _PRODUCTION = "coalesce(source, '') != 'check'"
 _STEPS = ", ".join(f.name for f in fields(StepRow))
 _ARTIFACTS = ", ".join(f.name for f in fields(ArtifactRow))
-# The tables a run's details are in: their columns, and the order rows come back in.
-_DETAILS = (
-    ("steps", _STEPS, "idx"),
-    ("page_vitals", ", ".join(f.name for f in fields(PageRow)), "seq"),
-    ("errors", ", ".join(f.name for f in fields(ErrorRow)), "rowid"),
-    ("artifacts", _ARTIFACTS, "rowid"),
-    ("expectations", ", ".join(f.name for f in fields(ExpectationRow)), "rowid"),
+# The tables a run's details are in: their columns, and what orders one run's rows there
+# ("": the order they were written in, the engine's rowid).
+DETAILS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
+    (table, tuple(f.name for f in fields(row)), order)
+    for table, row, order in (
+        ("steps", StepRow, "idx"),
+        ("page_vitals", PageRow, "seq"),
+        ("errors", ErrorRow, ""),
+        ("artifacts", ArtifactRow, ""),
+        ("expectations", ExpectationRow, ""),
+    )
 )
 
 
@@ -190,11 +194,11 @@ class Runs(Engine):
         run = RunDetails(**vars(rows[0]))
         found = {
             table: self.dicts(
-                f"select {cols} from {table} where run_id = ? "
-                f"order by {self.rowid if order == 'rowid' else order}",
+                f"select {', '.join(cols)} from {table} where run_id = ? "
+                f"order by {order or self.rowid}",
                 [run_id],
             )
-            for table, cols, order in _DETAILS
+            for table, cols, order in DETAILS
         }
         run.steps = [_step(r) for r in found["steps"]]
         run.page_vitals = [_page(r) for r in found["page_vitals"]]
@@ -361,6 +365,6 @@ class Runs(Engine):
         """Delete runs that started before a time, with their steps, pages and errors."""
         with self.transaction():
             old = "select id from runs where started_at < ?"
-            for table, _, _ in _DETAILS:
+            for table, _, _ in DETAILS:
                 self.run(f"delete from {table} where run_id in ({old})", [before])
             return self.run("delete from runs where started_at < ?", [before])

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from .rows import plain
+
 
 class Cursor(Protocol):
     """The part of a DB-API cursor the queries use."""
@@ -33,14 +35,19 @@ class Cursor(Protocol):
 
 
 def stored(values: Sequence[Any]) -> list[Any]:
-    """Values as the schema keeps them: flags as 0 or 1 (PostgreSQL will not take a bool for
-    an integer column, SQLite would store it as one anyway)."""
-    return [int(v) if isinstance(v, bool) else v for v in values]
+    """Values as the schema keeps them (rows.plain): flags as 0 or 1 (PostgreSQL will not
+    take a bool for an integer column), enums as their values."""
+    return [plain(v) for v in values]
 
 
 def marks(n: int) -> str:
     """`?,?,?` for n values."""
     return ",".join("?" * n)
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    """`insert into TABLE (COLUMNS) values (?, ...)`."""
+    return f"insert into {table} ({', '.join(columns)}) values ({marks(len(columns))})"
 
 
 class Engine:
@@ -106,6 +113,6 @@ class Engine:
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         """Insert rows that share the first row's keys, in one statement per row."""
         cols = list(rows[0])
-        sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))})"
+        sql = insert_sql(table, cols)
         with self.cursor() as cur:
             cur.executemany(sql, [stored([row[c] for c in cols]) for row in rows])

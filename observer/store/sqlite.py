@@ -17,7 +17,7 @@ from .incidents import Incidents
 from .rows import BeaconRow
 from .runs import Runs
 from .schema import MIGRATIONS, SCHEMA_VERSION, connect
-from .sql import Cursor, Engine, marks, stored
+from .sql import Cursor, Engine, insert_sql, marks, stored
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -103,7 +103,7 @@ class SQLiteEngine(Engine):
     def insert_id(self, table: str, row: dict[str, Any]) -> int:
         """Insert one row; its rowid."""
         cols = list(row)
-        sql = f"insert into {table} ({', '.join(cols)}) values ({marks(len(cols))})"
+        sql = insert_sql(table, cols)
         return int(self.conn.execute(sql, stored([row[c] for c in cols])).lastrowid or 0)
 
     def glob(self, column: str) -> str:

@@ -16,10 +16,10 @@ from .. import catalog
 from ..budgets import Verdict, covers, format_value, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
-from ..store import ProbeStats, RumError, RumValue, Store
+from ..store import ProbeStats, RumError, RumValue
 from . import charts
 from .access import authorized, denied, remember_token
-from .state import State, success_rate
+from .state import State, runners_view, success_rate
 
 DAY = 86400.0
 # The Core Web Vitals, as the overview's and the real users' page tables show them.
@@ -111,27 +111,13 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
         )
     return {
         "probes": probes,
-        "runners": _runners(store, now),
+        "runners": runners_view(store) if store.shared else None,
         "verdicts": verdicts,
         "incidents": store.open_incidents(),
         "rum": _rum_table(store.rum_values(now - DAY, now, _CORE), limit=8),
         "core": catalog.core_vitals(),
         "covers": covers,
         "measured": measured,
-    }
-
-
-def _runners(store: Store, now: float) -> dict[str, Any] | None:
-    """The processes sharing this database (on PostgreSQL), and what differs between them."""
-    if not store.shared:
-        return None
-    clock = store.db_time()
-    seen = [r.to_dict(clock) for r in store.runners(clock - DAY)]
-    live = [r for r in seen if r["live"]]
-    return {
-        "rows": seen,
-        "versions": len({r["version"] for r in live}) > 1,
-        "configs": len({r["config_hash"] for r in live}) > 1,
     }
 
 

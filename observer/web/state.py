@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..assets import read_asset
 from ..budgets import Verdict, evaluate
@@ -69,6 +69,25 @@ class State:
             production=True,  # as serve judges: CI checks' runs are left out
         )
         return judged, time.time()
+
+
+def runners_view(store: Store) -> dict[str, Any]:
+    """The processes sharing the database (seen in the last day), the locations with a live
+    one, and the versions or probe files live runners differ in (empty when they agree): what
+    /api/runners answers and the overview shows."""
+    now = store.db_time()
+    shown = [r.to_dict(now) for r in store.runners(now - 86400.0)]
+    live = [r for r in shown if r["live"]]
+    versions = sorted({r["version"] for r in live})
+    hashes = sorted({r["config_hash"] for r in live})
+    return {
+        "runners": shown,
+        "locations": sorted({r["location"] or "" for r in live}),
+        "drift": {
+            "versions": versions if len(versions) > 1 else [],
+            "config_hashes": hashes if len(hashes) > 1 else [],
+        },
+    }
 
 
 def success_rate(passed: int, failed: int) -> float | None:
