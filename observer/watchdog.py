@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .config.types import OWN_DATABASE, OWN_FRESH, OWN_PREFIX, OWN_RUNNERS
+
 if TYPE_CHECKING:
     from .config import Project
     from .store import Store
 
-PREFIX = "observer:"
 STALE = 3  # intervals without a run make a probe stale
 
 
@@ -31,7 +32,7 @@ class Health:
 
 def is_own(pattern: str) -> bool:
     """A rule's probe pattern that names observer's own health."""
-    return pattern.startswith(PREFIX)
+    return pattern.startswith(OWN_PREFIX)
 
 
 def health(project: Project, store: Store, now: float, up_since: float) -> list[Health]:
@@ -56,7 +57,7 @@ def _freshness(project: Project, store: Store, now: float, up_since: float) -> l
         when = f"{age:.0f} s ago" if seen is not None else "never"
         out.append(
             Health(
-                f"{PREFIX}fresh:{probe.name}",
+                f"{OWN_FRESH}{probe.name}",
                 not stale,
                 f"probe {probe.name} has not run for {age:.0f} s (every {every:g} s)"
                 if stale
@@ -87,7 +88,7 @@ def _runners(project: Project, store: Store, now: float) -> list[Health]:
         shown = location or "(no location)"
         out.append(
             Health(
-                f"{PREFIX}runners@{location}",
+                f"{OWN_RUNNERS}{location}",
                 bool(here),
                 f"no live runner at {shown}" if not here else f"runners at {shown} are back",
                 [
@@ -100,7 +101,7 @@ def _runners(project: Project, store: Store, now: float) -> list[Health]:
     waiting = [r for r in live if r.spooled]
     out.append(
         Health(
-            f"{PREFIX}database",
+            OWN_DATABASE,
             not waiting,
             "runners cannot write to the database: "
             + ", ".join(f"{r.id} ({r.spooled} waiting)" for r in waiting)

@@ -1335,3 +1335,32 @@ def test_alert_config_mistakes_point_at_the_line(tmp_path: Path, write: Any) -> 
         "no channel named 'slak' (did you mean 'slack'?)",
         "3 problems in refs.yaml",
     ]
+
+    # observer's own health: the subjects it has, and a pattern that names none of them.
+    own = """
+    probes:
+      - name: health
+        http: http://127.0.0.1:9/health
+    alerts:
+      channels:
+        hook: json://127.0.0.1:9/hook
+      rules:
+        - name: itself
+          probes: ["observer:*", "observer:fresh:health", "observer:runners@eu-west",
+                   "observer:runner@eu-west", "observer:fresh:nothing"]
+          notify: [hook]
+    """
+    write(own, "own.yaml")
+    done = observer("validate", "own.yaml", cwd=tmp_path)
+    assert done.code == 2, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    subjects = "observer:fresh:PROBE, observer:runners@LOCATION, observer:database"
+    assert lines == [
+        f"own.yaml:{at(own, chr(34) + 'observer:runner@', chr(34))}: "
+        "alerts.rules[0].probes[3]: "
+        f"'observer:runner@eu-west' names none of observer's own subjects: {subjects}",
+        f"own.yaml:{at(own, chr(34) + 'observer:fresh:nothing', chr(34))}: "
+        "alerts.rules[0].probes[4]: "
+        f"'observer:fresh:nothing' names none of observer's own subjects: {subjects}",
+        "2 problems in own.yaml",
+    ], lines

@@ -34,6 +34,7 @@ from .models import (
     step_action,
 )
 from .naming import describe
+from .types import OWN_DATABASE, OWN_FRESH, OWN_PREFIX, OWN_RUNNERS, names_own_health
 from .yamlmarks import Located, load_yaml
 
 
@@ -1102,8 +1103,19 @@ def _check_alerts(project: Project, root: Located, problems: list[Problem]) -> N
                 )
         for key, names in (("budgets", budget_names), ("probes", probe_names)):
             for j, pattern in enumerate(getattr(rule, key)):
-                if key == "probes" and pattern.startswith("observer:"):
-                    continue  # observer's own health (watchdog.py), not a probe of the file
+                if key == "probes" and pattern.startswith(OWN_PREFIX):
+                    # observer's own health (watchdog.py), not a probe of the file
+                    if not names_own_health(pattern, names):
+                        at = (*path, key, j)
+                        problems.append(
+                            Problem(
+                                root.mark_of(at),
+                                format_path(at),
+                                f"'{pattern}' names none of observer's own subjects: "
+                                f"{OWN_FRESH}PROBE, {OWN_RUNNERS}LOCATION, {OWN_DATABASE}",
+                            )
+                        )
+                    continue
                 if not any(fnmatchcase(n, pattern) for n in names):
                     at = (*path, key, j)
                     problems.append(

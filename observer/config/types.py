@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
@@ -143,3 +144,18 @@ def validate_cron(expr: str) -> str | None:
     if not croniter.is_valid(expr):
         return f"'{expr}' is not a valid cron expression"
     return None
+
+
+# observer's own health, as alert rules name it in `probes:` (watchdog.py judges it).
+OWN_PREFIX = "observer:"
+OWN_FRESH = "observer:fresh:"  # + a probe's name
+OWN_RUNNERS = "observer:runners@"  # + a location
+OWN_DATABASE = "observer:database"
+
+
+def names_own_health(pattern: str, probe_names: list[str]) -> bool:
+    """Whether a rule's `observer:` pattern can match any of observer's own subjects."""
+    if pattern.startswith(OWN_RUNNERS):
+        return True  # locations are where runners run: known only when they do
+    subjects = [OWN_DATABASE, f"{OWN_RUNNERS}LOCATION", *(OWN_FRESH + n for n in probe_names)]
+    return any(fnmatchcase(s, pattern) for s in subjects)
