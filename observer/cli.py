@@ -854,7 +854,42 @@ def silence(
 
 @main.group()
 def db() -> None:
-    """The database itself: copy history between SQLite files and PostgreSQL."""
+    """The database itself: migrate it, give accounts their roles, copy history between
+    SQLite files and PostgreSQL."""
+
+
+@db.command("migrate")
+@click.option("--db", "target", type=click.Path(dir_okay=False), help=DB_HELP)
+def db_migrate(target: str | None) -> None:
+    """Bring the database's tables to this observer's schema. Every process does this when it
+    opens the database; on PostgreSQL with an account per role, run it as the account that
+    owns the tables before starting the new version."""
+    from .store import SCHEMA_VERSION
+
+    with open_store(None, target) as store:
+        click.echo(f"{store.name}: schema {store.schema_version()} of {SCHEMA_VERSION}")
+
+
+@db.command("grant")
+@click.argument("role", type=click.Choice(["all", "runner", "ingest", "alerter", "web"]))
+@click.argument("account")
+@click.option("--db", "target", type=click.Path(dir_okay=False), help=DB_HELP)
+@click.option("--sql", "print_only", is_flag=True, help="Print the statements; run none.")
+def db_grant(role: str, account: str, target: str | None, print_only: bool) -> None:
+    """Give a PostgreSQL ACCOUNT what observer's ROLE needs and nothing more (see
+    docs/deployment.md); run as the account that owns the tables. The account must exist:
+    CREATE ROLE ... LOGIN PASSWORD ... first."""
+    from .store import StoreError
+
+    with open_store(None, target) as store:
+        try:
+            statements = store.grant(role, account, apply=not print_only)
+        except StoreError as exc:
+            _die(str(exc), EXIT_ERROR)
+    if print_only:
+        click.echo("".join(f"{s};\n" for s in statements), nl=False)
+    else:
+        click.echo(f"{account} may now do what observer's {role} role does on {store.name}")
 
 
 @db.command("copy")

@@ -54,6 +54,11 @@ class Store(Protocol):
         """Rows in a table."""
         ...
 
+    def grant(self, role: str, account: str, *, apply: bool = True) -> list[str]:
+        """Give a database account what one observer role needs (the statements, run unless
+        `apply` is false); only a database with accounts has this."""
+        ...
+
     # runs
 
     def record(self, result: ProbeResult, *, source: str = "run", batch: str | None = None) -> int:

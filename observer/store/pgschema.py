@@ -237,6 +237,45 @@ def _v8(cur: Any) -> None:
     cur.execute("alter table runners add column spooled integer not null default 0")
 
 
+def _v9(cur: Any) -> None:
+    # Accounts that do not own the tables still make and drop beacon days: the table owner's
+    # functions do it for them (SECURITY DEFINER), and nothing else runs with those rights.
+    cur.execute(
+        """
+        create function observer_beacon_day(start double precision) returns void
+        language plpgsql security definer set search_path from current as $$
+        begin
+            if start <> floor(start / 86400) * 86400 then
+                raise exception 'observer_beacon_day: % is not the start of a UTC day', start;
+            end if;
+            perform pg_advisory_xact_lock(start::bigint);
+            execute format(
+                'create table if not exists %I partition of beacons for values from (%s) to (%s)',
+                'beacons_' || to_char(to_timestamp(start) at time zone 'UTC', 'YYYYMMDD'),
+                start, start + 86400
+            );
+        end $$;
+        create function observer_drop_beacon_day(day text) returns bigint
+        language plpgsql security definer set search_path from current as $$
+        declare
+            gone bigint;
+        begin
+            if day !~ '^beacons_[0-9]{8}$' then
+                raise exception 'observer_drop_beacon_day: % is not a beacon day', day;
+            end if;
+            if to_regclass(day) is null then
+                return 0;
+            end if;
+            execute format('select count(*) from %I', day) into gone;
+            execute format('drop table %I', day);
+            return gone;
+        end $$;
+        revoke all on function observer_beacon_day(double precision) from public;
+        revoke all on function observer_drop_beacon_day(text) from public;
+        """
+    )
+
+
 def _already(cur: Any) -> None:
     """A version the first PostgreSQL migration already covers."""
 
@@ -251,4 +290,5 @@ PG_MIGRATIONS: list[tuple[str, PgMigration]] = [
     ("runners and the slots they claim", _v6),
     ("notifications waiting to be sent", _v7),
     ("how much waits in each runner's spool", _v8),
+    ("beacon days made and dropped for accounts that do not own them", _v9),
 ]

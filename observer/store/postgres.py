@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .base import StoreError
 from .beacons import BEACON_COLUMNS, Beacons
 from .cluster import Cluster
+from .grants import grant_statements, inserts
 from .incidents import Incidents
 from .pgschema import PG_MIGRATIONS
 from .rows import BeaconRow
@@ -57,6 +58,9 @@ RETRY_AFTER = 1.0
 BORROW_TIMEOUT = 3.0
 # Session-level advisory locks that make one process the leader of a role.
 LEAD_LOCKS = {"alerter": 0x0B5E_0002}
+# SQLSTATE of "permission denied".
+INSUFFICIENT_PRIVILEGE = "42501"
+UNDEFINED_OBJECT = "42704"  # e.g. an account that does not exist
 # Held while migrating, so that processes starting together migrate once.
 MIGRATION_LOCK = 0x0B5E_0001
 # libpq keeps idle connections alive through NAT and load balancers, and notices a dead
@@ -353,19 +357,73 @@ class PostgresEngine(Engine):
                 )
             if current == SCHEMA_VERSION:
                 return
-            self.run(
-                "create table if not exists migrations "
-                "(version integer primary key, name text, applied_at double precision)"
+            who = self.user  # asked first: a refused statement ends the transaction
+            try:
+                self._apply(current)
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                    raise
+                raise StoreError(
+                    f"{self.name} has schema {current} and this observer needs "
+                    f"{SCHEMA_VERSION}, but {who} may not change the tables: run "
+                    "`observer db migrate` as the account that owns them"
+                ) from None
+
+    def _apply(self, current: int) -> None:
+        self.run(
+            "create table if not exists migrations "
+            "(version integer primary key, name text, applied_at double precision)"
+        )
+        with self.cursor() as cur:
+            for version, (name, fn) in enumerate(PG_MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                fn(getattr(cur, "cur", cur))
+                cur.execute(
+                    "insert into migrations (version, name, applied_at) values (?, ?, ?)",
+                    [version, name, time.time()],
+                )
+
+    def grant(self, role: str, account: str, *, apply: bool = True) -> list[str]:
+        """Give `account` what observer role `role` needs, and nothing more (grants.py)."""
+        try:
+            tables = inserts(role)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        sequences = [
+            str(seq)
+            for (seq,) in self.all(
+                "select pg_get_serial_sequence(c.relname, 'id') from pg_class c "
+                "join pg_attribute a on a.attrelid = c.oid and a.attname = 'id' "
+                "where c.oid = any(?::text[]::regclass[]) order by c.relname",
+                [sorted(set(tables))],
             )
-            with self.cursor() as cur:
-                for version, (name, fn) in enumerate(PG_MIGRATIONS, start=1):
-                    if version <= current:
-                        continue
-                    fn(getattr(cur, "cur", cur))
-                    cur.execute(
-                        "insert into migrations (version, name, applied_at) values (?, ?, ?)",
-                        [version, name, time.time()],
-                    )
+            if seq
+        ]
+        statements = grant_statements(
+            role,
+            account,
+            str(self.scalar("select current_database()")),
+            str(self.scalar("select current_schema()")),
+            sequences,
+        )
+        if apply:
+            try:
+                with self.transaction():
+                    for statement in statements:
+                        self.run(statement)
+            except Exception as exc:
+                sqlstate = getattr(exc, "sqlstate", None)
+                if sqlstate not in (INSUFFICIENT_PRIVILEGE, UNDEFINED_OBJECT):
+                    raise
+                why = str(exc).strip().splitlines()[0]
+                raise StoreError(f"{self.name}: cannot grant {role} to {account}: {why}") from None
+        return statements
+
+    @property
+    def user(self) -> str:
+        """The account this engine logs in as."""
+        return str(self.scalar("select current_user"))
 
     # ------------------------------------------------------------------ beacons by day
 
@@ -375,12 +433,9 @@ class PostgresEngine(Engine):
             day = datetime.fromtimestamp(start, UTC).strftime("%Y%m%d")
             if day in self._days:
                 continue
-            # Two nodes making the same day at once would race: one lock per day.
-            self.run("select pg_advisory_xact_lock(?)", [int(start)])
-            self.run(
-                f"create table if not exists beacons_{day} partition of beacons "
-                f"for values from ({start!r}) to ({start + DAY!r})"
-            )
+            # The owner's function makes it (ingest accounts may not create tables), holding
+            # one lock per day so that two nodes making the same day do not race.
+            self.run("select observer_beacon_day(?)", [start])
             self._days.add(day)
 
     def partitions(self) -> list[tuple[str, float]]:
@@ -480,8 +535,8 @@ class PostgresStore(PostgresEngine, Runs, Beacons, Incidents, Cluster):
         with self.transaction():
             for table, start in self.partitions():
                 if start + DAY <= before:
-                    gone += int(self.scalar(f"select count(*) from {table}"))
-                    self.run(f"drop table {table}")
+                    # Through the owner's function: the alerter's account may not drop tables.
+                    gone += int(self.scalar("select observer_drop_beacon_day(?)", [table]))
                     self._days.discard(table.removeprefix("beacons_"))
             gone += self.run("delete from beacons where received_at < ?", [before])
             self.run("delete from beacon_keys where received_at < ?", [before])

@@ -266,6 +266,12 @@ def _m8_spooled(db: sqlite_utils.Database) -> None:
     db.execute("alter table runners add column spooled integer not null default 0")
 
 
+def _m9_nothing(db: sqlite_utils.Database) -> None:
+    # PostgreSQL's ninth migration gives beacon days to accounts that do not own the tables;
+    # a file has no accounts, but keeps the numbering shared.
+    pass
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
@@ -275,6 +281,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("runners and the slots they claim", _m6_cluster),
     ("notifications waiting to be sent", _m7_outbox),
     ("how much waits in each runner's spool", _m8_spooled),
+    ("beacon days made and dropped for accounts that do not own them", _m9_nothing),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -114,6 +114,13 @@ class SQLiteEngine(Engine):
         """Rows in a table."""
         return int(self.db.table(table).count)
 
+    def grant(self, role: str, account: str, *, apply: bool = True) -> list[str]:
+        """A file has no accounts: whoever may write it may do anything."""
+        raise StoreError(
+            f"{self.name} is an SQLite file, which has no accounts to grant to: "
+            "database accounts per role need PostgreSQL"
+        )
+
     def schema_version(self) -> int:
         """The migrations applied to this file."""
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
