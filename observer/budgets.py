@@ -14,6 +14,7 @@ from . import catalog
 from .catalog import JOURNEY, Metric
 
 if TYPE_CHECKING:
+    from .confidence import Bounds
     from .store import Store
 
 # ----------------------------------------------------------------------------- metrics
@@ -250,6 +251,10 @@ def smallest_p(n1: int, n2: int) -> float:
 
 
 ALPHA = 0.05
+# A live regression needs this much history in its baseline window to say anything.
+LIVE_BASELINE_MIN = 20
+# At most this many baseline samples are compared (evenly spaced by rank: the same shape).
+LIVE_BASELINE_MAX = 5000
 
 
 @dataclass
@@ -268,10 +273,23 @@ class Regression:
 
 
 def compare(
-    current: Sequence[float], baseline: Sequence[float], tolerance: float, metric: Metric
+    current: Sequence[float],
+    baseline: Sequence[float],
+    tolerance: float,
+    metric: Metric,
+    *,
+    over: str | None = None,
 ) -> Regression:
-    """Fail when the median got worse by more than tolerance AND Mann-Whitney says it is real."""
+    """Fail when the median got worse by more than tolerance AND Mann-Whitney says it is real.
+
+    `over` names a live baseline (`the previous 7d`): the message then gives both medians."""
     n1, n2 = len(current), len(baseline)
+    if over is not None and n2 < LIVE_BASELINE_MIN:
+        return Regression(
+            tolerance, None, None, None, None, n2, n1, "inconclusive",
+            f"too little history to compare with ({n2} samples over {over}, "
+            f"{LIVE_BASELINE_MIN} needed)",
+        )  # fmt: skip
     if n1 < 2 or n2 < 2 or smallest_p(n1, n2) >= ALPHA:
         return Regression(
             tolerance,
@@ -296,7 +314,18 @@ def compare(
     worse = change > tolerance and p < ALPHA
     pct = "∞" if math.isinf(change) else f"{change * 100:+.1f}%"
     outcome = "fail" if worse else "pass"
-    if worse:
+    if over is not None:
+        medians = (
+            f"median {format_value(cur, metric.unit)} against {format_value(base, metric.unit)} "
+            f"over {over} ({pct}, p={p:.3g})"
+        )
+        if worse:
+            msg = f"{medians}, over the {tolerance * 100:g}% allowed"
+        elif change > tolerance:
+            msg = f"{medians}, not significant"
+        else:
+            msg = f"{medians}, within {tolerance * 100:g}%"
+    elif worse:
         msg = (
             f"median {pct} against the baseline (p={p:.3f}), over the {tolerance * 100:g}% allowed"
         )
@@ -339,6 +368,18 @@ class Verdict:
     regression: Regression | None = None
     unit: str = "ms"
     extra: dict[str, Any] = field(default_factory=dict)
+    interval: tuple[float, float] | None = None  # shown: the bounds, or the samples' extremes
+    confidence: float | None = None  # of the interval
+    judged_by: str = "point"  # point (the estimate decided) or interval
+
+    def interval_text(self) -> str:
+        """`95% interval 150 ms–1.5 s`, or empty without one."""
+        if self.interval is None or self.confidence is None:
+            return ""
+        lo, hi = (format_value(x, self.unit, self.aggregate) for x in self.interval)
+        unit = next((u for u in (" ms", " s", "%") if lo.endswith(u) and hi.endswith(u)), "")
+        lo = lo.removesuffix(unit) if unit else lo  # one unit for both ends: 0.15–1.5 s
+        return f"{self.confidence * 100:g}% interval {lo}–{hi}"
 
     def to_dict(self, with_values: bool = True) -> dict[str, Any]:
         """The JSON form (also what --baseline reads back)."""
@@ -371,6 +412,12 @@ class Verdict:
                 "message": r.message,
                 "test": "mann-whitney-u",
             }
+        data["judged_by"] = self.judged_by
+        data["interval"] = (
+            {"low": self.interval[0], "high": self.interval[1], "confidence": self.confidence}
+            if self.interval is not None
+            else None
+        )
         data.update(self.extra)
         if with_values:
             data["values"] = self.values
@@ -411,10 +458,24 @@ class Rule:
     page: str | None = None  # real users: a page glob
     device: str | None = None  # real users: mobile, tablet or desktop
     location: str | None = None  # probes: only runs from there (None: every location)
+    confidence: float | None = None  # how sure a windowed verdict must be (None: point estimate)
+    baseline: float | None = None  # serve: seconds of history a live regression compares with
+    by_interval: bool | None = None  # decide by the interval (None: as the caller judges)
 
 
-def judge(rule: Rule, values: list[float], *, baseline: list[float] | None = None) -> Verdict:
-    """Evaluate one budget over its samples (and, given a baseline, its regression test)."""
+def judge(
+    rule: Rule,
+    values: list[float],
+    *,
+    baseline: list[float] | None = None,
+    by_interval: bool = False,
+) -> Verdict:
+    """Evaluate one budget over its samples (and, given a baseline, its regression test).
+
+    With `by_interval` (serve, budgets, the dashboard) and a confidence, a percentile or a rate
+    breaches only when its bound on the good side lies past the threshold, passes only when
+    its bound on the bad side lies within it, and is inconclusive between; otherwise the point
+    estimate decides and the interval is shown beside it."""
     threshold, warn, unit = rule.threshold, rule.warn, rule.metric.unit
     verdict = Verdict(
         name=rule.name,
@@ -438,7 +499,18 @@ def judge(rule: Rule, values: list[float], *, baseline: list[float] | None = Non
         return verdict
     value = aggregate(threshold.aggregate, values)
     verdict.value = value
-    verdict.outcome, verdict.message = _against(threshold, warn, value, values, needed, unit)
+    bounds = _bounds(threshold.aggregate, values, rule.confidence)
+    if bounds is not None:
+        verdict.confidence = bounds.confidence
+        verdict.interval = _shown(bounds, threshold.aggregate, values)
+    if rule.by_interval is not None:
+        by_interval = rule.by_interval
+    side = _side(threshold, bounds) if by_interval and bounds is not None else None
+    if side is None:
+        verdict.outcome, verdict.message = _against(threshold, warn, value, values, needed, unit)
+    else:
+        verdict.judged_by = "interval"
+        verdict.outcome, verdict.message = _against_interval(verdict, rule, side)
     if rule.tolerance is not None and baseline is not None:
         _regression(verdict, compare(values, baseline, rule.tolerance, rule.metric))
     return verdict
@@ -472,6 +544,87 @@ def _against(
     return Status.PASS, f"{threshold.aggregate} {shown} {threshold.op} {limit}"
 
 
+def _bounds(agg: str, values: list[float], confidence: float | None) -> Bounds | None:
+    """A percentile's order-statistic bounds or a rate's Wilson bounds (None: no interval for
+    this aggregate, or confidence off)."""
+    from .confidence import quantile_bounds, wilson_bounds
+
+    if confidence is None or not values:
+        return None
+    if agg.startswith("p") and agg[1:].replace(".", "", 1).isdigit():
+        return quantile_bounds(values, float(agg[1:]) / 100, confidence)
+    if agg == "rate":
+        return wilson_bounds(sum(1 for v in values if v), len(values), confidence)
+    return None
+
+
+def _shown(bounds: Bounds, agg: str, values: list[float]) -> tuple[float, float]:
+    """The interval as shown: a bound the data cannot give is the samples' extreme."""
+    lo = bounds.low if bounds.low is not None else (0.0 if agg == "rate" else min(values))
+    hi = bounds.high if bounds.high is not None else (1.0 if agg == "rate" else max(values))
+    return lo, hi
+
+
+def _side(threshold: Threshold, bounds: Bounds) -> str | None:
+    """breach, hold or unsure by the bounds; None for a comparison they cannot decide (==)."""
+    if threshold.aggregate == "rate" and not 0 < threshold.limit < 1:
+        return None  # `rate >= 100%`: one failure breaks it, and no interval shows it holds
+    if threshold.op in ("<", "<="):  # lower is better: the low bound shows a breach
+        good, bad = bounds.low, bounds.high
+    elif threshold.op in (">", ">="):
+        good, bad = bounds.high, bounds.low
+    else:
+        return None
+    if good is not None and not threshold.holds(good):
+        return "breach"
+    if bad is not None and threshold.holds(bad):
+        return "hold"
+    return "unsure"
+
+
+def _against_interval(v: Verdict, rule: Rule, side: str) -> tuple[Status, str]:
+    """The outcome by the interval, and why: `p95 1.26 s (95% interval 0.15–1.5 s, 26
+    samples): inconclusive against < 1 s`."""
+    threshold, warn = rule.threshold, rule.warn
+    shown = format_value(v.value, v.unit, threshold.aggregate)
+    limit = format_value(threshold.limit, v.unit, threshold.aggregate)
+    said = f"{threshold.aggregate} {shown} ({v.interval_text()}, {v.samples} samples)"
+    if side == "breach":
+        return Status.FAIL, f"{said}, breaks {threshold.op} {limit}"
+    if side == "unsure":
+        return Status.INCONCLUSIVE, f"{said}: inconclusive against {threshold.op} {limit}" + (
+            _more_needed(threshold, v.samples, v.confidence or 0.95)
+        )
+    if warn is not None:
+        bounds = _bounds(warn.aggregate, v.values, rule.confidence)
+        warned = (
+            _side(warn, bounds) == "breach"
+            if bounds is not None
+            else not warn.holds(aggregate(warn.aggregate, v.values))
+        )
+        if warned:
+            wv = format_value(aggregate(warn.aggregate, v.values), v.unit, warn.aggregate)
+            wl = format_value(warn.limit, v.unit, warn.aggregate)
+            return Status.DEGRADED, (
+                f"{warn.aggregate} {wv} past the warning {warn.op} {wl}, within {limit} "
+                f"({v.interval_text()}, {v.samples} samples)"
+            )
+    return Status.PASS, f"{said} {threshold.op} {limit}"
+
+
+def _more_needed(threshold: Threshold, n: int, confidence: float) -> str:
+    """Why a percentile that looks fine cannot pass yet: too few samples to bound it."""
+    from .confidence import samples_for
+
+    agg = threshold.aggregate
+    if not agg.startswith("p") or threshold.op not in ("<", "<="):
+        return ""
+    need = samples_for(float(agg[1:]) / 100, confidence)
+    if n >= need:
+        return ""
+    return f"; a pass needs at least {need} samples in the window"
+
+
 def _regression(verdict: Verdict, reg: Regression) -> None:
     """Fold a regression test into a verdict: a regression fails it, too few samples make a
     pass inconclusive."""
@@ -487,6 +640,12 @@ def _regression(verdict: Verdict, reg: Regression) -> None:
 
 
 # ----------------------------------------------------------------------------- rules
+
+
+def with_confidence(rules: Sequence[Rule], confidence: float | None) -> list[Rule]:
+    """The rules judged at a confidence given on the command line: decided by that interval,
+    or by the point estimate when None (`--confidence off`)."""
+    return [replace(r, confidence=confidence, by_interval=confidence is not None) for r in rules]
 
 
 def lab_rules(rules: Sequence[Rule], probes: Sequence[str] = ()) -> list[Rule]:
@@ -512,27 +671,30 @@ def evaluate(
     *,
     batch: str | None = None,
     window: float | None = None,
-    default_window: float = 3600.0,
     now: float | None = None,
     baselines: dict[str, list[float]] | None = None,
-    production: bool = False,
+    live: bool = False,
+    production: bool | None = None,
 ) -> list[Verdict]:
     """Judge each rule over stored samples: one check's batch, or a time window up to now
-    (with `production`, as serve and the dashboard judge: CI checks' runs left out)."""
+    (with `live`, as serve, the dashboard and `observer budgets` judge: a percentile or a rate
+    decided by its confidence interval, and a budget with a `baseline:` compared with its own
+    history; with `production`, by default as `live`, CI checks' runs left out)."""
     import time
 
     now = time.time() if now is None else now
     verdicts: list[Verdict] = []
     for rule in rules:
-        seconds = window or rule.window or default_window
+        seconds = window or rule.window or 3600.0
+        span = _Window(batch, now, seconds, live, live if production is None else production)
         if rule.source == "rum":
-            verdicts.append(_judge_field(rule, store, now - seconds, now, seconds))
+            verdicts.append(_judge_field(rule, store, span))
             continue
-        verdict = _judge_lab(rule, store, _Window(batch, now, seconds, production), baselines)
+        verdict = _judge_lab(rule, store, span, baselines)
         if rule.source == "both":
             # Lab beside field: the worst conclusive side decides. A check judges its own runs;
             # the field side always looks back over the window.
-            verdict = _side_by_side(verdict, _judge_field(rule, store, now - seconds, now, seconds))
+            verdict = _side_by_side(verdict, _judge_field(rule, store, span))
         verdicts.append(verdict)
     return verdicts
 
@@ -544,7 +706,58 @@ class _Window:
     batch: str | None
     now: float
     seconds: float
-    production: bool  # leave CI checks' runs out of a window
+    live: bool  # as serve judges: intervals decide, history compared
+    production: bool  # CI checks' runs left out
+
+
+# (store, budget) -> (when read, samples): a baseline of days moves slowly; read once a minute.
+_HISTORY: dict[tuple[int, str], tuple[float, list[float]]] = {}
+HISTORY_TTL = 60.0
+
+
+def _live_baseline(rule: Rule, store: Store, span: _Window) -> list[float]:
+    """The budget's samples over `baseline` seconds before its window, leaving out the times
+    its own incidents covered (from the window that first breached to the resolution): what
+    normal looked like."""
+    assert rule.baseline is not None
+    key = (id(store), rule.name)
+    held = _HISTORY.get(key)
+    if held is not None and 0 <= span.now - held[0] < HISTORY_TTL:
+        return held[1]
+    start, end = span.now - span.seconds - rule.baseline, span.now - span.seconds
+    cut = sorted(
+        (max(start, opened - span.seconds), min(end, resolved or span.now))
+        for opened, resolved in store.fired_spans(f"budget:{rule.name}", start - span.seconds)
+    )
+    values: list[float] = []
+    at = start
+    for lo, hi in [*cut, (end, end)]:
+        if lo > at:
+            values += _lab_values(rule, store, at, min(lo, end), span.production)
+        at = max(at, hi)
+    if len(values) > LIVE_BASELINE_MAX:
+        ordered = sorted(values)
+        step = len(ordered) / LIVE_BASELINE_MAX
+        values = [ordered[int(i * step)] for i in range(LIVE_BASELINE_MAX)]
+    _HISTORY[key] = (span.now, values)
+    return values
+
+
+def _lab_values(
+    rule: Rule, store: Store, since: float, until: float, production: bool
+) -> list[float]:
+    per_probe = store.samples(
+        rule.metric, rule.probes, since=since, until=until, location=rule.location,
+        production=production,
+    )  # fmt: skip
+    return [v for vs in per_probe.values() for v in vs]
+
+
+def _over(seconds: float) -> str:
+    """`the previous 7d`."""
+    from .config.types import format_duration
+
+    return f"the previous {format_duration(seconds)}"
 
 
 def _judge_lab(
@@ -566,7 +779,16 @@ def _judge_lab(
     values = [v for vs in per_probe.values() for v in vs]
     compared = rule.tolerance is not None and baselines is not None
     baseline = baselines.get(rule.name) if compared and baselines is not None else None
-    verdict = judge(rule, values, baseline=baseline)
+    if span.live and batch is None and rule.tolerance is not None and rule.baseline:
+        assert rule.tolerance is not None and rule.baseline is not None
+        verdict = judge(rule, values, by_interval=span.live)
+        history = _live_baseline(rule, store, span)
+        _regression(
+            verdict,
+            compare(values, history, rule.tolerance, rule.metric, over=_over(rule.baseline)),
+        )
+    else:
+        verdict = judge(rule, values, baseline=baseline, by_interval=span.live)
     if compared and baseline is None:
         # Asked to compare, but the baseline never measured this budget.
         if verdict.outcome == Status.PASS:
@@ -595,9 +817,11 @@ def field_samples(rule: Rule, store: Store, since: float, until: float) -> list[
     )
 
 
-def _judge_field(rule: Rule, store: Store, since: float, until: float, seconds: float) -> Verdict:
-    values = field_samples(rule, store, since, until)
-    verdict = judge(replace(rule, probes=[], source="rum", tolerance=None), values)
+def _judge_field(rule: Rule, store: Store, span: _Window) -> Verdict:
+    seconds = span.seconds
+    values = field_samples(rule, store, span.now - seconds, span.now)
+    field_rule = replace(rule, probes=[], source="rum", tolerance=None)
+    verdict = judge(field_rule, values, by_interval=span.live)
     verdict.extra.update({"window_s": seconds, "page": rule.page, "device": rule.device})
     return verdict
 
@@ -668,6 +892,15 @@ def covers(v: Verdict) -> str:
         field = "real users" + (f" on {page}" if page else "") + (f" ({device})" if device else "")
     lab = ", ".join(v.probes)
     return " + ".join(x for x in (lab, field) if x)
+
+
+def interval(v: Verdict) -> str:
+    """The interval as a table shows it: `150 ms–1.5 s (95%)`, or `–` without one."""
+    text = v.interval_text()
+    if not text:
+        return "–"
+    head, _, bounds = text.partition(" interval ")
+    return f"{bounds} ({head})"
 
 
 def measured(v: Verdict) -> str:

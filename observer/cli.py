@@ -446,6 +446,12 @@ def _emit(report: Report, outputs: Outputs, title: str) -> NoReturn:
     help="--json output of an earlier check, for regression: budgets.",
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Probes at once.")
+@click.option(
+    "--confidence",
+    metavar="C|off",
+    help="Gate on the confidence interval at C (e.g. 0.95): a breach only when shown, "
+    "inconclusive between (default: the point estimate decides; the interval is shown).",
+)
 @_report_options
 def check(
     file: str,
@@ -454,6 +460,7 @@ def check(
     db: str | None,
     baseline: str | None,
     concurrency: int | None,
+    confidence: str | None,
     outputs: Outputs,
 ) -> None:
     """Run probes N times and judge every budget: the deploy gate (exit 0 ok, 1 failed, 3 error)."""
@@ -461,13 +468,15 @@ def check(
 
     with early_driver(file) as early:  # first: it boots while the rest is imported and read
         from . import rounds
-        from .budgets import lab_rules, load_baseline
+        from .budgets import lab_rules, load_baseline, with_confidence
         from .report.console import Progress, render_rounds
         from .store import StoreError
 
         project = load(file, runs=probes)
         selected = choose(project, probes)
         rules = lab_rules(project.budgets, probes)
+        if confidence is not None:
+            rules = with_confidence(rules, _confidence_option(confidence))
         need(
             file,
             project.require,
@@ -503,6 +512,16 @@ def check(
     _emit(report, outputs, "observer check")
 
 
+def _confidence_option(text: str) -> float | None:
+    """--confidence: 0.95, 95% or off (None: the point estimate); exit 2 otherwise."""
+    from .config.types import confidence
+
+    try:
+        return confidence(text) or None
+    except ValueError as exc:
+        _die(f"--confidence: {exc}", EXIT_USAGE)
+
+
 def _verdict_line(report: Any) -> None:
     code = report.exit_code
     n_fail = len(report.failed_budgets)
@@ -532,17 +551,33 @@ def _verdict_line(report: Any) -> None:
     is_flag=True,
     help="Also drive the alert rules (incidents, notifications), as serve does.",
 )
+@click.option(
+    "--confidence",
+    metavar="C|off",
+    help="How sure a breach or a pass must be (default: each budget's, else "
+    "settings.confidence, 0.95); off judges the point estimate, as observer check does.",
+)
 @_report_options
-def budgets(file: str, alert: bool, db: str | None, window: str | None, outputs: Outputs) -> None:
+def budgets(
+    file: str,
+    alert: bool,
+    db: str | None,
+    window: str | None,
+    confidence: str | None,
+    outputs: Outputs,
+) -> None:
     """Judge every budget over stored runs, without running probes (exit 0 ok, 1 failed)."""
     import asyncio
 
-    from .budgets import evaluate
+    from .budgets import evaluate, with_confidence
     from .config import parse_duration
     from .report.check import Report
 
     project = load(file)
     need(file, project.require, settings=True, budgets=True, alerts=alert)
+    rules = project.budgets
+    if confidence is not None:
+        rules = with_confidence(rules, _confidence_option(confidence))
     seconds = None
     if window is not None:
         try:
@@ -553,7 +588,11 @@ def budgets(file: str, alert: bool, db: str | None, window: str | None, outputs:
             _die("--window: must be more than zero", EXIT_USAGE)
     with open_store(project, db) as store:
         verdicts = evaluate(
-            project.budgets, store, window=seconds, default_window=project.config.settings.window
+            rules,
+            store,
+            window=seconds,
+            live=True,  # decided as serve decides...
+            production=False,  # ...over every recorded run, a check's too
         )
         if alert:
             from .alerts import alert_once
@@ -1014,9 +1053,7 @@ def demo(file: str, port: int, customers: int, rounds: int) -> None:
                     )
             finally:
                 observer_server.stop()
-            verdicts = evaluate(
-                project.budgets, store, default_window=project.config.settings.window
-            )
+            verdicts = evaluate(project.budgets, store)
         render_verdicts(console(), verdicts, Report(verdicts).warnings)
     click.echo(
         f"\nSee it all on the dashboard: {sys.argv[0]} serve {file} --no-schedule "

@@ -321,8 +321,7 @@ class Daemon:
             evaluate,
             project.budgets,
             self.store,
-            default_window=project.config.settings.window,
-            production=True,
+            live=True,
         )
         before = {v.name: v.outcome for v in self.verdicts}
         for v in verdicts:

@@ -662,9 +662,11 @@ def budgets(folder: Path, *args: str) -> Done:
 
 
 def test_budgets_over_recorded_runs_match_the_check(healthy: Check) -> None:
+    # --confidence off: the point estimate decides, as the check's gate does.
     done = budgets(
-        healthy.folder, "--db", "observer.db", "--window", "1h", "--json", "--junit", "b.xml"
-    )
+        healthy.folder, "--db", "observer.db", "--window", "1h", "--json", "--junit", "b.xml",
+        "--confidence", "off",
+    )  # fmt: skip
     assert done.code == 0, done.stdout + done.stderr
     data = done.json()
     assert data["results"] == []
@@ -682,11 +684,35 @@ def test_budgets_over_recorded_runs_match_the_check(healthy: Check) -> None:
 
 
 def test_budgets_human_output(healthy: Check) -> None:
-    done = budgets(healthy.folder, "--window", "30m")
+    done = budgets(healthy.folder, "--window", "30m", "--confidence", "off")
     assert done.code == 0, done.stdout + done.stderr
     for name in BUDGETS:
         assert re.search(rf"│ {re.escape(name)}\s+│ pass\s+│", done.stdout), done.stdout
     assert "ok (0 budgets failed)" in done.stdout
+
+
+def test_budgets_say_when_three_runs_cannot_show_a_percentile_holds(healthy: Check) -> None:
+    # By default a percentile passes only when its upper bound is under the threshold: three
+    # runs cannot show that of a p95 (59 can), so it is inconclusive, with the interval shown.
+    done = budgets(healthy.folder, "--window", "30m")
+    assert done.code == 0, done.stdout + done.stderr
+    assert re.search(r"│ health answers fast\s+│ inconclusive\s+│ time\s+│\s+[\d.]+ ms\s+│\s+"
+                     r"[\d.]+–[\d.]+ ms \(95%\)", done.stdout), done.stdout  # fmt: skip
+    assert re.search(
+        r"warning: budget 'health answers fast' inconclusive: p95 [\d.]+ ms \(95% interval "
+        r"[\d.]+–[\d.]+ ms, 3 samples\): inconclusive against < 1 s; a pass needs at least 59 "
+        r"samples in the window",
+        done.stdout,
+    ), done.stdout
+    # rate >= 100% is judged as it stands: every run completed.
+    assert re.search(r"│ everything completes\s+│ pass\s+│", done.stdout), done.stdout
+    data = budgets(healthy.folder, "--window", "30m", "--json").json()
+    fast = next(b for b in data["budgets"] if b["name"] == "health answers fast")
+    assert fast["judged_by"] == "interval" and fast["interval"]["confidence"] == 0.95
+    assert fast["interval"]["low"] <= fast["value"] <= fast["interval"]["high"]
+    # A bad --confidence is a usage error.
+    bad = budgets(healthy.folder, "--confidence", "1.5")
+    assert bad.code == 2 and "--confidence: a confidence lies from 0.5" in bad.stderr
 
 
 def test_budgets_over_a_slow_shop_fail(slow: Check, slow_json: Check) -> None:
@@ -753,6 +779,7 @@ def test_budgets_window_option_then_budget_window_then_settings(tmp_path: Path) 
 settings:
   database: observer.db
   window: 30m
+  confidence: off  # one sample: only the windows are judged here
 probes:
   - name: health
     http: ${BASE_URL}/health

@@ -1297,6 +1297,8 @@ class _BudgetCheck:
         """The probe names and globs it covers, each with whether it is a glob (none for a
         real-user budget); None when it names them wrongly (a problem is said)."""
         spec = self.spec
+        if spec.baseline is not None and spec.regression is None:
+            self.problem("baseline", "a baseline is for regression: add regression: e.g. 30%")
         if spec.source == "rum":
             if spec.probe is not None or spec.probes is not None or self.owner is not None:
                 self.problem("source", "a real-user budget covers pages, not probes: use page:")
@@ -1370,7 +1372,15 @@ class _BudgetCheck:
             warn=warn,
             min_samples=spec.min_samples,
             tolerance=spec.regression,  # None for a real-user budget: else a problem
-            window=spec.window,
+            baseline=spec.baseline,
+            # None: the point estimate decides (a budget's own setting, else settings')
+            confidence=(
+                spec.confidence
+                if spec.confidence is not None
+                else self.project.config.settings.confidence
+            )
+            or None,
+            window=spec.window or self.project.config.settings.window,
             description=spec.description,
             source=spec.source,
             page=spec.page,

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .types import Duration, NonEmpty, Percent, ProbeName, Size, validate_cron
+from .types import Confidence, Duration, NonEmpty, Percent, ProbeName, Size, validate_cron
 
 
 class Strict(BaseModel):
@@ -38,7 +38,7 @@ class Strict(BaseModel):
         # which keys this section takes, and the error itself does not say.
         if isinstance(data, dict) and isinstance(info.context, dict):
             allowed = info.context.setdefault("allowed", {})
-            allowed[id(data)] = sorted(cls.model_fields)
+            allowed[id(data)] = sorted(f.alias or n for n, f in cls.model_fields.items())
         return data
 
 
@@ -444,7 +444,19 @@ class Budget(Strict):
     )
     min_samples: int = Field(1, ge=1, description="Fewer samples than this is inconclusive")
     regression: Percent | None = Field(
-        None, description="Fail when worse than the --baseline by more than this, e.g. 10%"
+        None,
+        description="Fail when the median is worse than the baseline by more than this, e.g. "
+        "30%: observer check's --baseline, and in serve the trailing `baseline:` window",
+    )
+    baseline: Duration | None = Field(
+        None,
+        description="observer serve: compare the window with this much history before it "
+        "(e.g. 7d), for `regression:`",
+    )
+    confidence: Confidence | None = Field(
+        None,
+        description="How sure a breach or a pass must be in serve and budgets (settings."
+        "confidence, 0.95); off judges the point estimate",
     )
     window: Duration | None = Field(
         None, description="Time window for observer budgets and serve (settings.window)"
@@ -659,6 +671,11 @@ class Settings(Strict):
     location: NonEmpty | None = Field(None, description="Where this observer runs; on every run")
     retries: int = Field(0, ge=0, le=5, description="Retries of a failed or errored run")
     window: Duration = Field(3600.0, description="Default time window of budgets")
+    confidence: Confidence = Field(
+        0.95,
+        description="How sure a budget's breach or pass must be in serve and budgets (a "
+        "percentile's or a rate's one-sided bound); off judges the point estimate",
+    )
     every: Duration = Field(60.0, description="observer serve: how often probes run by default")
     evaluate_every: Duration = Field(
         30.0, description="observer serve: how often budgets are judged over their windows"
@@ -722,6 +739,13 @@ class Rum(Strict):
         return None if value is False or value == "off" else value
 
 
+class Flapping(Strict):
+    """When an alert fires and resolves too often to be worth a message each time."""
+
+    fires: int = Field(3, ge=2, le=100, description="Fired this many times ...")
+    within: Duration = Field(1800.0, description="... within this period: flapping")
+
+
 class AlertRule(Strict):
     """When to tell whom: which budgets or probes, how persistent a breach must be, where to."""
 
@@ -734,6 +758,20 @@ class AlertRule(Strict):
     severity: Literal["critical", "warning", "info"] = "critical"
     after: int = Field(3, ge=1, le=1000, description="Consecutive breached evaluations to fire")
     resolve_after: int = Field(2, ge=1, le=1000, description="Consecutive healthy ones to resolve")
+    for_: Duration | None = Field(
+        None,
+        alias="for",
+        description="Fire once the breach has held this long with no healthy or inconclusive "
+        "evaluation between (budgets: half the budget's window, at most 5m; probes: 0s)",
+    )
+    resolve_for: Duration | None = Field(
+        None, description="Resolve once healthy this long with no breach or inconclusive between"
+    )
+    flapping: Flapping | Literal["off", False] = Field(
+        default_factory=lambda: Flapping(),
+        description="Fired this many times within this period: one flapping message, then "
+        "quiet until stable as long (off: every transition is sent)",
+    )
     repeat: Duration | None = Field(None, description="Remind this often while still firing")
     send_resolved: bool = Field(True, description="Tell the channels when it is over")
     on_degraded: bool = Field(False, description="A degraded budget counts as breached")

@@ -99,6 +99,42 @@ Percent = Annotated[
 """A share written as a percentage in YAML (10%), held as a fraction (0.1)."""
 
 
+def confidence(value: Any) -> Any:
+    # 0.95, 95%, or off (false): judge the point estimate. Held as a fraction, 0.0 for off.
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return 0.0
+    if isinstance(value, bool):
+        raise ValueError("a confidence is a number such as 0.95, a percentage (95%), or off")
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        value = float(value)  # from the command line
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"'{value}' is not a confidence (write e.g. 0.95 or 95%)") from None
+    if not isinstance(value, int | float):
+        raise ValueError("a confidence is a number such as 0.95, a percentage (95%), or off")
+    if not 0.5 <= float(value) < 1:
+        raise ValueError("a confidence lies from 0.5 up to (not including) 1, e.g. 0.95; or off")
+    return float(value)
+
+
+Confidence = Annotated[
+    float,
+    BeforeValidator(confidence),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0.5, "exclusiveMaximum": 1},
+                {"type": "string", "pattern": r"^\s*(off|\d+(\.\d+)?\s*%)\s*$"},
+                {"const": False},
+            ]
+        }
+    ),
+]
+"""How sure a verdict must be (0.95), held as a fraction; 0.0 is `off` (the point estimate)."""
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|KB|k|MiB|MB|M)?\s*$")
 _SIZE_FACTORS = {
     None: 1,

@@ -203,15 +203,16 @@ def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[st
     """The budget table, then warnings (degraded, inconclusive, flaky)."""
     from rich.table import Table
 
-    from ..budgets import covers, measured
+    from ..budgets import covers, interval, measured
 
     if verdicts:
         table = Table(header_style="bold")
-        for col in ("budget", "outcome", "metric", "measured", "threshold", "samples", "covers"):
+        cols = ("budget", "outcome", "metric", "measured", "interval", "threshold", "samples")
+        for col in (*cols, "covers"):
             table.add_column(
                 col,
                 no_wrap=col not in ("covers",),
-                justify="right" if col in ("measured", "samples") else "left",
+                justify="right" if col in ("measured", "interval", "samples") else "left",
             )
         for v in verdicts:
             outcome = str(v.outcome)
@@ -223,6 +224,7 @@ def render_verdicts(console: Console, verdicts: list[Verdict], warnings: list[st
                 f"[{BUDGET_STYLE[outcome]}]{outcome}[/]",
                 v.metric,
                 measured(v),
+                interval(v),
                 threshold,
                 str(v.samples),
                 covers(v),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from .. import catalog
-from ..budgets import Verdict, covers, format_value, measured, percentile
+from ..budgets import Verdict, covers, format_value, interval, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
 from ..store import ProbeStats, RumError, RumValue
@@ -118,6 +118,7 @@ def _overview_data(state: State, verdicts: list[Verdict]) -> dict[str, Any]:
         "core": catalog.core_vitals(),
         "covers": covers,
         "measured": measured,
+        "interval": interval,
     }
 
 
@@ -237,6 +238,7 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
         "count": len(runs),
         "verdicts": [v for v in verdicts if name in v.probes],
         "measured": measured,
+        "interval": interval,
     }
 
 

@@ -65,8 +65,7 @@ class State:
             evaluate,
             self.project.budgets,
             self.store,
-            default_window=self.project.config.settings.window,
-            production=True,  # as serve judges: CI checks' runs are left out
+            live=True,  # as serve judges: CI checks' runs left out, intervals decide
         )
         return judged, time.time()
 
