@@ -13,7 +13,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import flapping
 from .budgets import Status, Verdict, format_value, percentile
+from .flapping import Flap, Flaps
 from .results import Outcome, ProbeResult
 from .secrets import mask_url
 from .store.rows import (
@@ -94,6 +96,7 @@ class Finding:
     value: float | None
     run: Evidence | None
     probes: list[str]
+    hold_for: float = 0.0  # seconds the breach must last before it fires (the rule's `for`)
 
 
 class Alerter:
@@ -126,6 +129,10 @@ class Alerter:
                 self.probe_outcome[probe.name] = str(runs[0].outcome)
         self._tasks: set[asyncio.Task[bool]] = set()
         self._outbox: list[Delivery] = []
+        self.flaps = Flaps(store)
+        # When each firing subject's run of healthy evaluations began (for resolve_for); kept
+        # in memory: a new leader starts counting again, which only delays a resolution.
+        self._healthy_since: dict[tuple[str, str], float] = {}
 
     def use(self, project: Project) -> None:
         """A reloaded config; open incidents stay."""
@@ -178,7 +185,9 @@ class Alerter:
 
     def _budget(self, rule: AlertRule, v: Verdict, now: float) -> None:
         if v.outcome == Status.INCONCLUSIVE:
-            return  # too little data says nothing either way
+            # Neither fires nor resolves, but breaks a run of breached or healthy evaluations.
+            self._inconclusive(rule, f"budget:{v.name}", now)
+            return
         breached = v.outcome == Status.FAIL or (v.outcome == Status.DEGRADED and rule.on_degraded)
         failing = [p for p in v.probes if self.probe_outcome.get(p) in ("fail", "error")]
         body = [
@@ -197,6 +206,7 @@ class Alerter:
             value=v.value,
             run=self._latest_failure(failing[0]) if failing else None,
             probes=v.probes,
+            hold_for=budget_for(rule, v),
         )
         self._step(rule, breached, now, finding)
 
@@ -219,7 +229,8 @@ class Alerter:
             )
             if r.http and r.http.status is not None:
                 body.append(f"HTTP status: {r.http.status}")
-        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe])
+        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe],
+                          rule.for_ or 0.0)  # fmt: skip
         self._step(rule, breached, now, finding)
 
     def _locations(self, rule: AlertRule, results: list[ProbeResult], now: float) -> None:
@@ -254,14 +265,16 @@ class Alerter:
             run = self._latest_failure(name) if worst is not None else None
             title = f"probe {name} {where}"
             self._step(rule, breached, now, Finding(f"probe:{name}", "probe", title, body,
-                                                    float(len(failing)), run, [name]))  # fmt: skip
+                                                    float(len(failing)), run, [name],
+                                                    rule.for_ or 0.0))  # fmt: skip
 
     def _own_health(self, rule: AlertRule, now: float) -> None:
         """observer's own health (watchdog.py) through the rule's `observer:` patterns."""
         own = [p for p in rule.probes if is_own(p)]
         for part in health(self.project, self.store, now, self.started):
             if any(fnmatchcase(part.subject, pat) for pat in own):
-                found = Finding(part.subject, "observer", part.title, part.body, None, None, [])
+                found = Finding(part.subject, "observer", part.title, part.body, None, None, [],
+                                rule.for_ or 0.0)  # fmt: skip
                 self._step(rule, not part.ok, now, found)
 
     def _latest_failure(self, probe: str) -> Evidence | None:
@@ -276,7 +289,12 @@ class Alerter:
         if v.value is None:
             return v.message
         rel = ">" if v.value > v.limit else "<" if v.value < v.limit else "="
-        return f"{v.aggregate} {value} {rel} {limit} ({v.samples} samples)"
+        interval = v.interval_text() if v.judged_by == "interval" else ""
+        samples = f"{interval}, {v.samples} samples" if interval else f"{v.samples} samples"
+        line = f"{v.aggregate} {value} {rel} {limit} ({samples})"
+        if v.regression is not None and v.regression.outcome == "fail":
+            line += f"; {v.regression.message}"
+        return line
 
     def _step(self, rule: AlertRule, breached: bool, now: float, found: Finding) -> None:
         """One evaluation of one subject moves its incident along: open, fire, remind,
@@ -285,6 +303,23 @@ class Alerter:
             self._breached(rule, now, found)
         else:
             self._healthy(rule, now, found)
+        self._settled(rule, found.subject, now)
+
+    def _inconclusive(self, rule: AlertRule, subject: str, now: float) -> None:
+        """An evaluation that cannot tell: a breach not yet fired starts over, a firing one
+        stays firing, and a run of healthy evaluations towards resolving starts over."""
+        key = (rule.name, subject)
+        inc = self.open.get(key)
+        if inc is not None and inc.state == IncidentState.PENDING:
+            inc.state = IncidentState.OK  # closed quietly, as a blip is
+            inc.resolved_at = now
+            self._save(inc)
+            del self.open[key]
+        elif inc is not None and inc.healthy:
+            inc.healthy = 0
+            self._healthy_since.pop(key, None)
+            self._save(inc)
+        self._settled(rule, subject, now)
 
     def _breached(self, rule: AlertRule, now: float, found: Finding) -> None:
         key = (rule.name, found.subject)
@@ -300,15 +335,18 @@ class Alerter:
             )
         inc.breaches += 1
         inc.healthy = 0
+        self._healthy_since.pop(key, None)
         inc.title, inc.value = found.title, found.value
         if found.run is not None:
             inc.run_id = found.run.run_id
         inc.body = "\n".join(self._body(rule, inc, found, now))
-        if inc.state == IncidentState.PENDING and inc.breaches >= rule.after:
+        held_long_enough = now - inc.opened_at >= found.hold_for
+        if inc.state == IncidentState.PENDING and inc.breaches >= rule.after and held_long_enough:
             inc.state = IncidentState.FIRING
             inc.fired_at = now
             self._save(inc)
-            self._notify(rule, inc, "firing", now)
+            if not self._flapping(rule, inc, "firing", now):
+                self._notify(rule, inc, "firing", now)
             return
         if inc.state == IncidentState.FIRING and inc.notified == Notified.CHANNELS and rule.repeat:
             last = inc.last_notified_at or inc.fired_at or now
@@ -330,9 +368,11 @@ class Alerter:
             del self.open[key]
             return
         inc.healthy += 1
-        if inc.healthy < rule.resolve_after:
+        since = self._healthy_since.setdefault(key, now)
+        if inc.healthy < rule.resolve_after or now - since < (rule.resolve_for or 0.0):
             self._save(inc)
             return
+        self._healthy_since.pop(key, None)
         lasted = _ago(now - inc.opened_at)
         inc.state = IncidentState.RESOLVED
         inc.resolved_at = now
@@ -340,8 +380,58 @@ class Alerter:
         inc.body = "\n".join([*found.body, f"Lasted: {lasted}, since {_when(inc.opened_at)}"])
         self._save(inc)
         del self.open[key]
+        if self._flapping(rule, inc, "resolved", now):
+            return
         if rule.send_resolved and inc.notified:
             self._notify(rule, inc, "resolved", now)
+
+    # ------------------------------------------------------------------ flapping
+
+    def _flapping(self, rule: AlertRule, inc: Incident, kind: str, now: float) -> bool:
+        """Whether this transition is held back because the alert flaps; the fire that makes
+        it flap sends the one message that says so instead of its own."""
+        conf = flapping.settings(rule)
+        if conf is None:
+            return False
+        fires, within = conf
+        flap = self.flaps.get(rule.name, inc.subject)
+        if flap is not None:
+            flap.last, flap.title, flap.held = now, inc.title or flap.title, flap.held + 1
+            self.flaps.put(rule.name, inc.subject, flap)
+            if kind == "firing":
+                inc.notified = Notified.FLAPPING
+            since = _when(flap.since)
+            self._hold(rule, inc, kind, now, f"held: flapping since {since}", "held")
+            return True
+        if kind != "firing":
+            return False
+        fired = len(self.store.fired_spans(inc.subject, now - within, rule=rule.name))
+        if fired < fires:
+            return False
+        self.flaps.put(rule.name, inc.subject, Flap(now, now, inc.title or inc.subject))
+        self._notify(rule, inc, "flapping", now, detail=f"fired {fired} times in {_ago(within)}")
+        return True
+
+    def _settled(self, rule: AlertRule, subject: str, now: float) -> None:
+        """A flapping alert that has not changed for the rule's period is stable again: one
+        message says so, with the state it settled in."""
+        conf = flapping.settings(rule)
+        flap = self.flaps.get(rule.name, subject) if conf is not None else None
+        if conf is None or flap is None or now - flap.last < conf[1]:
+            return
+        self.flaps.put(rule.name, subject, None)
+        inc = self.open.get((rule.name, subject))
+        firing = inc is not None and inc.state == IncidentState.FIRING
+        state = "still firing" if firing else "resolved"
+        title = f"[STABLE] {flap.title}: {state}, no change for {_ago(conf[1])}"
+        body = (
+            f"It flapped from {_when(flap.since)} to {_when(flap.last)}; {flap.held} changes "
+            f"were not sent.\nRule: {rule.name} ({rule.severity})"
+        )
+        if inc is not None:
+            inc.notified = Notified.CHANNELS  # its resolution will be sent as usual
+            self._save(inc)
+        self._queue(rule, inc.id if inc is not None else None, "stable", title, body, None, now)
 
     def _body(self, rule: AlertRule, inc: Incident, found: Finding, now: float) -> list[str]:
         out = list(found.body)
@@ -436,18 +526,27 @@ class Alerter:
                 return s
         return None
 
-    def _notify(self, rule: AlertRule, inc: Incident, kind: str, now: float) -> None:
+    def _notify(
+        self, rule: AlertRule, inc: Incident, kind: str, now: float, *, detail: str = ""
+    ) -> None:
         title = f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
         if kind == "reminder":
             title = f"[STILL FIRING {_ago(now - (inc.fired_at or now))}] {inc.title}"
+        if kind == "flapping":
+            title = f"[FLAPPING] {inc.title}: {detail}; changes not sent until it is stable"
         inc.last_notified_at = now
         silence = self._silenced(rule, inc, now)
         if kind == "resolved" and inc.notified == Notified.SILENCED and silence is None:
             # It fired under a silence that has ended since: the channels never heard of it.
             silence = Silence(0, "(the silence it fired under)", now, now)
         held = self._held_by(inc) if kind != "resolved" else []
-        if silence is not None or held:
-            self._hold(rule, inc, kind, now, title, silence, held)
+        if silence is not None:
+            why = f"silenced by '{silence.pattern}' until {_when(silence.ends_at)}"
+            inc.notified = Notified.SILENCED  # no catch-up, no resolved message later
+            self._hold(rule, inc, kind, now, why, "silenced", title)
+            return
+        if held:
+            self._hold(rule, inc, kind, now, f"held: {', '.join(held)} failing", "held", title)
             return
         inc.notified = Notified.CHANNELS
         self._save(inc)
@@ -457,16 +556,11 @@ class Alerter:
             for art in details.artifacts if details else []:
                 if art.kind == "screenshot" and Path(art.path).is_file():
                     attach = art.path
-        for channel in rule.notify:
-            url = self.project.config.alerts.channels[channel]
-            d = Delivery(
-                rule.name, channel, url, inc.id, kind, title, inc.body or "", attach, rule.severity
-            )
-            # Written down before it is sent: a new leader sends what this one could not.
-            d.queued_id = self.store.queue(
-                Queued(inc.id, rule.name, channel, kind, title, attach, now)
-            )
-            self._outbox.append(d)
+        body = inc.body or ""
+        if kind == "flapping":
+            body = f"It fired {detail}: observer sends no message per change until it has been "
+            body += f"stable as long.\n\n{inc.body or ''}"
+        self._queue(rule, inc.id, kind, title, body, attach, now)
         log.info(
             "%s %s -> %s",
             kind,
@@ -475,23 +569,41 @@ class Alerter:
             extra={"event": f"alert_{kind}", "rule": rule.name, "subject": inc.subject},
         )
 
+    def _queue(
+        self,
+        rule: AlertRule,
+        incident_id: int | None,
+        kind: str,
+        title: str,
+        body: str,
+        attach: str | None,
+        now: float,
+    ) -> None:
+        """One message to each of the rule's channels, written to the outbox before it is
+        sent: a new leader sends what this one could not."""
+        for channel in rule.notify:
+            url = self.project.config.alerts.channels[channel]
+            d = Delivery(
+                rule.name, channel, url, incident_id, kind, title, body, attach, rule.severity
+            )
+            d.queued_id = self.store.queue(
+                Queued(incident_id, rule.name, channel, kind, title, attach, now)
+            )
+            self._outbox.append(d)
+
     def _hold(
         self,
         rule: AlertRule,
         inc: Incident,
         kind: str,
         now: float,
-        title: str,
-        silence: Silence | None,
-        held: list[str],
+        why: str,
+        status: str,
+        title: str | None = None,
     ) -> None:
-        """A notification not sent, on purpose: recorded per channel with why."""
-        status = "silenced" if silence else "held"
-        why = (
-            f"silenced by '{silence.pattern}' until {_when(silence.ends_at)}"
-            if silence
-            else f"held: {', '.join(held)} failing"
-        )
+        """A notification not sent, on purpose (silenced, held for a dependency, flapping):
+        recorded per channel with why."""
+        title = title or f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
         for channel in rule.notify:
             self.store.add_notification(
                 Notification(
@@ -506,10 +618,6 @@ class Alerter:
                     title=title,
                 )
             )
-        if silence:
-            # Told nobody, on purpose: no catch-up when the silence ends, and no resolved
-            # message to channels that never heard it fire.
-            inc.notified = Notified.SILENCED
         self._save(inc)
         log.info(
             "%s %s: %s",
@@ -585,6 +693,8 @@ class Alerter:
         written down but not delivered (a leader stopped mid-send) sent now; how many."""
         open_ = await asyncio.to_thread(self.store.open_incidents)
         self.open = {(inc.rule, inc.subject): inc for inc in open_}
+        self.flaps.use(self.store)  # read again: the last leader may have changed them
+        self._healthy_since.clear()
         queued = await asyncio.to_thread(self.store.queued)
         channels = self.project.config.alerts.channels
         bodies: dict[int, str] = {}  # an incident's message, read once for all its channels
@@ -610,6 +720,19 @@ class Alerter:
         """Wait for deliveries under way (at shutdown, and for one-shot commands)."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+def budget_for(rule: AlertRule, v: Verdict) -> float:
+    """How long a budget's breach must hold before it fires: the rule's `for`, else half the
+    budget's window (at most 5 minutes). Evaluations over overlapping windows share their
+    samples, so a burst that stays in the window cannot count as new evidence each time."""
+    if rule.for_ is not None:
+        return rule.for_
+    window = v.extra.get("window_s")
+    return min(float(window) / 2, DEFAULT_FOR_MAX) if window else 0.0
+
+
+DEFAULT_FOR_MAX = 300.0
 
 
 async def send(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -710,8 +711,10 @@ class _Window:
     production: bool  # CI checks' runs left out
 
 
-# (store, budget) -> (when read, samples): a baseline of days moves slowly; read once a minute.
-_HISTORY: dict[tuple[int, str], tuple[float, list[float]]] = {}
+# store -> (budget, baseline, window) -> (when read, samples): a baseline of days moves
+# slowly, so it is read again once a minute (by the time the evaluation is for).
+_HISTORY: weakref.WeakKeyDictionary[Any, dict[tuple[str, float, float], tuple[float, list[float]]]]
+_HISTORY = weakref.WeakKeyDictionary()
 HISTORY_TTL = 60.0
 
 
@@ -720,8 +723,9 @@ def _live_baseline(rule: Rule, store: Store, span: _Window) -> list[float]:
     its own incidents covered (from the window that first breached to the resolution): what
     normal looked like."""
     assert rule.baseline is not None
-    key = (id(store), rule.name)
-    held = _HISTORY.get(key)
+    key = (rule.name, rule.baseline, span.seconds)
+    cache = _HISTORY.setdefault(store, {})
+    held = cache.get(key)
     if held is not None and 0 <= span.now - held[0] < HISTORY_TTL:
         return held[1]
     start, end = span.now - span.seconds - rule.baseline, span.now - span.seconds
@@ -739,7 +743,7 @@ def _live_baseline(rule: Rule, store: Store, span: _Window) -> list[float]:
         ordered = sorted(values)
         step = len(ordered) / LIVE_BASELINE_MAX
         values = [ordered[int(i * step)] for i in range(LIVE_BASELINE_MAX)]
-    _HISTORY[key] = (span.now, values)
+    cache[key] = (span.now, values)
     return values
 
 

@@ -217,9 +217,11 @@ class Store(Protocol):
         """Insert or update an incident (by id); returns its id."""
         ...
 
-    def fired_spans(self, subject: str, since: float) -> list[tuple[float, float | None]]:
-        """(opened_at, resolved_at) of a subject's incidents that fired, open at or after a
-        time (resolved_at None: still open)."""
+    def fired_spans(
+        self, subject: str, since: float, rule: str | None = None
+    ) -> list[tuple[float, float | None]]:
+        """(opened_at, resolved_at) of a subject's incidents (of one rule, if given) that
+        fired, open at or after a time (resolved_at None: still open)."""
         ...
 
     def incident(self, incident_id: int) -> Incident | None:

@@ -50,13 +50,16 @@ class Incidents(Engine):
         rows = self.dicts(f"select {_INCIDENTS} from incidents where id = ?", [incident_id])
         return Incident.from_columns(rows[0]) if rows else None
 
-    def fired_spans(self, subject: str, since: float) -> list[tuple[float, float | None]]:
-        """(opened_at, resolved_at) of a subject's incidents that fired and were open at or
-        after a time (resolved_at None: still open)."""
+    def fired_spans(
+        self, subject: str, since: float, rule: str | None = None
+    ) -> list[tuple[float, float | None]]:
+        """(opened_at, resolved_at) of a subject's incidents (of one rule, if given) that fired
+        and were open at or after a time (resolved_at None: still open)."""
+        by_rule = " and rule = ?" if rule is not None else ""
         rows = self.all(
             "select opened_at, resolved_at from incidents where subject = ? and fired_at is not "
-            "null and (resolved_at is null or resolved_at >= ?) order by opened_at",
-            [subject, since],
+            f"null and (resolved_at is null or resolved_at >= ?){by_rule} order by opened_at",
+            [subject, since, *([rule] if rule is not None else [])],
         )
         return [(float(a), None if b is None else float(b)) for a, b in rows]
 

@@ -318,11 +318,12 @@ class IncidentState(StrEnum):
 
 
 class Notified(IntEnum):
-    """Whom an incident's firing has reached (stored as 0, 1, 2)."""
+    """Whom an incident's firing has reached (stored as 0 to 3)."""
 
     NOBODY = 0
     CHANNELS = 1
     SILENCED = 2  # it fired under a silence: the channels never heard of it
+    FLAPPING = 3  # it fired while flapping: the channels heard it flaps, not of this fire
 
 
 @dataclass
