@@ -77,10 +77,7 @@ class Flaps:
 def settings(rule: AlertRule) -> tuple[int, float] | None:
     """(fires, within) of a rule, or None when it sends every transition."""
     flapping = rule.flapping
-    if flapping is False or flapping == "off":
-        return None
-    assert not isinstance(flapping, str | bool)
-    return flapping.fires, flapping.within
+    return None if flapping is None else (flapping.fires, flapping.within)
 
 
 __all__ = ["Flap", "Flaps", "settings"]

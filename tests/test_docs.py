@@ -31,7 +31,7 @@ def test_every_config_key_is_in_the_reference() -> None:
     missing = sorted(
         f"{model.__name__}.{name}"
         for model in _models()
-        for name in model.model_fields
+        for name in (f.alias or n for n, f in model.model_fields.items())
         if not any(
             f"`{form}`" in doc
             for form in (name, f"{name}:", f"browser.{name}", f"expect.{name}", f"retention.{name}")

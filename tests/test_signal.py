@@ -345,3 +345,89 @@ alerts:
     for b in judged:
         interval = b["interval"]
         assert isinstance(interval, dict) and interval["confidence"] == 0.95, b
+
+
+def test_validate_warns_of_a_window_too_thin_for_its_percentile(tmp_path: Path) -> None:
+    from conftest import observer
+
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        """\
+probes:
+  - name: health
+    http: http://127.0.0.1:9/health
+    every: 1s
+budgets:
+  - name: health fast
+    probe: health
+    metric: time
+    threshold: p95 < 1s
+    window: 30s
+  - name: health steady
+    probe: health
+    metric: time
+    threshold: p95 < 1s
+    window: 2m
+  - name: health roughly
+    probe: health
+    metric: time
+    threshold: p95 < 1s
+    window: 30s
+    confidence: off
+""",
+        encoding="utf-8",
+    )
+    done = observer("validate", str(path))
+    assert done.code == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert warnings == [
+        f"{path}:10:13: budgets[0].window: warning: p95 over a 30s window of these runs holds "
+        "about 30 samples, and at 95% confidence a p95 passes only with 59: in serve it stays "
+        "inconclusive (a longer window, a lower percentile, or confidence: off)"
+    ], done.stderr
+
+
+def test_bad_confidence_and_persistence_keys_say_where(tmp_path: Path) -> None:
+    from conftest import observer
+
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        """\
+settings:
+  confidence: 1.2
+probes:
+  - name: health
+    http: http://127.0.0.1:9/health
+budgets:
+  - name: health usual
+    probe: health
+    metric: time
+    threshold: p95 < 1s
+    baseline: 7d
+alerts:
+  channels: {hook: "json://127.0.0.1:9/"}
+  rules:
+    - name: r
+      budgets: [health usual]
+      for: soon
+      flapping: {fires: 1}
+      notify: [hook]
+""",
+        encoding="utf-8",
+    )
+    done = observer("validate", str(path))
+    assert done.code == 2, done.stderr
+    out = done.stderr
+    assert f"{path}:2:15: settings.confidence: a confidence lies from 0.5" in out, out
+    assert f"{path}:17:12: alerts.rules[0].for: 'soon' is not a duration" in out, out
+    assert f"{path}:18:25: alerts.rules[0].flapping.fires: " in out, out
+    assert "3 problems" in out, out
+    # With those fixed, what only the budgets' check sees.
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("confidence: 1.2", "confidence: off").replace("for: soon", "for: 2m")
+    path.write_text(text.replace("fires: 1", "fires: 2"), encoding="utf-8")
+    done = observer("validate", str(path))
+    assert done.code == 2, done.stderr
+    assert f"{path}:11:15: budgets[0].baseline: a baseline is for regression: add " in (
+        done.stderr
+    ), done.stderr

@@ -34,7 +34,14 @@ from .models import (
     step_action,
 )
 from .naming import describe
-from .types import OWN_DATABASE, OWN_FRESH, OWN_PREFIX, OWN_RUNNERS, names_own_health
+from .types import (
+    OWN_DATABASE,
+    OWN_FRESH,
+    OWN_PREFIX,
+    OWN_RUNNERS,
+    format_duration,
+    names_own_health,
+)
 from .yamlmarks import Located, load_yaml
 
 
@@ -723,7 +730,9 @@ def load_project(
         raise _refused(problems, project.unset + broken, project, require_env, runs)
     if require_env and project.unset:
         raise ConfigError(_unset_problems(project.unset))
-    project.warnings = sort_problems(_unset_problems(project.unset, warning=True))
+    project.warnings = sort_problems(
+        project.warnings + _unset_problems(project.unset, warning=True)
+    )
     project.secrets = _collect_secrets(project)
     return project
 
@@ -1205,6 +1214,7 @@ def _resolve_budgets(
             unchecked[spec.name] = covered
         else:
             rules.append(check.rule(metric, threshold, warn, covered))
+            check.thin_window(rules[-1])
     return rules, unchecked
 
 
@@ -1246,6 +1256,36 @@ class _BudgetCheck:
         """Say a problem at one of the budget's keys (None: at the budget)."""
         at = (*self.path, key) if key else self.path
         self.problems.append(Problem(self.located.mark_of(at), format_path(at), message))
+
+    def thin_window(self, rule: Rule) -> None:
+        """Warn of a percentile whose window cannot hold the samples a pass needs at its
+        confidence: in serve it would stay inconclusive (or never resolve an alert)."""
+        from ..confidence import samples_for
+
+        agg, settings = rule.threshold.aggregate, self.project.config.settings
+        if rule.confidence is None or rule.source == "rum" or rule.threshold.op not in ("<", "<="):
+            return
+        if not agg.startswith("p") or not rule.probes or rule.window is None:
+            return
+        q = float(agg[1:]) / 100
+        need = samples_for(q, rule.confidence)
+        everies = [self.project.probe(n).every or settings.every for n in rule.probes]
+        held = sum(rule.window / every for every in everies)
+        if held >= need:
+            return
+        key = "window" if self.spec.window is not None else "threshold"
+        at = (*self.path, key)
+        self.project.warnings.append(
+            Problem(
+                self.located.mark_of(at),
+                format_path(at),
+                f"{agg} over a {format_duration(rule.window)} window of these runs holds about "
+                f"{held:.0f} samples, and at {rule.confidence * 100:g}% confidence a {agg} passes "
+                f"only with {need}: in serve it stays inconclusive (a longer window, a lower "
+                "percentile, or confidence: off)",
+                warning=True,
+            )
+        )
 
     def thresholds(self, metric: Metric) -> tuple[Threshold | None, Threshold | None]:
         """Its threshold and warn, parsed (None: not given, or a problem)."""

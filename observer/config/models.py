@@ -767,7 +767,7 @@ class AlertRule(Strict):
     resolve_for: Duration | None = Field(
         None, description="Resolve once healthy this long with no breach or inconclusive between"
     )
-    flapping: Flapping | Literal["off", False] = Field(
+    flapping: Flapping | None = Field(
         default_factory=lambda: Flapping(),
         description="Fired this many times within this period: one flapping message, then "
         "quiet until stable as long (off: every transition is sent)",
@@ -784,6 +784,12 @@ class AlertRule(Strict):
         le=100,
         description="Probes: breached only while at least this many locations fail at once",
     )
+
+    @field_validator("flapping", mode="before")
+    @classmethod
+    def _flapping_off(cls, value: Any) -> Any:
+        # `flapping: off` (YAML reads a bare off as false): every transition is sent.
+        return None if value is False or value == "off" else value
 
     @model_validator(mode="after")
     def _selects(self) -> AlertRule:
