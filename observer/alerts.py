@@ -97,6 +97,7 @@ class Finding:
     run: Evidence | None
     probes: list[str]
     hold_for: float = 0.0  # seconds the breach must last before it fires (the rule's `for`)
+    heal_for: float = 0.0  # seconds it must be healthy before it resolves (`resolve_for`)
 
 
 class Alerter:
@@ -132,7 +133,7 @@ class Alerter:
         self.flaps = Flaps(store)
         # When each firing subject's run of healthy evaluations began (for resolve_for); kept
         # in memory: a new leader starts counting again, which only delays a resolution.
-        self._healthy_since: dict[tuple[str, str], float] = {}
+        self._healthy_since: dict[tuple[str, str], float | None] = {}
 
     def use(self, project: Project) -> None:
         """A reloaded config; open incidents stay."""
@@ -207,6 +208,7 @@ class Alerter:
             run=self._latest_failure(failing[0]) if failing else None,
             probes=v.probes,
             hold_for=budget_for(rule, v),
+            heal_for=budget_for(rule, v, resolving=True),
         )
         self._step(rule, breached, now, finding)
 
@@ -230,7 +232,7 @@ class Alerter:
             if r.http and r.http.status is not None:
                 body.append(f"HTTP status: {r.http.status}")
         finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe],
-                          rule.for_ or 0.0)  # fmt: skip
+                          rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
         self._step(rule, breached, now, finding)
 
     def _locations(self, rule: AlertRule, results: list[ProbeResult], now: float) -> None:
@@ -264,9 +266,9 @@ class Alerter:
             worst = next((r for loc, r in newest.items() if r.outcome in bad), None)
             run = self._latest_failure(name) if worst is not None else None
             title = f"probe {name} {where}"
-            self._step(rule, breached, now, Finding(f"probe:{name}", "probe", title, body,
-                                                    float(len(failing)), run, [name],
-                                                    rule.for_ or 0.0))  # fmt: skip
+            found = Finding(f"probe:{name}", "probe", title, body, float(len(failing)), run,
+                            [name], rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
+            self._step(rule, breached, now, found)
 
     def _own_health(self, rule: AlertRule, now: float) -> None:
         """observer's own health (watchdog.py) through the rule's `observer:` patterns."""
@@ -274,7 +276,7 @@ class Alerter:
         for part in health(self.project, self.store, now, self.started):
             if any(fnmatchcase(part.subject, pat) for pat in own):
                 found = Finding(part.subject, "observer", part.title, part.body, None, None, [],
-                                rule.for_ or 0.0)  # fmt: skip
+                                rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
                 self._step(rule, not part.ok, now, found)
 
     def _latest_failure(self, probe: str) -> Evidence | None:
@@ -317,7 +319,7 @@ class Alerter:
             del self.open[key]
         elif inc is not None and inc.healthy:
             inc.healthy = 0
-            self._healthy_since.pop(key, None)
+            self._healthy_over(key)
             self._save(inc)
         self._settled(rule, subject, now)
 
@@ -335,7 +337,7 @@ class Alerter:
             )
         inc.breaches += 1
         inc.healthy = 0
-        self._healthy_since.pop(key, None)
+        self._healthy_over(key)
         inc.title, inc.value = found.title, found.value
         if found.run is not None:
             inc.run_id = found.run.run_id
@@ -368,11 +370,11 @@ class Alerter:
             del self.open[key]
             return
         inc.healthy += 1
-        since = self._healthy_since.setdefault(key, now)
-        if inc.healthy < rule.resolve_after or now - since < (rule.resolve_for or 0.0):
+        since = self._healthy_start(key, now, keep=found.heal_for > 0)
+        if inc.healthy < rule.resolve_after or now - since < found.heal_for:
             self._save(inc)
             return
-        self._healthy_since.pop(key, None)
+        self._healthy_over(key)
         lasted = _ago(now - inc.opened_at)
         inc.state = IncidentState.RESOLVED
         inc.resolved_at = now
@@ -382,8 +384,30 @@ class Alerter:
         del self.open[key]
         if self._flapping(rule, inc, "resolved", now):
             return
-        if rule.send_resolved and inc.notified:
+        if rule.send_resolved and inc.notified in (Notified.CHANNELS, Notified.SILENCED):
             self._notify(rule, inc, "resolved", now)
+
+    def _healthy_start(self, key: tuple[str, str], now: float, *, keep: bool) -> float:
+        """When the firing subject's run of healthy evaluations began. With a `resolve_for`
+        (`keep`) it is kept in the database, so a restart, a new leader or `observer budgets
+        --alert` run from cron counts on; without, only the count matters."""
+        known = self._healthy_since.get(key, _UNKNOWN)
+        if isinstance(known, float):
+            return known
+        kv = f"healthy_since:{key[0]}:{key[1]}"
+        stored = self.store.get_kv(kv) if keep and known is _UNKNOWN else None
+        since = float(stored) if stored else now
+        if keep and not stored:
+            self.store.set_kv(kv, repr(since))
+        self._healthy_since[key] = since
+        return since
+
+    def _healthy_over(self, key: tuple[str, str]) -> None:
+        """The run of healthy evaluations ended (a breach, an inconclusive one, resolved)."""
+        had = self._healthy_since.get(key, _UNKNOWN)
+        self._healthy_since[key] = None  # known: no run of healthy evaluations
+        if had is not None:  # one, or one may be in the database
+            self.store.set_kv(f"healthy_since:{key[0]}:{key[1]}", "")
 
     # ------------------------------------------------------------------ flapping
 
@@ -410,6 +434,10 @@ class Alerter:
             return False
         self.flaps.put(rule.name, inc.subject, Flap(now, now, inc.title or inc.subject))
         self._notify(rule, inc, "flapping", now, detail=f"fired {fired} times in {_ago(within)}")
+        if inc.notified == Notified.NOBODY:
+            # Held for a failing dependency: no plain [FIRING] later in its place.
+            inc.notified = Notified.FLAPPING
+            self._save(inc)
         return True
 
     def _settled(self, rule: AlertRule, subject: str, now: float) -> None:
@@ -423,13 +451,25 @@ class Alerter:
         inc = self.open.get((rule.name, subject))
         firing = inc is not None and inc.state == IncidentState.FIRING
         state = "still firing" if firing else "resolved"
+        silence = self._silenced(rule, subject, now)
+        if silence is not None or (inc is not None and self._held_by(inc)):
+            # The channels heard nothing of the flapping either: nothing to end.
+            log.info(
+                "%s stable again, not sent: %s",
+                subject,
+                "silenced" if silence else "held",
+                extra={"event": "alert_stable_held", "rule": rule.name, "subject": subject},
+            )
+            return
         title = f"[STABLE] {flap.title}: {state}, no change for {_ago(conf[1])}"
         body = (
             f"It flapped from {_when(flap.since)} to {_when(flap.last)}; {flap.held} changes "
             f"were not sent.\nRule: {rule.name} ({rule.severity})"
         )
-        if inc is not None:
-            inc.notified = Notified.CHANNELS  # its resolution will be sent as usual
+        if inc is not None and firing and inc.notified == Notified.FLAPPING:
+            # Told now that it still fires: its reminders and resolution go as usual.
+            inc.notified = Notified.CHANNELS
+            inc.last_notified_at = now
             self._save(inc)
         self._queue(rule, inc.id if inc is not None else None, "stable", title, body, None, now)
 
@@ -519,10 +559,10 @@ class Alerter:
 
     # ------------------------------------------------------------------ sending
 
-    def _silenced(self, rule: AlertRule, inc: Incident, now: float) -> Silence | None:
-        name = inc.subject.split(":", 1)[1]
+    def _silenced(self, rule: AlertRule, subject: str, now: float) -> Silence | None:
+        name = subject.split(":", 1)[1]
         for s in self.store.silences(now):
-            if any(fnmatchcase(x, s.pattern) for x in (name, inc.subject, rule.name)):
+            if any(fnmatchcase(x, s.pattern) for x in (name, subject, rule.name)):
                 return s
         return None
 
@@ -535,7 +575,7 @@ class Alerter:
         if kind == "flapping":
             title = f"[FLAPPING] {inc.title}: {detail}; changes not sent until it is stable"
         inc.last_notified_at = now
-        silence = self._silenced(rule, inc, now)
+        silence = self._silenced(rule, inc.subject, now)
         if kind == "resolved" and inc.notified == Notified.SILENCED and silence is None:
             # It fired under a silence that has ended since: the channels never heard of it.
             silence = Silence(0, "(the silence it fired under)", now, now)
@@ -722,12 +762,17 @@ class Alerter:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
 
-def budget_for(rule: AlertRule, v: Verdict) -> float:
-    """How long a budget's breach must hold before it fires: the rule's `for`, else half the
-    budget's window (at most 5 minutes). Evaluations over overlapping windows share their
-    samples, so a burst that stays in the window cannot count as new evidence each time."""
-    if rule.for_ is not None:
-        return rule.for_
+_UNKNOWN = object()  # not read from the database yet
+
+
+def budget_for(rule: AlertRule, v: Verdict, *, resolving: bool = False) -> float:
+    """How long a budget's breach must hold before it fires (or, `resolving`, its health
+    before it resolves): the rule's `for` (`resolve_for`), else half the budget's window (at
+    most 5 minutes). Evaluations over overlapping windows share their samples, so what stays
+    in the window cannot count as new evidence each time, either way."""
+    given = rule.resolve_for if resolving else rule.for_
+    if given is not None:
+        return given
     window = v.extra.get("window_s")
     return min(float(window) / 2, DEFAULT_FOR_MAX) if window else 0.0
 

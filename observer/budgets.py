@@ -598,9 +598,11 @@ def _against_interval(v: Verdict, rule: Rule, side: str) -> tuple[Status, str]:
         )
     if warn is not None:
         bounds = _bounds(warn.aggregate, v.values, rule.confidence)
+        warn_side = _side(warn, bounds) if bounds is not None else None
+        # A warning the interval cannot decide (`rate >= 100%`, `==`) is judged by its value.
         warned = (
-            _side(warn, bounds) == "breach"
-            if bounds is not None
+            warn_side == "breach"
+            if warn_side is not None
             else not warn.holds(aggregate(warn.aggregate, v.values))
         )
         if warned:
@@ -613,15 +615,23 @@ def _against_interval(v: Verdict, rule: Rule, side: str) -> tuple[Status, str]:
     return Status.PASS, f"{said} {threshold.op} {limit}"
 
 
-def _more_needed(threshold: Threshold, n: int, confidence: float) -> str:
-    """Why a percentile that looks fine cannot pass yet: too few samples to bound it."""
-    from .confidence import samples_for
+def samples_needed(threshold: Threshold, confidence: float) -> int | None:
+    """The fewest samples with which this threshold can be shown to hold (None: any number
+    can): a p95 below a limit needs 59 at 95%, a rate of at least 99% 268."""
+    from .confidence import samples_for, samples_for_rate
 
-    agg = threshold.aggregate
-    if not agg.startswith("p") or threshold.op not in ("<", "<="):
-        return ""
-    need = samples_for(float(agg[1:]) / 100, confidence)
-    if n >= need:
+    agg, op = threshold.aggregate, threshold.op
+    if agg.startswith("p") and agg[1:].replace(".", "", 1).isdigit() and op in ("<", "<="):
+        return samples_for(float(agg[1:]) / 100, confidence)
+    if agg == "rate" and op in (">", ">=") and 0 < threshold.limit < 1:
+        return samples_for_rate(threshold.limit, confidence)
+    return None
+
+
+def _more_needed(threshold: Threshold, n: int, confidence: float) -> str:
+    """Why a value that looks fine cannot pass yet: too few samples to bound it."""
+    need = samples_needed(threshold, confidence)
+    if need is None or n >= need:
         return ""
     return f"; a pass needs at least {need} samples in the window"
 
@@ -716,6 +726,8 @@ class _Window:
 _HISTORY: weakref.WeakKeyDictionary[Any, dict[tuple[str, float, float], tuple[float, list[float]]]]
 _HISTORY = weakref.WeakKeyDictionary()
 HISTORY_TTL = 60.0
+# A live baseline reaches back at most this many of its lengths to find normal time.
+HISTORY_REACH = 4
 
 
 def _live_baseline(rule: Rule, store: Store, span: _Window) -> list[float]:
@@ -728,23 +740,40 @@ def _live_baseline(rule: Rule, store: Store, span: _Window) -> list[float]:
     held = cache.get(key)
     if held is not None and 0 <= span.now - held[0] < HISTORY_TTL:
         return held[1]
-    start, end = span.now - span.seconds - rule.baseline, span.now - span.seconds
-    cut = sorted(
-        (max(start, opened - span.seconds), min(end, resolved or span.now))
-        for opened, resolved in store.fired_spans(f"budget:{rule.name}", start - span.seconds)
-    )
+    end = span.now - span.seconds
+    oldest = end - HISTORY_REACH * rule.baseline
+    cut = [
+        (opened - span.seconds, resolved or span.now)
+        for opened, resolved in store.fired_spans(f"budget:{rule.name}", oldest - span.seconds)
+    ]
     values: list[float] = []
-    at = start
-    for lo, hi in [*cut, (end, end)]:
-        if lo > at:
-            values += _lab_values(rule, store, at, min(lo, end), span.production)
-        at = max(at, hi)
+    for lo, hi in _normal_times(end, rule.baseline, oldest, cut):
+        values += _lab_values(rule, store, lo, hi, span.production)
     if len(values) > LIVE_BASELINE_MAX:
         ordered = sorted(values)
         step = len(ordered) / LIVE_BASELINE_MAX
         values = [ordered[int(i * step)] for i in range(LIVE_BASELINE_MAX)]
     cache[key] = (span.now, values)
     return values
+
+
+def _normal_times(
+    end: float, length: float, oldest: float, cut: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Spans before `end` that together last `length` seconds and overlap none of `cut`,
+    reaching back past the cut ones (no further than `oldest`): the history a live regression
+    compares with, so that an incident never becomes the new normal, however long it lasts."""
+    spans: list[tuple[float, float]] = []
+    left, at = length, end
+    for lo, hi in [*sorted(cut, key=lambda c: c[1], reverse=True), (oldest, oldest)]:
+        if left <= 0 or at <= oldest:
+            break
+        if hi < at:  # normal time between this cut and the one after it
+            start = max(hi, at - left, oldest)
+            spans.append((start, at))
+            left -= at - start
+        at = min(at, lo)
+    return spans
 
 
 def _lab_values(

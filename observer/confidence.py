@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 
-# Above this many samples the binomial is replaced by its normal approximation (with the
-# continuity correction), which is then accurate to well under one rank.
-EXACT_UP_TO = 2000
+# The binomial is summed only this many standard deviations either side of its mean: the mass
+# beyond is under 1e-30, and a window of a million samples costs a few thousand terms.
+SPREAD = 12.0
+# Float sums of probabilities: a tail that is the confidence, up to rounding, is enough.
+EPSILON = 1e-12
 
 
 @dataclass(frozen=True)
@@ -33,40 +35,36 @@ class Bounds:
     confidence: float
 
 
-def _log_pmf(n: int, q: float) -> list[float]:
-    lq, lr = math.log(q), math.log1p(-q)
-    lg = math.lgamma
-    return [lg(n + 1) - lg(k + 1) - lg(n - k + 1) + k * lq + (n - k) * lr for k in range(n + 1)]
-
-
 @lru_cache(maxsize=4096)
 def order_ranks(n: int, q: float, confidence: float) -> tuple[int | None, int | None]:
     """1-based ranks (k, j) of the order statistics that bound the q-quantile of n samples
-    from below and above at this confidence; None where no rank is sure enough."""
+    from below and above at this confidence; None where no rank is sure enough. Exact: the
+    binomial is summed (in logs) over the ranks where it has any mass."""
     if n <= 0:
         return None, None
     if q <= 0 or q >= 1:
         return (1, 1) if q <= 0 else (n, n)
-    if n > EXACT_UP_TO:
-        z = NormalDist().inv_cdf(confidence)
-        sd = math.sqrt(n * q * (1 - q))
-        k = math.floor(n * q - z * sd + 0.5)  # P(Bin >= k) >= c
-        j = math.ceil(n * q + z * sd + 0.5)  # P(Bin <= j - 1) >= c
-        return (k if k >= 1 else None), (j if j <= n else None)
-    pmf = [math.exp(x) for x in _log_pmf(n, q)]
+    sd = math.sqrt(n * q * (1 - q))
+    lo = max(0, math.floor(n * q - SPREAD * sd) - 1)
+    hi = min(n, math.ceil(n * q + SPREAD * sd) + 1)
+    lq, lr, lg = math.log(q), math.log1p(-q), math.lgamma
+    pmf = {
+        i: math.exp(lg(n + 1) - lg(i + 1) - lg(n - i + 1) + i * lq + (n - i) * lr)
+        for i in range(lo, hi + 1)
+    }
     low = None
     tail = 0.0  # P(Bin >= k), from the top
-    for k in range(n, 0, -1):
+    for k in range(hi, max(lo, 1) - 1, -1):
         tail += pmf[k]
-        if tail >= confidence:
+        if tail >= confidence - EPSILON:
             low = k
             break
     high = None
     head = 0.0  # P(Bin <= j - 1), from the bottom
-    for j in range(1, n + 1):
-        head += pmf[j - 1]
-        if head >= confidence:
-            high = j
+    for j in range(max(lo, 0) + 1, hi + 2):
+        head += pmf.get(j - 1, 0.0)
+        if head >= confidence - EPSILON:
+            high = j if j <= n else None
             break
     return low, high
 
@@ -86,7 +84,14 @@ def samples_for(q: float, confidence: float) -> int:
     """The fewest samples whose q-quantile can be bounded from above: below it, no run of good
     samples can show that a percentile holds (59 for p95 at 95%, 299 for p99)."""
     # The upper bound is the largest sample once P(all n below the quantile) = q**n <= 1 - c.
-    return math.ceil(math.log(1 - confidence) / math.log(q))
+    return math.ceil(math.log(1 - confidence) / math.log(q) - EPSILON)
+
+
+def samples_for_rate(limit: float, confidence: float) -> int:
+    """The fewest samples whose Wilson lower bound can reach `limit` (all of them good): a
+    rate >= 99% needs 268 at 95%."""
+    z = NormalDist().inv_cdf(confidence)
+    return math.ceil(z * z * limit / (1 - limit) - EPSILON)
 
 
 def wilson_bounds(successes: int, n: int, confidence: float) -> Bounds:
@@ -104,4 +109,11 @@ def wilson_bounds(successes: int, n: int, confidence: float) -> Bounds:
     return Bounds(low, high, confidence)
 
 
-__all__ = ["Bounds", "order_ranks", "quantile_bounds", "samples_for", "wilson_bounds"]
+__all__ = [
+    "Bounds",
+    "order_ranks",
+    "quantile_bounds",
+    "samples_for",
+    "samples_for_rate",
+    "wilson_bounds",
+]

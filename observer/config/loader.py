@@ -1258,20 +1258,19 @@ class _BudgetCheck:
         self.problems.append(Problem(self.located.mark_of(at), format_path(at), message))
 
     def thin_window(self, rule: Rule) -> None:
-        """Warn of a percentile whose window cannot hold the samples a pass needs at its
-        confidence: in serve it would stay inconclusive (or never resolve an alert)."""
-        from ..confidence import samples_for
+        """Warn of a threshold whose window cannot hold the samples a pass needs at its
+        confidence (a p95 59, a rate of 99% 268): in serve it would stay inconclusive, and an
+        alert on it would not resolve."""
+        from ..budgets import samples_needed
 
-        agg, settings = rule.threshold.aggregate, self.project.config.settings
-        if rule.confidence is None or rule.source == "rum" or rule.threshold.op not in ("<", "<="):
+        settings = self.project.config.settings
+        if rule.confidence is None or rule.source == "rum" or not rule.probes:
             return
-        if not agg.startswith("p") or not rule.probes or rule.window is None:
-            return
-        q = float(agg[1:]) / 100
-        need = samples_for(q, rule.confidence)
+        need = samples_needed(rule.threshold, rule.confidence)
         everies = [self.project.probe(n).every or settings.every for n in rule.probes]
-        held = sum(rule.window / every for every in everies)
-        if held >= need:
+        window = rule.window or settings.window
+        held = sum(window / every for every in everies)
+        if need is None or held >= need:
             return
         key = "window" if self.spec.window is not None else "threshold"
         at = (*self.path, key)
@@ -1279,10 +1278,11 @@ class _BudgetCheck:
             Problem(
                 self.located.mark_of(at),
                 format_path(at),
-                f"{agg} over a {format_duration(rule.window)} window of these runs holds about "
-                f"{held:.0f} samples, and at {rule.confidence * 100:g}% confidence a {agg} passes "
-                f"only with {need}: in serve it stays inconclusive (a longer window, a lower "
-                "percentile, or confidence: off)",
+                f"a {format_duration(window)} window of these runs holds about {held:.0f} "
+                f"samples, and at {rule.confidence * 100:g}% confidence "
+                f"'{rule.threshold.text}' can be shown to hold only with {need}: in serve it "
+                "stays inconclusive and an alert on it does not resolve (a longer window, a "
+                "looser threshold, or confidence: off)",
                 warning=True,
             )
         )
