@@ -788,7 +788,7 @@ def _lab_values(
 
 def _over(seconds: float) -> str:
     """`the previous 7d`."""
-    from .config.types import format_duration
+    from .durations import format_duration
 
     return f"the previous {format_duration(seconds)}"
 
