@@ -57,7 +57,7 @@ def parse_metric(text: str) -> Metric:
 
 # ----------------------------------------------------------------------------- thresholds
 
-AGGREGATES = ("p50", "p75", "p90", "p95", "p99", "avg", "min", "max", "count", "rate")
+AGGREGATES = ("p50", "p75", "p90", "p95", "p99", "avg", "min", "max", "count", "rate", "score")
 _ALIASES = {"median": "p50", "med": "p50", "mean": "avg", "average": "avg"}
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -114,12 +114,35 @@ def _aggregate_name(written: str) -> str:
     return agg
 
 
+def _fits_feedback(agg: str, value: float, unit: str | None, metric: Metric) -> None:
+    """NPS is judged by its score and only it has one; a rate needs a share (or CSAT's
+    satisfied answers). ValueError says which."""
+    if (agg == "score") != (metric.name == "nps"):
+        raise ValueError(
+            "score is NPS's aggregate (promoters minus detractors), e.g. 'score >= 30'"
+            if agg == "score"
+            else "nps is judged by its score, e.g. 'score >= 30'"
+        )
+    if agg == "score" and (unit or not -100 <= value <= 100):
+        raise ValueError("an NPS score is a plain number from -100 to 100")
+    if (
+        agg == "rate"
+        and metric.aggregation != "share"
+        and metric.satisfied is None
+        and (metric.name in ("ces", "nps"))
+    ):
+        raise ValueError(f"rate is a share; {metric.label} is judged by a value, e.g. mean")
+
+
 def _in_metric_units(agg: str, value: float, unit: str | None, metric: Metric) -> float:
     """A threshold's number in the unit the samples have (ms, a 0-1 share); ValueError if the
     written unit does not fit the aggregate or the metric."""
     if agg == "count":
         if unit:
             raise ValueError("count is a number of samples: write it without a unit")
+        return value
+    _fits_feedback(agg, value, unit, metric)
+    if agg == "score":
         return value
     if agg == "rate":
         if unit and unit != "%":
@@ -176,6 +199,8 @@ def aggregate(name: str, values: Sequence[float]) -> float:
         return float(max(values))
     if name == "rate":
         return sum(1 for v in values if v) / len(values)
+    if name == "score":  # NPS: promoters (9-10) minus detractors (0-6), in points
+        return (sum(v >= 9 for v in values) - sum(v <= 6 for v in values)) / len(values) * 100
     raise ValueError(f"unknown aggregate {name}")
 
 
@@ -462,6 +487,7 @@ class Rule:
     confidence: float | None = None  # how sure a windowed verdict must be (None: point estimate)
     baseline: float | None = None  # serve: seconds of history a live regression compares with
     by_interval: bool | None = None  # decide by the interval (None: as the caller judges)
+    task: str | None = None  # real users: only the sessions of this task
 
 
 def judge(
@@ -835,9 +861,10 @@ def _judge_lab(
 
 def field_samples(rule: Rule, store: Store, since: float, until: float) -> list[float]:
     """A real-user budget's samples: metric values, or one 1/0 per page load or session."""
-    if rule.metric.name == "error_rate":
+    signal = catalog.SIGNALS.get(rule.metric.name)
+    if signal is not None:
         errored, loads = store.rum_error_rate(
-            page=rule.page, since=since, until=until, device=rule.device
+            page=rule.page, since=since, until=until, device=rule.device, signal=signal
         )
         return [1.0] * errored + [0.0] * (loads - errored)
     if rule.metric.task is not None:
@@ -845,9 +872,18 @@ def field_samples(rule: Rule, store: Store, since: float, until: float) -> list[
             rule.metric.task, since=since, until=until, device=rule.device
         )
         return [1.0] * done + [0.0] * max(0, began - done)
-    return store.rum_samples(
-        rule.metric.name, page=rule.page, since=since, until=until, device=rule.device
+    values = store.rum_samples(
+        rule.metric.name,
+        page=rule.page,
+        since=since,
+        until=until,
+        device=rule.device,
+        task=rule.task,
     )
+    satisfied = rule.metric.satisfied
+    if satisfied is not None and rule.threshold.aggregate == "rate":
+        return [1.0 if v >= satisfied else 0.0 for v in values]  # CSAT: the share at 4-5
+    return values
 
 
 def _judge_field(rule: Rule, store: Store, span: _Window) -> Verdict:

@@ -45,6 +45,7 @@ class Metric:
     core: int = 0  # a Core Web Vital: its place among them (LCP, INP, CLS); 0: not one
     step: str | None = None  # for step:NAME
     task: str | None = None  # for completion:TASK (real users)
+    satisfied: float | None = None  # `rate` counts the answers at or above this (CSAT: 4)
 
     @property
     def label(self) -> str:
@@ -202,7 +203,74 @@ METRICS: dict[str, Metric] = {
             title="Error rate",
             aggregation="share",
         ),
+        Metric(
+            "csat",
+            "score",
+            frozenset({"rum"}),
+            None,
+            "A customer's satisfaction, 1 to 5 (`observer.feedback({csat: 4})`, or the survey); "
+            "`rate` is the share of answers at 4 or 5, `mean` their average.",
+            title="CSAT",
+            lower_is_better=False,
+            satisfied=4.0,
+        ),
+        Metric(
+            "ces",
+            "score",
+            frozenset({"rum"}),
+            None,
+            'A customer\'s effort, 1 to 7: agreement with "it was easy", so higher is easier '
+            "(CES 2.0); judged by `mean`.",
+            title="CES",
+            lower_is_better=False,
+        ),
+        Metric(
+            "nps",
+            "score",
+            frozenset({"rum"}),
+            None,
+            "How likely a customer is to recommend, 0 to 10; `score` is promoters (9-10) minus "
+            "detractors (0-6), from -100 to 100.",
+            title="NPS",
+            lower_is_better=False,
+        ),
+        Metric(
+            "rage_click_rate",
+            "ratio",
+            frozenset({"rum"}),
+            None,
+            "1 for a page view with a rage click (3 or more clicks within 1 s, within 30 px), "
+            "else 0.",
+            title="Rage clicks",
+            aggregation="share",
+        ),
+        Metric(
+            "dead_click_rate",
+            "ratio",
+            frozenset({"rum"}),
+            None,
+            "1 for a page view with a dead click (a link or button followed within 1 s by no "
+            "change, navigation or request), else 0.",
+            title="Dead clicks",
+            aggregation="share",
+        ),
+        Metric(
+            "error_click_rate",
+            "ratio",
+            frozenset({"rum"}),
+            None,
+            "1 for a page view with an uncaught error within 1 s of a click, else 0.",
+            title="Error clicks",
+            aggregation="share",
+        ),
     )
+}
+# Real-user metrics that count page views with a signal, by the beacons that signal it.
+SIGNALS = {
+    "error_rate": "error",
+    "rage_click_rate": "rage_click",
+    "dead_click_rate": "dead_click",
+    "error_click_rate": "error_click",
 }
 
 # Budget metrics that name something of their own: a step, or a real users' task.

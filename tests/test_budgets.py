@@ -77,6 +77,7 @@ def test_every_documented_aggregate_is_covered() -> None:
         "max",
         "count",
         "rate",
+        "score",
     }
 
 
@@ -91,7 +92,8 @@ def test_percentiles_of_uneven_samples() -> None:
 
 @pytest.mark.parametrize("name", [*AGGREGATES])
 def test_a_single_sample_is_every_aggregate(name: str) -> None:
-    expected = {"count": 1.0, "rate": 1.0}.get(name, 42.0)
+    # One answer of 42 to "how likely would you recommend" is a promoter: an NPS of 100.
+    expected = {"count": 1.0, "rate": 1.0, "score": 100.0}.get(name, 42.0)
     assert aggregate(name, [42.0]) == expected
 
 

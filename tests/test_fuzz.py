@@ -17,6 +17,7 @@ import copy
 import gzip
 import json
 import math
+import re
 import socket
 import sqlite3
 import zlib
@@ -33,7 +34,7 @@ from hypothesis import strategies as st
 
 from observer.background import BackgroundServer
 from observer.config import load_project
-from observer.rum.model import KINDS, MAX_CLS, MAX_TIME_MS, NAV_TYPES, RATINGS, VITALS
+from observer.rum.model import FEEDBACK, KINDS, MAX_CLS, MAX_TIME_MS, NAV_TYPES, RATINGS, VITALS
 from observer.server import create_app
 from observer.store import SQLiteStore
 
@@ -139,6 +140,18 @@ def row_problems(row: dict[str, Any]) -> list[str]:
             bad.append(f"{metric} value {value!r}")
         if row["rating"] not in RATINGS:
             bad.append(f"rating {row['rating']!r}")
+    elif metric in FEEDBACK:
+        low, high = FEEDBACK[metric]
+        if not isinstance(value, float) or value != int(value) or not low <= value <= high:
+            bad.append(f"{metric} answer {value!r}")
+        detail = json.loads(row["detail"]) if row["detail"] else {}
+        said = detail.get("comment", "")
+        if (
+            len(said) > 500
+            or ("@" in said and "." in said.split("@")[-1])
+            or re.search(r"\d{13}", said.replace(" ", "").replace("-", ""))
+        ):
+            bad.append(f"{metric} comment {said!r:.80}")
     elif value is not None or row["rating"] is not None:
         bad.append(f"{metric} carries value {value!r} / rating {row['rating']!r}")
     if metric in ("task_begin", "task_complete") and not row["label"]:
@@ -307,6 +320,7 @@ FARO = {
     "events": [
         {"name": "faro.page_view"},
         {"name": "task_begin", "attributes": {"task": "checkout"}},
+        {"name": "feedback", "attributes": {"task": "checkout", "csat": "5", "comment": "ok"}},
     ],
     "logs": [{"message": "hello"}],
 }
@@ -324,6 +338,16 @@ SNIPPET = {
         {"k": "error", "id": "3", "type": "Error", "msg": "boom", "src": "app.js:1"},
         {"k": "task", "id": "4", "phase": "begin", "task": "checkout"},
         {"k": "task", "id": "5", "phase": "complete", "task": "checkout", "u": "/done"},
+        {
+            "k": "feedback",
+            "id": "6",
+            "task": "checkout",
+            "csat": 4,
+            "ces": 6,
+            "nps": 9,
+            "comment": "fine, mail a@b.co",
+        },
+        {"k": "frustration", "id": "7", "t": "rage", "sel": "button#pay"},
     ],
 }
 TEMPLATES = {"web-vitals": WEB_VITAL, "web-vitals-array": [WEB_VITAL, WEB_VITAL], "faro": FARO}
@@ -437,7 +461,8 @@ def test_mutated_valid_payloads_store_only_valid_rows(
 
 def test_unmutated_templates_are_accepted(fuzz: Fuzz) -> None:
     """The fuzzing starts from payloads that are valid: every one is stored as it should be."""
-    want = {"web-vitals": 1, "web-vitals-array": 2, "faro": 5, "snippet": 5}
+    # The snippet's feedback item carries three answers: a row each.
+    want = {"web-vitals": 1, "web-vitals-array": 2, "faro": 6, "snippet": 9}
     for name, doc in TEMPLATES.items():
         r = fuzz.post("templates", json.dumps(doc).encode(), "application/json")
         assert r.status_code == 202, r.text

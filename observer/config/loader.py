@@ -1318,12 +1318,16 @@ class _BudgetCheck:
         if spec.source != "synthetic" and not metric.field:
             self.problem(
                 "metric",
-                f"{metric.label} is not measured for real users; use lcp, inp, "
-                "cls, fcp, ttfb, error_rate or completion:TASK",
+                f"{metric.label} is not measured for real users; use lcp, inp, cls, fcp, "
+                "ttfb, error_rate, csat, ces, nps, rage_click_rate, dead_click_rate, "
+                "error_click_rate or completion:TASK",
             )
             return False
         if spec.source != "rum" and not metric.lab:
             self.problem("metric", f"{metric.label} comes from real users only: add source: rum")
+            return False
+        if spec.source == "synthetic" and spec.task is not None:
+            self.problem("task", "task selects real users' sessions: add source: rum")
             return False
         if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
             self.problem(
@@ -1425,6 +1429,7 @@ class _BudgetCheck:
             source=spec.source,
             page=spec.page,
             device=spec.device,
+            task=spec.task,
             location=spec.location,
         )
 

@@ -468,6 +468,11 @@ class Budget(Strict):
     device: Literal["mobile", "tablet", "desktop"] | None = Field(
         None, description="Real users: only this device class"
     )
+    task: NonEmpty | None = Field(
+        None,
+        description="Real users: only the sessions of this task (begun with observer.begin, "
+        "or answered feedback about it)",
+    )
     location: NonEmpty | None = Field(
         None, description="Probes: only runs from this location (default: every location)"
     )

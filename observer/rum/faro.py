@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import catalog
-from .model import Context, Item, compact, number, text
+from .model import Context, Item, compact, feedback_items, number, text
 
 # Faro names the web vitals as observer does.
 FARO_VITALS = {m.name for m in catalog.vitals()}
@@ -133,7 +133,7 @@ def _exceptions(exceptions: Any, common: dict[str, Any], key: _Key) -> list[Any]
 
 
 def _events(events: Any, common: dict[str, Any], key: _Key) -> list[Any]:
-    """Task and page-view events; the others are not stored."""
+    """Task, page-view and feedback events; the others are not stored."""
     out: list[Any] = []
     for ev in _list(events):
         if not isinstance(ev, dict):
@@ -146,6 +146,10 @@ def _events(events: Any, common: dict[str, Any], key: _Key) -> list[Any]:
             out.append(Item(metric=name, label=task, dedupe=key(), **common))
         elif name == "page_view" or name == "faro.page_view":
             out.append(Item(metric="pageview", dedupe=key(), **common))
+        elif name == "feedback":
+            url = common.get("page_url")
+            rest = {k: v for k, v in common.items() if k != "page_url"}
+            out += feedback_items(attrs, url, key(), rest)
     return out
 
 

@@ -12,7 +12,12 @@ from .. import catalog
 
 # The web vitals real users report, as the catalog lists them.
 VITALS = tuple(m.name for m in catalog.vitals())
-KINDS = (*VITALS, "pageview", "error", "task_begin", "task_complete")
+# What customers say: satisfaction 1-5, effort 1-7 (higher is easier, as CES 2.0 counts),
+# likelihood to recommend 0-10. Whole numbers only.
+FEEDBACK = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10)}
+# What customers do when something goes wrong: per page view, with the element's selector.
+FRUSTRATION = ("rage_click", "dead_click", "error_click")
+KINDS = (*VITALS, "pageview", "error", "task_begin", "task_complete", *FEEDBACK, *FRUSTRATION)
 # Plausible ranges: outside them a value is a bug or an attack, never a real page.
 MAX_TIME_MS = 600_000.0  # ten minutes
 MAX_CLS = 100.0
@@ -29,7 +34,13 @@ NAV_TYPES = (
 MAX_TEXT = 500
 MAX_DETAIL = 1000
 MAX_ID = 128
+MAX_COMMENT = 500
+MAX_SELECTOR = 100  # the label column's cap
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Comments keep no e-mail addresses and no card numbers (13 to 19 digits, spaced or not).
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
+_CARD = re.compile(r"(?<!\d)(?:\d[ \-.]?){12,18}\d(?!\d)")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class BeaconError(Exception):
@@ -119,6 +130,15 @@ def check(item: Item) -> Item:
     """Reject implausible items; fill in a rating where the sender gave none."""
     if item.metric not in KINDS:
         raise ItemError(f"unknown metric {item.metric!r}")
+    if item.metric in FEEDBACK:
+        low, high = FEEDBACK[item.metric]
+        value = item.value
+        if value is None or value != int(value) or not low <= value <= high:
+            shown = "no number" if value is None else f"{value:g}"
+            raise ItemError(f"{item.metric} is a whole number from {low} to {high}, not {shown}")
+        item.rating = None
+        item.nav_type = None
+        return item
     if item.metric in VITALS:
         if item.value is None:
             raise ItemError(f"{item.metric} has no numeric value")
@@ -136,6 +156,47 @@ def check(item: Item) -> Item:
     if item.metric in ("task_begin", "task_complete") and not item.label:
         raise ItemError("a task milestone needs a task name")
     return item
+
+
+def comment(value: Any) -> str | None:
+    """A customer's comment as it is kept: plain text of at most 500 characters, with e-mail
+    addresses and card numbers replaced, and control characters gone."""
+    raw = text(value, MAX_COMMENT * 4)  # cut before the regexes run, again after
+    if raw is None:
+        return None
+    cleaned = _CONTROL.sub("", _CARD.sub("[card]", _EMAIL.sub("[email]", raw))).strip()
+    return cleaned[:MAX_COMMENT] or None
+
+
+def feedback_items(
+    data: dict[str, Any], url: str | None, dedupe: str | None, common: dict[str, Any]
+) -> list[Any]:
+    """One feedback answer (`{task, csat|ces|nps, comment}`) as an item per score, the comment
+    with the first; a number given as text (Faro's attributes are text) is read as one."""
+    scores = [(name, data.get(name)) for name in FEEDBACK if data.get(name) is not None]
+    if not scores:
+        return [ValueError("feedback needs csat, ces or nps")]
+    said = comment(data.get("comment"))
+    out: list[Any] = []
+    for i, (name, raw) in enumerate(scores):
+        value = number(raw)
+        if value is None and isinstance(raw, str):
+            try:
+                value = number(float(raw.strip()[:20]))
+            except ValueError:
+                value = None
+        out.append(
+            Item(
+                metric=name,
+                value=value,
+                page_url=url,
+                label=text(data.get("task"), 100),
+                detail=compact({"comment": said}) if said and i == 0 else None,
+                dedupe=f"{dedupe}:{name}" if dedupe else None,
+                **common,
+            )
+        )
+    return out
 
 
 def compact(data: Any, limit: int = MAX_DETAIL) -> str | None:

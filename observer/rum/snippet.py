@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .agent import browser_family, device_class
-from .model import Context, Item, compact, number, text
+from .model import MAX_SELECTOR, Context, Item, compact, feedback_items, number, text
 from .webvitals import ATTRIBUTION_KEYS, NAMES
 
 VERSION = 1
@@ -87,6 +87,22 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
                             "source": text(it.get("src"), 300) or "",
                         }
                     ),
+                    dedupe=dedupe,
+                    **common,
+                )
+            )
+        elif kind == "feedback":
+            out += feedback_items(it, url, dedupe, common)
+        elif kind == "frustration":
+            signal = it.get("t")
+            if signal not in ("rage", "dead", "error"):
+                out.append(ValueError("frustration is rage, dead or error"))
+                continue
+            out.append(
+                Item(
+                    metric=f"{signal}_click",
+                    page_url=url,
+                    label=text(it.get("sel"), MAX_SELECTOR),
                     dedupe=dedupe,
                     **common,
                 )

@@ -152,8 +152,10 @@ class Store(Protocol):
         device: str | None = None,
         app: str | None = None,
         synthetic: bool = False,
+        task: str | None = None,
     ) -> list[float]:
-        """Values of one real-user metric in a window; page is a glob (`/checkout*`)."""
+        """Values of one real-user metric in a window; page is a glob (`/checkout*`), task
+        keeps the sessions of one task."""
         ...
 
     def rum_error_rate(
@@ -165,8 +167,10 @@ class Store(Protocol):
         device: str | None = None,
         app: str | None = None,
         synthetic: bool = False,
+        signal: str = "error",
     ) -> tuple[int, int]:
-        """(page loads with an uncaught error, page loads) in a window."""
+        """(page views with an uncaught error, page views) in a window; `signal` counts
+        another kind instead (`rage_click`, `dead_click`, `error_click`)."""
         ...
 
     def rum_task_sessions(

@@ -12,6 +12,10 @@ from .sql import Engine, marks
 BEACON_COLUMNS = tuple(f.name for f in fields(BeaconRow))
 
 
+# A task's sessions are found by what they said of it up to this long before the window.
+TASK_LOOKBACK = 86400.0
+
+
 class Beacons(Engine):
     """Beacon rows: one per metric, error, page view or task milestone. Writing them
     (`insert_beacons`) differs by engine: see sqlite.py and postgres.py."""
@@ -29,6 +33,7 @@ class Beacons(Engine):
         device: str | None,
         app: str | None,
         synthetic: bool,
+        task: str | None = None,
     ) -> tuple[str, list[Any]]:
         where = ["metric = ?", "received_at >= ?", "received_at < ?", "synthetic = ?"]
         args: list[Any] = [metric, since, until, int(synthetic)]
@@ -39,6 +44,13 @@ class Beacons(Engine):
             if value is not None:
                 where.append(clause)
                 args.append(value)
+        if task is not None:
+            # The sessions of one task: those that began it, or answered feedback about it.
+            where.append(
+                "session in (select session from beacons where label = ? and metric in "
+                "('task_begin', 'csat', 'ces', 'nps') and received_at >= ? and received_at < ?)"
+            )
+            args += [task, since - TASK_LOOKBACK, until]
         return " and ".join(where), args
 
     def rum_samples(
@@ -51,9 +63,11 @@ class Beacons(Engine):
         device: str | None = None,
         app: str | None = None,
         synthetic: bool = False,
+        task: str | None = None,
     ) -> list[float]:
-        """Values of one real-user metric in a window; page is a glob (`/checkout*`)."""
-        where, args = self._where(metric, since, until, page, device, app, synthetic)
+        """Values of one real-user metric in a window; page is a glob (`/checkout*`), task
+        keeps the sessions of one task."""
+        where, args = self._where(metric, since, until, page, device, app, synthetic, task)
         sql = f"select value from beacons where {where} and value is not null"
         return [float(v) for (v,) in self.all(sql, args)]
 
@@ -66,11 +80,13 @@ class Beacons(Engine):
         device: str | None = None,
         app: str | None = None,
         synthetic: bool = False,
+        signal: str = "error",
     ) -> tuple[int, int]:
-        """(page loads with an uncaught error, page loads) in a window."""
+        """(page views with an uncaught error, page views) in a window; `signal` counts
+        another kind instead (`rage_click`, `dead_click`, `error_click`)."""
         where, args = self._where("pageview", since, until, page, device, app, synthetic)
         loads = self.scalar(f"select count(distinct load_id) from beacons where {where}", args)
-        where_e, args_e = self._where("error", since, until, page, device, app, synthetic)
+        where_e, args_e = self._where(signal, since, until, page, device, app, synthetic)
         errored = self.scalar(
             f"select count(distinct load_id) from beacons where {where_e} and load_id in "
             f"(select load_id from beacons where {where})",

@@ -1,6 +1,7 @@
-/* observer real-user snippet: web vitals (Google's web-vitals library), errors and task
- * milestones, batched and sent with sendBeacon when the page is hidden. No cookies: the
- * session id lives in sessionStorage, one per tab. Configured by the server that serves it
+/* observer real-user snippet: web vitals (Google's web-vitals library), errors, task
+ * milestones, customers' feedback and frustration signals (rage, dead and error clicks),
+ * batched and sent with sendBeacon when the page is hidden. No cookies: the session id lives
+ * in sessionStorage, one per tab; observer.consent(false) stops all sending from the tab. Configured by the server that serves it
  * (window.__observerRumConfig, prepended to this file) and by data-* attributes of the tag:
  *   <script src="https://observer.example.com/rum.js" data-app="shop" defer></script>
  */
@@ -40,23 +41,41 @@
   var queue = [];
   // Set by observer's own journeys, so their beacons are kept apart from real users.
   var synthetic = !!window.__observerSynthetic;
+  // The customer's choice, kept for the tab: false sends nothing more, and drops what waits.
+  var allowed = true;
+  try { allowed = sessionStorage.getItem('observer.consent') !== '0'; } catch (e) { allowed = true; }
   var api = {
     __rum: true,
     begin: function (task) { push({k: 'task', phase: 'begin', task: String(task)}); },
     complete: function (task) { push({k: 'task', phase: 'complete', task: String(task)}); flush(); },
+    // observer.feedback({task: 'checkout', csat: 4}) or {ces: 6} or {nps: 9}, with a comment.
+    feedback: function (f) {
+      if (!f || typeof f !== 'object') return;
+      push({k: 'feedback', task: f.task === undefined ? undefined : String(f.task).slice(0, 100),
+            csat: f.csat, ces: f.ces, nps: f.nps,
+            comment: typeof f.comment === 'string' ? f.comment.slice(0, 500) : undefined});
+      flush();
+    },
+    consent: function (yes) {
+      allowed = yes !== false;
+      try { sessionStorage.setItem('observer.consent', allowed ? '1' : '0'); } catch (e) { /* kept for the page only */ }
+      if (!allowed) queue.length = 0;
+    },
     flush: flush,
     sessionId: function () { return sid; }
   };
   window.observer = api;
-  if (!sampled) { api.begin = api.complete = function () {}; return; }
+  if (!sampled) { api.begin = api.complete = api.feedback = function () {}; return; }
 
   function push(item) {
+    if (!allowed) return;
     item.id = item.id || (load + '.' + (++seq));
     item.u = item.u || location.href;
     queue.push(item);
     if (queue.length >= 40) flush();
   }
   function flush() {
+    if (!allowed) { queue.length = 0; return; }
     if (!queue.length) return;
     var body = JSON.stringify({observer: 1, app: app, sid: sid, load: load, syn: synthetic, page: location.href, ua: ua, items: queue.splice(0, queue.length)});
     var sent = false;
@@ -91,9 +110,69 @@
     webVitals.onLCP(vital); webVitals.onINP(vital); webVitals.onCLS(vital);
     webVitals.onFCP(vital); webVitals.onTTFB(vital);
   } catch (e) { /* an old browser: errors and tasks still work */ }
+  // Frustration: where a customer clicked, as a short selector with no text content.
+  function selector(el) {
+    var parts = [];
+    for (var i = 0; el && el.nodeType === 1 && i < 3; i++, el = el.parentElement) {
+      var s = el.tagName.toLowerCase();
+      if (el.id) { parts.unshift(s + '#' + String(el.id).slice(0, 60)); break; }
+      var cls = typeof el.className === 'string' ? el.className.trim().split(/\s+/).filter(Boolean).slice(0, 2) : [];
+      if (cls.length) s += '.' + cls.join('.');
+      parts.unshift(s);
+    }
+    return parts.join(' > ').slice(0, 200);
+  }
+  var clicks = [], lastClick = {at: 0, sel: null};
+  var mutated = 0;  // DOM changes so far
+  try {
+    new MutationObserver(function () { mutated++; }).observe(document, {childList: true, subtree: true, attributes: true, characterData: true});
+  } catch (e) { mutated = -1; }
+  var leaving = false;
+  addEventListener('beforeunload', function () { leaving = true; });
+  // Requests the page starts (fetch and XHR, counted as they begin) and those it finished
+  // (resource timing: images, scripts), leaving out observer's own beacons.
+  var started = 0;
+  try {
+    var realFetch = window.fetch;
+    if (realFetch) {
+      window.fetch = function (input) {
+        var url = typeof input === 'string' ? input : (input && input.url) || '';
+        if (String(url).indexOf(endpoint) !== 0) started++;
+        return realFetch.apply(this, arguments);
+      };
+    }
+    var realSend = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function () { started++; return realSend.apply(this, arguments); };
+  } catch (e) { /* counted by resource timing alone */ }
+  function requests(since) {
+    try {
+      return performance.getEntriesByType('resource').filter(function (r) {
+        return r.startTime >= since && r.name.indexOf(endpoint) !== 0;
+      }).length;
+    } catch (e) { return 1; }
+  }
+  addEventListener('click', function (e) {
+    var now = Date.now(), sel = selector(e.target);
+    lastClick = {at: now, sel: sel};
+    clicks = clicks.filter(function (c) {
+      return now - c.at <= 1000 && Math.abs(c.x - e.clientX) <= 30 && Math.abs(c.y - e.clientY) <= 30;
+    });
+    clicks.push({at: now, x: e.clientX, y: e.clientY});
+    if (clicks.length === 3) push({k: 'frustration', t: 'rage', sel: sel});  // once a burst
+    var control = e.target && e.target.closest && e.target.closest('a[href],button,[role=button],input[type=submit],input[type=button]');
+    if (!control || mutated < 0) return;
+    var before = mutated, asked = started, href = location.href, t0 = performance.now();
+    setTimeout(function () {
+      var quiet = mutated === before && started === asked && requests(t0) === 0;
+      if (quiet && location.href === href && !leaving) {
+        push({k: 'frustration', t: 'dead', sel: sel});
+      }
+    }, 1000);
+  }, true);
   addEventListener('error', function (e) {
     if (!e || !e.message) return;  // resource load errors have no message
     push({k: 'error', type: (e.error && e.error.name) || 'Error', msg: String(e.message).slice(0, 300), src: e.filename ? String(e.filename).slice(0, 300) : undefined});
+    if (Date.now() - lastClick.at <= 1000) push({k: 'frustration', t: 'error', sel: lastClick.sel});
   });
   addEventListener('unhandledrejection', function (e) {
     var r = e && e.reason;

@@ -1,0 +1,244 @@
+"""What customers feel beside what they measure: feedback beacons joined to their session's
+vitals, consent, and frustration signals (rage, dead and error clicks), from observer's
+snippet in real Chromium, through a real `observer serve` process and its database; and the
+budget metrics that judge them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pages import Page, PageServer
+from test_rum import apoll, daemon, rows, snippet, with_browser
+
+from observer.budgets import evaluate
+from observer.config import load_project
+from observer.store import SQLiteStore
+
+FIELDS = "page, metric, value, label, detail, session, load_id"
+
+
+def shop_page(rum_url: str) -> str:
+    """A page with observer's snippet: a task, a feedback form, and buttons that do nothing,
+    do something, and throw."""
+    return f"""<!doctype html>
+<html><head><title>checkout</title>
+<script src="{rum_url}/rum.js" data-app="shop"></script></head>
+<body>
+<h1>Checkout</h1>
+<p id="status">ready</p>
+<button id="dead" class="btn buy" style="position:absolute;left:40px;top:120px">Pay</button>
+<button id="live" style="position:absolute;left:40px;top:180px"
+  onclick="document.getElementById('status').textContent='paid'">Pay for real</button>
+<button id="broken" style="position:absolute;left:40px;top:240px"
+  onclick="throw new TypeError('no price')">Apply coupon</button>
+<script>
+  observer.begin('checkout');
+  function answer() {{
+    observer.feedback({{task: 'checkout', csat: 2,
+      comment: 'Slow! mail me at jo@example.com, card 4111 1111 1111 1111 <b>x</b>'}});
+  }}
+</script>
+</body></html>"""
+
+
+def wait_rows(rum: Any, where: str, what: str, n: int = 1) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = rows(rum.db, f"select {FIELDS} from beacons where {where} order by id")
+        if len(got) >= n:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} in the database")
+
+
+def test_feedback_joins_its_sessions_vitals_and_clicks_show_frustration(tmp_path: Path) -> None:
+    with (
+        daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum),
+        PageServer({"/checkout": Page(shop_page(rum.url))}) as site,
+    ):
+
+        async def visit(browser: Any) -> None:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(f"{site.url}/checkout")
+            await page.click("#live")  # changes the page: not dead
+            await page.click("#dead", click_count=3)  # rapid clicks on one spot: rage
+            await page.wait_for_timeout(1300)  # a second with nothing: dead
+            await page.click("#broken")  # throws: an error click
+            await page.evaluate("answer()")
+            await page.goto("about:blank")  # hidden: the rest is sent
+            await context.close()
+
+        with_browser(visit)
+        feedback = wait_rows(rum, "metric = 'csat'", "feedback")
+        rage = wait_rows(rum, "metric = 'rage_click'", "a rage click")
+        dead = wait_rows(rum, "metric = 'dead_click'", "a dead click")
+        broken = wait_rows(rum, "metric = 'error_click'", "an error click")
+        vitals = wait_rows(rum, "metric in ('lcp', 'ttfb', 'pageview')", "vitals", 3)
+        stored = rows(rum.db, "select * from beacons")
+
+    (answer,) = feedback
+    assert (answer["value"], answer["label"], answer["page"]) == (2.0, "checkout", "/checkout")
+    said = json.loads(answer["detail"])["comment"]
+    assert said == "Slow! mail me at [email], card [card] <b>x</b>"  # kept as text, inert
+    # The answer belongs to the session and the page load whose vitals it can be judged by.
+    assert {v["session"] for v in vitals} == {answer["session"]}
+    assert answer["load_id"] in {v["load_id"] for v in vitals}
+    assert [r["label"] for r in rage] == ["button#dead"]
+    assert {r["label"] for r in dead} == {"button#dead"}  # the live button is not dead
+    assert [r["label"] for r in broken] == ["button#broken"]
+    everything = json.dumps(stored)
+    assert "jo@example.com" not in everything and "4111" not in everything
+    assert "Pay" not in {r["label"] for r in stored}  # selectors carry no text
+    assert "127.0.0.1" not in everything.replace(site.url, "")  # no IP address kept
+
+
+def test_consent_false_stops_all_sending_from_the_tab(tmp_path: Path) -> None:
+    with (
+        daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum),
+        PageServer({"/checkout": Page(shop_page(rum.url))}) as site,
+    ):
+
+        async def visit(browser: Any) -> int:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(f"{site.url}/checkout")
+            await page.evaluate("observer.consent(false)")
+            await page.evaluate("answer()")
+            await page.click("#dead", click_count=3)
+            await page.reload()  # the choice is kept for the tab
+            await page.evaluate("answer()")
+            stays = await page.evaluate("sessionStorage.getItem('observer.consent')")
+            await page.goto("about:blank")
+            await context.close()
+            # A second tab that said nothing still sends (a check that sending works).
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(f"{site.url}/checkout")
+            await page.evaluate("answer()")
+            await apoll(
+                    lambda: rows(rum.db, "select count(*) as n from beacons where "
+                                 "metric = 'csat'")[0]["n"] == 1,
+                    "the other tab's answer",
+                )  # fmt: skip
+            await context.close()
+            return 0 if stays == "0" else 1
+
+        assert with_browser(visit) == 0
+        sessions = rows(rum.db, "select distinct session from beacons")
+    assert len(sessions) == 1  # only the second tab's
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"k": "feedback", "task": "checkout", "csat": 9}, "csat is a whole number from 1 to 5"),
+        ({"k": "feedback", "csat": 1e308}, "csat is a whole number from 1 to 5"),
+        ({"k": "feedback", "nps": 4.5}, "nps is a whole number from 0 to 10"),
+        ({"k": "feedback", "ces": "NaN"}, "ces is a whole number from 1 to 7"),
+        ({"k": "feedback", "ces": True}, "ces is a whole number from 1 to 7"),
+        ({"k": "feedback", "comment": "only words"}, "feedback needs csat, ces or nps"),
+        ({"k": "frustration", "t": "angry", "sel": "a"}, "frustration is rage, dead or error"),
+    ],
+)
+def test_hostile_feedback_alone_is_refused_with_the_reason(
+    tmp_path: Path, item: dict[str, Any], reason: str
+) -> None:
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        answer = rum.post(snippet("s1", "l1", [item]))
+        stored = rum.count()
+    assert answer.status_code == 400, answer.text
+    assert reason in answer.json()["error"], answer.json()
+    assert stored == 0
+
+
+def test_a_bad_answer_in_a_batch_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
+    long = "<script>alert(1)</script>" + "x" * 50_000
+    items = [
+        {"k": "feedback", "id": "a", "task": "checkout", "csat": 5, "comment": long},
+        {"k": "feedback", "id": "b", "task": "checkout", "csat": 0},
+        {"k": "feedback", "id": "c", "nps": 10, "ces": 6},
+    ]
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        answer = rum.post(snippet("s1", "l1", items))
+        got = rows(rum.db, "select metric, value, detail from beacons order by id")
+        # A comment of a megabyte does not get in at all: the body is over the limit.
+        megabyte = [{"k": "feedback", "id": "m", "csat": 3, "comment": "y" * 1_000_000}]
+        refused = rum.post(snippet("s2", "l2", megabyte))
+        assert refused.status_code == 413, refused.text
+        assert rum.count() == 3
+    assert answer.status_code in (200, 202, 204), answer.text
+    assert [(r["metric"], r["value"]) for r in got] == [("csat", 5.0), ("ces", 6.0), ("nps", 10.0)]
+    kept = json.loads(got[0]["detail"])["comment"]
+    assert kept.startswith("<script>alert(1)</script>") and len(kept) <= 500
+
+
+def test_faro_feedback_events_are_read_the_same_way(tmp_path: Path) -> None:
+    faro = {
+        "meta": {
+            "app": {"name": "shop"},
+            "session": {"id": "faro-session"},
+            "page": {"url": "https://shop.example/checkout", "id": "load-1"},
+        },
+        "events": [
+            {"name": "feedback", "attributes": {"task": "checkout", "ces": "6", "comment": "ok"}},
+            {"name": "feedback", "attributes": {"nps": "11"}},
+        ],
+    }
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        answer = rum.post(faro, ctype="application/json")
+        got = rows(rum.db, "select metric, value, label, session, page from beacons")
+    assert answer.status_code in (200, 202, 204), answer.text
+    assert got == [
+        {"metric": "ces", "value": 6.0, "label": "checkout", "session": "faro-session",
+         "page": "/checkout"},
+    ]  # fmt: skip
+
+
+def test_feedback_and_frustration_budgets(tmp_path: Path) -> None:
+    config = {
+        "budgets": [
+            {"name": "happy at checkout", "source": "rum", "metric": "csat", "task": "checkout",
+             "threshold": "rate >= 80%", "confidence": "off"},
+            {"name": "easy", "source": "rum", "metric": "ces", "threshold": "mean >= 5",
+             "confidence": "off"},
+            {"name": "recommended", "source": "rum", "metric": "nps", "threshold": "score >= 30"},
+            {"name": "calm", "source": "rum", "metric": "rage_click_rate",
+             "threshold": "rate <= 10%", "confidence": "off"},
+        ]
+    }  # fmt: skip
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}, **config}) as (_, rum):
+        batches = []
+        for n in range(10):
+            items: list[dict[str, Any]] = [{"k": "pageview", "id": f"p{n}"}]
+            nps = 10 if n < 5 else (8 if n < 8 else 3)
+            csat = 5 if n < 7 else 2
+            items.append({"k": "feedback", "id": f"f{n}", "task": "checkout", "csat": csat,
+                          "ces": 6, "nps": nps})  # fmt: skip
+            if n < 2:
+                items.append({"k": "frustration", "id": f"r{n}", "t": "rage", "sel": "button#pay"})
+            batches.append(snippet(f"s{n}", f"l{n}", items))
+        # One session of another task: its answer does not count for checkout.
+        batches.append(snippet("other", "lo", [{"k": "feedback", "id": "x", "task": "search",
+                                                "csat": 1}]))  # fmt: skip
+        for batch in batches:
+            assert rum.post(batch).status_code in (200, 202, 204)
+        store = SQLiteStore(rum.db)
+        try:
+            judged = {v.name: v for v in evaluate(load_project(rum.file).budgets, store)}
+        finally:
+            store.close()
+        done = httpx.get(f"{rum.url}/healthz", timeout=5)
+    assert done.status_code == 200
+    happy = judged["happy at checkout"]
+    assert (happy.value, happy.samples, str(happy.outcome)) == (0.7, 10, "fail")
+    assert (judged["easy"].value, str(judged["easy"].outcome)) == (6.0, "pass")
+    # 5 promoters, 3 passives, 2 detractors of 10: NPS 30.
+    assert (judged["recommended"].value, str(judged["recommended"].outcome)) == (30.0, "pass")
+    calm = judged["calm"]
+    assert (calm.value, calm.samples, str(calm.outcome)) == (0.2, 10, "fail")
