@@ -602,6 +602,61 @@ def budgets(
 
 
 @main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
+@click.option("--window", default="7d", show_default=True, help="How far back, e.g. 24h, 30d.")
+@click.option("--task", metavar="NAME", help="Only this task.")
+@click.option(
+    "--min-samples",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Below this many answers or sessions a split says it cannot conclude.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the split as JSON.")
+def report(
+    file: str, db: str | None, window: str, task: str | None, min_samples: int, as_json: bool
+) -> None:
+    """What customers said and did (CSAT, completion) split by what the same sessions
+    experienced (LCP, INP, frustration), per task and page, with intervals."""
+    import json as json_
+    import time
+
+    from .config import parse_duration
+    from .experience import lines, split
+
+    try:
+        seconds = parse_duration(window)
+    except ValueError as exc:
+        _die(f"--window: {exc}", EXIT_USAGE)
+    if seconds <= 0:
+        _die("--window: must be more than zero", EXIT_USAGE)
+    project = load(file)
+    now = time.time()
+    with open_store(project, db) as store:
+        groups = split(store, now - seconds, now, task)
+    if as_json:
+        click.echo(
+            json_.dumps(
+                {
+                    "window_s": seconds,
+                    "min_samples": min_samples,
+                    "groups": [g.to_dict() for g in groups],
+                },
+                indent=2,
+            )
+        )
+        return
+    said = lines(groups, min_samples)
+    if not said:
+        what = f"task {task}" if task else "any task or page"
+        click.echo(f"no answers or task sessions for {what} in the last {window}")
+        return
+    for line in said:
+        click.echo(line)
+
+
+@main.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def doctor(file: str | None, db: str | None) -> None:

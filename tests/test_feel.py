@@ -242,3 +242,50 @@ def test_feedback_and_frustration_budgets(tmp_path: Path) -> None:
     assert (judged["recommended"].value, str(judged["recommended"].outcome)) == (30.0, "pass")
     calm = judged["calm"]
     assert (calm.value, calm.samples, str(calm.outcome)) == (0.2, 10, "fail")
+
+
+def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path) -> None:
+    from conftest import observer
+
+    def session(n: int, inp: float, csat: int, completes: bool, rage: bool) -> dict[str, Any]:
+        items: list[dict[str, Any]] = [
+            {"k": "pageview", "id": "p"},
+            {"k": "task", "id": "b", "phase": "begin", "task": "checkout"},
+            {"k": "vital", "id": "lcp", "n": "LCP", "v": 1200},
+            {"k": "vital", "id": "inp", "n": "INP", "v": inp},
+            {"k": "feedback", "id": "f", "task": "checkout", "csat": csat},
+        ]
+        if completes:
+            items.append({"k": "task", "id": "c", "phase": "complete", "task": "checkout"})
+        if rage:
+            items.append({"k": "frustration", "id": "r", "t": "rage", "sel": "button#pay"})
+        return snippet(f"s{n}", f"l{n}", items)
+
+    batches = []
+    for n in range(40):  # poor INP (> 500 ms): 16 of 40 satisfied, 24 of 40 complete
+        batches.append(session(n, 800, 5 if n < 16 else 2, n < 24, n % 2 == 0))
+    for n in range(40, 140):  # good INP: 90 of 100 satisfied, 95 complete
+        batches.append(session(n, 80, 5 if n < 130 else 1, n < 135, False))
+    for n in range(140, 143):  # needs improvement: only three
+        batches.append(session(n, 300, 4, True, False))
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        for batch in batches:
+            assert rum.post(batch).status_code in (200, 202, 204)
+        text = observer("report", str(rum.file), "--db", str(rum.db), "--task", "checkout")
+        data = observer("report", str(rum.file), "--db", str(rum.db), "--json")
+    assert text.code == 0, text.stderr
+    (inp_line,) = [line for line in text.stdout.splitlines() if " INP " in line]
+    assert inp_line.startswith(
+        "task checkout: CSAT 40% with poor INP (n=40, 95% 26.3–55.4%) against "
+        "? with needs-improvement INP (n=3: too few to conclude, 95% 43.9–100%) against "
+        "90% with good INP (n=100, 95% 82.6–94.5%); "
+    ), inp_line
+    assert "; completion 60% with poor INP (n=40" in inp_line, inp_line
+    assert "against 95% with good INP (n=100" in inp_line, inp_line
+    (felt,) = [line for line in text.stdout.splitlines() if "frustration" in line]
+    assert felt.startswith("task checkout: CSAT 40% with frustration (n=20, "), felt
+    groups = {(g["kind"], g["name"]): g for g in json.loads(data.stdout)["groups"]}
+    cell = groups[("task", "checkout")]["csat"]["inp"]["poor"]
+    assert (cell["n"], cell["value"]) == (40, 0.4)
+    assert cell["low"] < 0.4 < cell["high"]
+    assert ("page", "/checkout") in groups  # answers are split by page too

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         ProbeStats,
         Queued,
         RumError,
+        RumFact,
         RumImpact,
         RumValue,
         RunDetails,
@@ -197,6 +198,10 @@ class Store(Protocol):
         metrics: tuple[str, ...] | None = None,
     ) -> list[RumValue]:
         """Real users' vitals in a window (every web vital the catalog lists, or these)."""
+        ...
+
+    def rum_facts(self, since: float, until: float, metrics: tuple[str, ...]) -> list[RumFact]:
+        """Real users' beacons of these metrics in a window, with a session, oldest first."""
         ...
 
     def rum_errors(self, since: float, until: float, limit: int = 20) -> list[RumError]:

@@ -6,7 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from .. import catalog
-from .rows import BeaconRow, RumError, RumImpact, RumValue
+from .rows import BeaconRow, RumError, RumFact, RumImpact, RumValue
 from .sql import Engine, marks
 
 BEACON_COLUMNS = tuple(f.name for f in fields(BeaconRow))
@@ -165,6 +165,17 @@ class Beacons(Engine):
             [since, until, limit],
         )
         return [RumError(*row) for row in rows]
+
+    def rum_facts(self, since: float, until: float, metrics: tuple[str, ...]) -> list[RumFact]:
+        """Real users' beacons of these metrics in a window, with a session, oldest first."""
+        marks = ", ".join("?" * len(metrics))
+        rows = self.all(
+            "select session, load_id, received_at, metric, value, rating, label, page "
+            f"from beacons where metric in ({marks}) and received_at >= ? and received_at < ? "
+            "and synthetic = 0 and session is not null order by received_at, id",
+            [*metrics, since, until],
+        )
+        return [RumFact(*row) for row in rows]
 
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""

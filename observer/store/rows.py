@@ -284,6 +284,21 @@ class RumError:
 
 
 @dataclass
+class RumFact:
+    """One thing a real user's session did or said, for joining what they felt to what they
+    experienced: a vital's rating, an answer, a task milestone, a frustration signal."""
+
+    session: str
+    load_id: str | None
+    received_at: float
+    metric: str
+    value: float | None
+    rating: str | None
+    label: str | None
+    page: str | None
+
+
+@dataclass
 class RumImpact:
     """Real users on some pages in a window."""
 
