@@ -704,6 +704,41 @@ def test_beacons_and_their_window_queries(store: Store) -> None:
     assert store.count("beacons") == 9
 
 
+def test_answers_frustration_and_a_tasks_sessions(store: Store) -> None:
+    now = T0
+    store.insert_beacons(
+        [
+            _beacon("pageview", now, page="/checkout", session="s1", load_id="l1"),
+            _beacon("csat", now + 1, page="/checkout", value=4.0, session="s1", load_id="l1",
+                    label="checkout", detail='{"comment": "fine"}'),
+            _beacon("rage_click", now + 2, page="/checkout", session="s1", load_id="l1",
+                    label="button#pay"),
+            _beacon("pageview", now, page="/search", session="s2", load_id="l2"),
+            _beacon("csat", now + 1, page="/search", value=1.0, session="s2", load_id="l2",
+                    label="search"),
+            _beacon("inp", now + 3, page="/search", value=900.0, rating="poor", session="s2",
+                    load_id="l2"),
+            _beacon("task_begin", now, label="checkout", session="s3"),
+            _beacon("inp", now + 3, page="/checkout", value=80.0, rating="good", session="s3",
+                    load_id="l3"),
+            _beacon("csat", now, value=5.0, synthetic=True, label="checkout", session="bot"),
+        ]
+    )  # fmt: skip
+    window = {"since": now - 60, "until": now + 60}
+    assert store.rum_samples("csat", task="checkout", **window) == [4.0]
+    assert store.rum_samples("inp", task="checkout", **window) == [80.0]  # began it
+    assert store.rum_samples("inp", task="search", **window) == [900.0]  # answered about it
+    assert store.rum_error_rate(signal="rage_click", **window) == (1, 2)
+    facts = store.rum_facts(now - 60, now + 60, ("csat", "inp", "rage_click"))
+    assert [(f.session, f.metric, f.value, f.label) for f in facts] == [
+        ("s1", "csat", 4.0, "checkout"),
+        ("s2", "csat", 1.0, "search"),
+        ("s1", "rage_click", None, "button#pay"),
+        ("s2", "inp", 900.0, None),
+        ("s3", "inp", 80.0, None),
+    ]  # oldest first; observer's own journeys left out
+
+
 def test_beacons_age_out_by_the_second_over_several_days(store: Store) -> None:
     day = 86400.0
     midnight = T0 - T0 % day
