@@ -289,3 +289,70 @@ def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path)
     assert (cell["n"], cell["value"]) == (40, 0.4)
     assert cell["low"] < 0.4 < cell["high"]
     assert ("page", "/checkout") in groups  # answers are split by page too
+
+
+SPA = """<!doctype html>
+<html><head><title>app</title><script src="{rum}/rum.js" data-app="spa"></script></head>
+<body>
+<nav><a id="to-b" href="/app/b">B</a> <a id="to-c" href="/app/c">C</a></nav>
+<main id="view">A</main>
+<button id="work">Work</button>
+<script>
+  // How long a click on #work keeps the main thread busy, by route: each route its own INP.
+  var busy = {{'/app': 60, '/app/b': 260, '/app/c': 460}};
+  document.getElementById('work').addEventListener('click', function () {{
+    var until = performance.now() + busy[location.pathname];
+    while (performance.now() < until) {{}}
+    document.getElementById('view').textContent += '.';
+  }});
+  document.querySelectorAll('nav a').forEach(function (a) {{
+    a.addEventListener('click', function (e) {{
+      e.preventDefault();
+      history.pushState({{}}, '', a.getAttribute('href'));
+      document.getElementById('view').textContent = a.textContent;
+    }});
+  }});
+</script>
+</body></html>"""
+
+
+def test_three_routes_of_a_single_page_app_are_three_page_views_with_their_own_inp(
+    tmp_path: Path,
+) -> None:
+    config = {"rum": {"rate_limit": "off", "pages": ["/app", "/app/b", "/app/c"]}}
+    with daemon(tmp_path, config) as (_, rum):
+        page_body = SPA.format(rum=rum.url)
+        with PageServer({"/app": Page(page_body)}) as site:
+
+            async def visit(browser: Any) -> None:
+                context = await browser.new_context()
+                page = await context.new_page()
+                await page.goto(f"{site.url}/app")
+                await page.click("#work")
+                await page.click("#to-b")
+                await page.click("#work")
+                await page.click("#to-c")
+                await page.click("#work")
+                await page.wait_for_timeout(300)  # the last interaction's entry is in
+                await page.goto("about:blank")
+                await context.close()
+
+            with_browser(visit)
+            wait_rows(rum, "metric = 'inp'", "each route's INP", 3)
+            views = rows(rum.db, "select page, nav_type, load_id, session from beacons "
+                         "where metric = 'pageview' order by id")  # fmt: skip
+            inps = rows(rum.db, "select page, value, load_id from beacons where metric = 'inp'")
+    assert [(v["page"], v["nav_type"]) for v in views] == [
+        ("/app", "navigate"),
+        ("/app/b", "soft-navigation"),
+        ("/app/c", "soft-navigation"),
+    ]
+    assert len({v["load_id"] for v in views}) == 3 and len({v["session"] for v in views}) == 1
+    by_page = {r["page"]: r for r in inps}
+    assert sorted(by_page) == ["/app", "/app/b", "/app/c"], inps
+    for path, least in (("/app", 60), ("/app/b", 260), ("/app/c", 460)):
+        assert by_page[path]["value"] >= least, inps
+    # Each route's INP is its own, not the largest of the document so far.
+    assert by_page["/app"]["value"] < 260 and by_page["/app/b"]["value"] < 460, inps
+    load = {v["page"]: v["load_id"] for v in views}
+    assert all(by_page[p]["load_id"] == load[p] for p in load), (inps, views)

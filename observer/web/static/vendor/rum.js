@@ -101,7 +101,9 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     'elementRenderDelay', 'interactionTarget', 'interactionType', 'inputDelay',
     'processingDuration', 'presentationDelay', 'largestShiftTarget', 'largestShiftValue',
     'loadState', 'waitingDuration', 'dnsDuration', 'connectionDuration', 'requestDuration'];
+  var routed = false;  // a single-page app changed routes: web-vitals' INP and CLS span them all
   function vital(m) {
+    if (routed && (m.name === 'INP' || m.name === 'CLS')) return;  // the routes' own are sent
     // One item per metric id: a later report of the same id replaces the earlier value.
     for (var i = 0; i < queue.length; i++) {
       if (queue[i].k === 'vital' && queue[i].id === m.id) { queue.splice(i, 1); break; }
@@ -182,7 +184,74 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     var r = e && e.reason;
     push({k: 'error', type: 'UnhandledRejection', msg: String((r && r.message) || r).slice(0, 300)});
   });
-  addEventListener('visibilitychange', function () { if (document.visibilityState === 'hidden') flush(); });
+  // Single-page navigations: each route a page view of its own, with its own INP and CLS,
+  // measured here (Event Timing and Layout Instability), since web-vitals' span the document.
+  var route = {inp: {}, shifts: 0, window: 0, windowStart: 0, last: 0, cls: 0};
+  function routeINP() {
+    var d = Object.keys(route.inp).map(function (k) { return route.inp[k]; }).sort(function (a, b) { return b - a; });
+    return d.length ? d[Math.min(Math.floor(d.length / 50), d.length - 1)] : null;  // p98, as web-vitals
+  }
+  try {
+    new PerformanceObserver(function (list) {
+      list.getEntries().forEach(function (e) {
+        if (e.interactionId) route.inp[e.interactionId] = Math.max(route.inp[e.interactionId] || 0, e.duration);
+      });
+    }).observe({type: 'event', buffered: true, durationThreshold: 16});
+    new PerformanceObserver(function (list) {
+      list.getEntries().forEach(function (e) {
+        if (e.hadRecentInput) return;
+        // Session windows: shifts less than 1 s apart, at most 5 s long; CLS is the largest.
+        if (route.window && e.startTime - route.last < 1000 && e.startTime - route.windowStart < 5000) {
+          route.window += e.value;
+        } else { route.window = e.value; route.windowStart = e.startTime; }
+        route.last = e.startTime;
+        route.cls = Math.max(route.cls, route.window);
+      });
+    }).observe({type: 'layout-shift', buffered: true});
+  } catch (e) { /* a browser without them: routes still count as page views */ }
+  function closeRoute() {
+    if (!routed) {
+      // The first route's web-vitals INP and CLS would grow into the next routes': drop them.
+      for (var i = queue.length - 1; i >= 0; i--) {
+        if (queue[i].k === 'vital' && (queue[i].n === 'INP' || queue[i].n === 'CLS')) queue.splice(i, 1);
+      }
+    }
+    // Pushed once the URL has already changed: they belong to the route being left.
+    var inp = routeINP();
+    if (inp !== null) push({k: 'vital', n: 'INP', v: inp, u: here, nav: routed ? 'soft-navigation' : undefined, id: load + '.inp'});
+    push({k: 'vital', n: 'CLS', v: route.cls, u: here, nav: routed ? 'soft-navigation' : undefined, id: load + '.cls'});
+    flush();  // a batch carries one page load's id: this route's go out under it
+  }
+  var here = location.href;
+  function routeChanged() {
+    if (location.href === here) return;  // the same route (a hash or state change only)
+    closeRoute();
+    routed = true;
+    here = location.href;
+    load = rand();
+    seq = 0;
+    route = {inp: {}, shifts: 0, window: 0, windowStart: 0, last: 0, cls: 0};
+    push({k: 'pageview', nav: 'soft-navigation'});
+  }
+  ['pushState', 'replaceState'].forEach(function (name) {
+    var real = history[name];
+    if (!real) return;
+    history[name] = function () {
+      var out = real.apply(this, arguments);
+      if (name === 'pushState') routeChanged(); else here = location.href;
+      return out;
+    };
+  });
+  addEventListener('popstate', routeChanged);
+  addEventListener('visibilitychange', function () {
+    if (document.visibilityState !== 'hidden') return;
+    if (routed) {
+      var inp = routeINP();
+      if (inp !== null) push({k: 'vital', n: 'INP', v: inp, nav: 'soft-navigation', id: load + '.inp'});
+      push({k: 'vital', n: 'CLS', v: route.cls, nav: 'soft-navigation', id: load + '.cls'});
+    }
+    flush();
+  });
   addEventListener('pagehide', flush);
 })();
 
