@@ -356,3 +356,147 @@ def test_three_routes_of_a_single_page_app_are_three_page_views_with_their_own_i
     assert by_page["/app"]["value"] < 260 and by_page["/app/b"]["value"] < 460, inps
     load = {v["page"]: v["load_id"] for v in views}
     assert all(by_page[p]["load_id"] == load[p] for p in load), (inps, views)
+
+
+TASK_PAGE = """<!doctype html>
+<html lang="en"><head><title>order</title><script src="{rum}/rum.js"></script></head>
+<body>
+<h1>Your order</h1>
+<p>Some text that would move if anything pushed it.</p>
+<button id="place">Place order</button>
+<script>
+  window.shifts = 0;
+  new PerformanceObserver(function (l) {{
+    l.getEntries().forEach(function (e) {{ if (!e.hadRecentInput) window.shifts += e.value; }});
+  }}).observe({{type: 'layout-shift', buffered: true}});
+  observer.begin('checkout');
+  document.getElementById('place').addEventListener('click', function () {{
+    observer.complete('checkout');
+  }});
+</script>
+</body></html>"""
+SURVEY = {"after": "checkout", "ask": "ces", "sample": 0.6,
+          "question": "How easy was it to check out?"}  # fmt: skip
+
+
+def survey_config(**extra: Any) -> dict[str, Any]:
+    return {"rum": {"rate_limit": "off", "survey": {**SURVEY, **extra}}}
+
+
+def test_the_survey_appears_after_the_task_is_answered_by_keyboard_and_stored(
+    tmp_path: Path,
+) -> None:
+    with daemon(tmp_path, survey_config()) as (_, rum):
+        body = TASK_PAGE.format(rum=rum.url)
+        with PageServer({"/order": Page(body)}) as site:
+
+            async def visit(browser: Any) -> dict[str, Any]:
+                context = await browser.new_context()
+                await context.add_init_script("Math.random = function () { return 0.5; };")
+                page = await context.new_page()
+                await page.goto(f"{site.url}/order")
+                assert await page.locator("#observer-survey").count() == 0  # not before
+                await page.keyboard.press("Tab")
+                await page.keyboard.press("Enter")  # places the order: the task completes
+                dialog = page.get_by_role("dialog", name="How easy was it to check out?")
+                await dialog.wait_for()
+                seen = {
+                    "focused": await page.evaluate("document.activeElement.textContent"),
+                    "buttons": await dialog.get_by_role("button").all_inner_texts(),
+                    "first": await dialog.get_by_role("button", name="1, very difficult").count(),
+                    "shifts": await page.evaluate("window.shifts"),
+                }
+                for _ in range(5):  # from 1 to 6, by keyboard alone
+                    await page.keyboard.press("Tab")
+                await page.keyboard.press("Enter")
+                await page.get_by_role("status").wait_for()
+                seen["thanks"] = await page.get_by_role("status").inner_text()
+                await page.locator("#observer-survey").wait_for(state="detached")
+                seen["shifts_after"] = await page.evaluate("window.shifts")
+                # Never twice in a session: the task again, after a reload.
+                await page.reload()
+                await page.click("#place")
+                await page.wait_for_timeout(300)
+                seen["again"] = await page.locator("#observer-survey").count()
+                await page.goto("about:blank")
+                await context.close()
+                return seen
+
+            seen = with_browser(visit)
+            (answer,) = wait_rows(rum, "metric = 'ces'", "the survey's answer")
+    assert seen["focused"] == "1"
+    assert seen["buttons"] == ["1", "2", "3", "4", "5", "6", "7", "×"]
+    assert seen["first"] == 1
+    assert seen["thanks"] == "Thank you."
+    assert seen["shifts"] == 0 and seen["shifts_after"] == 0  # it moved nothing on the page
+    assert seen["again"] == 0
+    assert (answer["value"], answer["label"], answer["page"]) == (6.0, "checkout", "/order")
+
+
+@pytest.mark.parametrize(
+    ("config", "init", "why"),
+    [
+        ({"rum": {"rate_limit": "off"}}, "", "no rum.survey"),
+        (survey_config(sample=0.4), "", "this session is not in the sample"),
+        (
+            survey_config(),
+            "Object.defineProperty(navigator, 'globalPrivacyControl', "
+            "{get: function () { return true; }});",
+            "Global Privacy Control",
+        ),
+        (survey_config(), "sessionStorage.setItem('observer.consent', '0');", "no consent"),
+    ],
+)
+def test_the_survey_is_not_shown(
+    tmp_path: Path, config: dict[str, Any], init: str, why: str
+) -> None:
+    with daemon(tmp_path, config) as (_, rum):
+        body = TASK_PAGE.format(rum=rum.url)
+        with PageServer({"/order": Page(body)}) as site:
+
+            async def visit(browser: Any) -> tuple[int, bool]:
+                context = await browser.new_context()
+                await context.add_init_script("Math.random = function () { return 0.5; };" + init)
+                page = await context.new_page()
+                await page.goto(f"{site.url}/order")
+                await page.click("#place")
+                await page.wait_for_timeout(500)
+                shown = await page.locator("#observer-survey").count()
+                # observer.feedback still works for a team's own survey.
+                await page.evaluate("observer.feedback({task: 'checkout', csat: 5})")
+                await page.goto("about:blank")
+                await context.close()
+                return shown, True
+
+            shown, _ = with_browser(visit)
+            answers = rows(rum.db, "select count(*) as n from beacons where metric = 'csat'")
+    assert shown == 0, why
+    assert answers[0]["n"] == (0 if why == "no consent" else 1), why
+
+
+def test_the_survey_is_dismissed_with_escape_and_not_asked_again(tmp_path: Path) -> None:
+    with daemon(tmp_path, survey_config(sample=1)) as (_, rum):
+        body = TASK_PAGE.format(rum=rum.url)
+        with PageServer({"/order": Page(body)}) as site:
+
+            async def visit(browser: Any) -> tuple[int, int, str]:
+                context = await browser.new_context()
+                page = await context.new_page()
+                await page.goto(f"{site.url}/order")
+                await page.focus("#place")
+                await page.keyboard.press("Enter")
+                await page.get_by_role("dialog").wait_for()
+                await page.keyboard.press("Escape")
+                await page.locator("#observer-survey").wait_for(state="detached")
+                back = await page.evaluate("document.activeElement.id")  # focus came back
+                await page.click("#place")
+                await page.wait_for_timeout(300)
+                again = await page.locator("#observer-survey").count()
+                await page.goto("about:blank")
+                await context.close()
+                return 0, again, back
+
+            _, again, back = with_browser(visit)
+            stored = rows(rum.db, "select count(*) as n from beacons where metric = 'ces'")
+    assert again == 0 and back == "place"
+    assert stored[0]["n"] == 0

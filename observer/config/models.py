@@ -705,6 +705,22 @@ class RateLimit(Strict):
     burst: int = Field(100, ge=1, description="Requests a client may send at once")
 
 
+class Survey(Strict):
+    """One small question, asked once a session completes a task."""
+
+    after: NonEmpty = Field(description="The task whose completion (observer.complete) asks it")
+    ask: Literal["csat", "ces", "nps"] = Field("csat", description="What is asked")
+    sample: float = Field(
+        0.1, gt=0, le=1, description="Share of sessions asked (never one twice)"
+    )
+    question: NonEmpty | None = Field(
+        None, max_length=200, description="The question (a sensible one for `ask` by default)"
+    )
+    respect_gpc: bool = Field(
+        True, description="Ask nobody whose browser sends Global Privacy Control"
+    )
+
+
 class Rum(Strict):
     """The real-user beacon endpoint of `observer serve`."""
 
@@ -728,6 +744,11 @@ class Rum(Strict):
     )
     trust_forwarded: bool = Field(
         False, description="Take the client address from X-Forwarded-For (behind a proxy)"
+    )
+
+    survey: Survey | None = Field(
+        None,
+        description="A one-question survey the snippet shows once a session completes a task",
     )
 
     @field_validator("path")

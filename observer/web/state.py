@@ -95,8 +95,25 @@ def success_rate(passed: int, failed: int) -> float | None:
     return passed / judged if judged else None
 
 
+# The survey's question when the file gives none: satisfaction, effort, recommendation.
+QUESTIONS = {
+    "csat": "How satisfied are you with this?",
+    "ces": "How easy was it?",
+    "nps": "How likely are you to recommend us to a friend?",
+}
+
+
 def snippet_source(rum: Rum) -> bytes:
     """/rum.js: the bundled snippet with this server's settings in front."""
     bundle = read_asset("rum.js")
-    config = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
+    config: dict[str, object] = {"path": rum.path, "sampleRate": rum.sample_rate, "app": rum.app}
+    if rum.survey is not None:
+        survey = rum.survey
+        config["survey"] = {
+            "after": survey.after,
+            "ask": survey.ask,
+            "sample": survey.sample,
+            "question": survey.question or QUESTIONS[survey.ask],
+            "gpc": survey.respect_gpc,
+        }
     return (f"window.__observerRumConfig={json.dumps(config)};\n{bundle}").encode()

@@ -47,7 +47,9 @@
   var api = {
     __rum: true,
     begin: function (task) { push({k: 'task', phase: 'begin', task: String(task)}); },
-    complete: function (task) { push({k: 'task', phase: 'complete', task: String(task)}); flush(); },
+    complete: function (task) {
+      push({k: 'task', phase: 'complete', task: String(task)}); flush(); maybeSurvey(String(task));
+    },
     // observer.feedback({task: 'checkout', csat: 4}) or {ces: 6} or {nps: 9}, with a comment.
     feedback: function (f) {
       if (!f || typeof f !== 'object') return;
@@ -65,6 +67,86 @@
     sessionId: function () { return sid; }
   };
   window.observer = api;
+  // The optional one-question survey (rum.survey): asked once a session completes its task,
+  // of at most `sample` of sessions, never twice in a session, never with consent withdrawn
+  // or (unless configured otherwise) to a browser that sends Global Privacy Control.
+  function maybeSurvey(task) {
+    var sv = cfg.survey;
+    if (!sv || task !== sv.after || !allowed || !sampled) return;
+    if (sv.gpc && navigator.globalPrivacyControl) return;
+    try {
+      if (sessionStorage.getItem('observer.survey')) return;  // decided for this session
+      var ask = Math.random() < sv.sample;
+      sessionStorage.setItem('observer.survey', ask ? 'asked' : 'skipped');
+      if (!ask) return;
+    } catch (e) { return; }  // without sessionStorage it might ask twice: it asks never
+    showSurvey(sv);
+  }
+  function showSurvey(sv) {
+    var scales = {csat: [1, 5, 'very dissatisfied', 'very satisfied'],
+                  ces: [1, 7, 'very difficult', 'very easy'],
+                  nps: [0, 10, 'not at all likely', 'extremely likely']};
+    var sc = scales[sv.ask] || scales.csat;
+    var before = document.activeElement;
+    // Fixed in a corner, over the page: nothing on the page moves (no layout shift).
+    var box = document.createElement('div');
+    box.id = 'observer-survey';
+    box.setAttribute('role', 'dialog');
+    box.setAttribute('aria-labelledby', 'observer-survey-q');
+    box.style.cssText = 'position:fixed;right:16px;bottom:16px;z-index:2147483647;max-width:380px;' +
+      'background:#fff;color:#111;border:1px solid #767676;border-radius:8px;padding:12px 14px;' +
+      'font:14px/1.4 system-ui,sans-serif;box-shadow:0 4px 16px rgba(0,0,0,.2)';
+    var q = document.createElement('p');
+    q.id = 'observer-survey-q';
+    q.textContent = sv.question;
+    q.style.cssText = 'margin:0 28px 8px 0;font-weight:600';
+    box.appendChild(q);
+    var group = document.createElement('div');
+    group.setAttribute('role', 'group');
+    group.setAttribute('aria-labelledby', 'observer-survey-q');
+    for (var v = sc[0]; v <= sc[1]; v++) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = String(v);
+      b.setAttribute('data-value', String(v));
+      b.setAttribute('aria-label', v + (v === sc[0] ? ', ' + sc[2] : v === sc[1] ? ', ' + sc[3] : ''));
+      b.style.cssText = 'min-width:32px;min-height:32px;margin:2px;cursor:pointer';
+      group.appendChild(b);
+    }
+    box.appendChild(group);
+    var ends = document.createElement('p');
+    ends.textContent = sc[0] + ': ' + sc[2] + ', ' + sc[1] + ': ' + sc[3];
+    ends.style.cssText = 'margin:6px 0 0;font-size:12px;color:#444';
+    box.appendChild(ends);
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.textContent = '\u00d7';
+    close.setAttribute('aria-label', 'Dismiss');
+    close.style.cssText = 'position:absolute;top:6px;right:8px;border:0;background:none;font-size:18px;cursor:pointer';
+    box.appendChild(close);
+    function done() {
+      if (box.parentNode) box.parentNode.removeChild(box);
+      if (before && before.focus) { try { before.focus(); } catch (e) { /* gone */ } }
+    }
+    group.addEventListener('click', function (e) {
+      var value = e.target && e.target.getAttribute && e.target.getAttribute('data-value');
+      if (value === null || value === undefined) return;
+      var answer = {task: sv.after};
+      answer[sv.ask] = parseInt(value, 10);
+      api.feedback(answer);
+      box.textContent = '';
+      var thanks = document.createElement('p');
+      thanks.setAttribute('role', 'status');
+      thanks.textContent = 'Thank you.';
+      thanks.style.margin = '0';
+      box.appendChild(thanks);
+      setTimeout(done, 1500);
+    });
+    close.addEventListener('click', done);
+    box.addEventListener('keydown', function (e) { if (e.key === 'Escape') done(); });
+    document.body.appendChild(box);
+    group.firstChild.focus();
+  }
   if (!sampled) { api.begin = api.complete = api.feedback = function () {}; return; }
 
   function push(item) {
