@@ -244,8 +244,9 @@ def test_feedback_and_frustration_budgets(tmp_path: Path) -> None:
     assert (calm.value, calm.samples, str(calm.outcome)) == (0.2, 10, "fail")
 
 
-def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path) -> None:
-    from conftest import observer
+def experience_batches() -> list[dict[str, Any]]:
+    """Sessions of a checkout: poor INP with 16 of 40 satisfied and 24 of 40 completing, good
+    INP with 90 of 100 and 95 of 100, and three with needs-improvement INP."""
 
     def session(n: int, inp: float, csat: int, completes: bool, rage: bool) -> dict[str, Any]:
         items: list[dict[str, Any]] = [
@@ -268,6 +269,13 @@ def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path)
         batches.append(session(n, 80, 5 if n < 130 else 1, n < 135, False))
     for n in range(140, 143):  # needs improvement: only three
         batches.append(session(n, 300, 4, True, False))
+    return batches
+
+
+def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path) -> None:
+    from conftest import observer
+
+    batches = experience_batches()
     with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
         for batch in batches:
             assert rum.post(batch).status_code in (200, 202, 204)
@@ -500,3 +508,18 @@ def test_the_survey_is_dismissed_with_escape_and_not_asked_again(tmp_path: Path)
             stored = rows(rum.db, "select count(*) as n from beacons where metric = 'ces'")
     assert again == 0 and back == "place"
     assert stored[0]["n"] == 0
+
+
+def test_the_real_user_page_charts_the_split(tmp_path: Path) -> None:
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        for batch in experience_batches():
+            assert rum.post(batch).status_code in (200, 202, 204)
+        page = httpx.get(f"{rum.url}/rum", timeout=30)
+    assert page.status_code == 200
+    html = page.text
+    felt = html[html.index('id="felt"') : html.index("Errors real users hit")]
+    assert "<h3>task checkout</h3>" in felt and "<h3>/checkout</h3>" in felt
+    assert 'aria-label="40% (n=40, 95% interval 26%–55%)"' in felt, felt[:2000]
+    assert 'aria-label="90% (n=100, 95% interval 83%–94%)"' in felt
+    assert "n=3, too few" in felt and "n=3: too few to conclude" in felt
+    assert "<td>INP</td><td>poor</td>" in felt and "<td>frustration</td><td>with</td>" in felt

@@ -710,9 +710,7 @@ class Survey(Strict):
 
     after: NonEmpty = Field(description="The task whose completion (observer.complete) asks it")
     ask: Literal["csat", "ces", "nps"] = Field("csat", description="What is asked")
-    sample: float = Field(
-        0.1, gt=0, le=1, description="Share of sessions asked (never one twice)"
-    )
+    sample: float = Field(0.1, gt=0, le=1, description="Share of sessions asked (never one twice)")
     question: NonEmpty | None = Field(
         None, max_length=200, description="The question (a sensible one for `ask` by default)"
     )

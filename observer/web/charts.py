@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from markupsafe import Markup
 
 if TYPE_CHECKING:
+    from ..experience import Cell
     from ..store import StepRow
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626")
@@ -227,3 +228,37 @@ def bar_shares(good: int, ni: int, poor: int, width: int = 160) -> Markup:
         x += bw
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def share_interval(cell: Cell | None, min_samples: int, width: int = 160) -> Markup:
+    """A share as a bar with its interval as a whisker, and the figures beside; under
+    `min_samples` only the whisker and "too few", never a bare percentage."""
+    if cell is None or not cell.n:
+        return Markup('<span class="muted">–</span>')
+    low, high = (cell.low or 0.0) * width, (cell.high or 0.0) * width
+    few = cell.n < min_samples
+    label = (
+        f"n={cell.n}: too few to conclude, 95% interval {cell.low or 0:.0%}–{cell.high or 0:.0%}"
+        if few
+        else f"{cell.value or 0:.0%} (n={cell.n}, 95% interval {cell.low or 0:.0%}–"
+        f"{cell.high or 0:.0%})"
+    )
+    parts = [f'<svg class="shares" width="{width}" height="12" role="img" aria-label="{label}">']
+    parts.append(f'<rect x="0" y="0" width="{width}" height="12" fill="#e5e7eb"/>')
+    if not few:
+        parts.append(
+            f'<rect x="0" y="2" width="{(cell.value or 0.0) * width:.1f}" height="8" '
+            'fill="#2563eb"/>'
+        )
+    parts.append(
+        f'<line x1="{low:.1f}" x2="{high:.1f}" y1="6" y2="6" stroke="#111" stroke-width="2"/>'
+        f'<line x1="{low:.1f}" x2="{low:.1f}" y1="2" y2="10" stroke="#111"/>'
+        f'<line x1="{high:.1f}" x2="{high:.1f}" y1="2" y2="10" stroke="#111"/>'
+    )
+    parts.append(f"<title>{label}</title></svg>")
+    text = (
+        f"n={cell.n}, too few"
+        if few
+        else f'{cell.value:.0%} <span class="muted">(n={cell.n})</span>'
+    )
+    return Markup("".join(parts) + f" {text}")

@@ -419,7 +419,37 @@ def _rum_data(state: State) -> dict[str, Any]:
         "table": _rum_table(rows),
         "errors": _errors(state.store.rum_errors(since, now)),
         "beacons": len(rows),
+        "felt": _felt(state, now),
     }
+
+
+FELT_WINDOW = 7 * DAY
+FELT_MIN_SAMPLES = 20
+
+
+def _felt(state: State, now: float) -> list[dict[str, Any]]:
+    """What customers said and did, split by what they met (observer report's split), as
+    rows for the real-user page: a bar with its interval per measure and bucket."""
+    from ..experience import DIMENSIONS, split
+
+    out = []
+    for group in split(state.store, now - FELT_WINDOW, now):
+        rows = []
+        for dimension in DIMENSIONS:
+            csat, done = group.csat.get(dimension, {}), group.completion.get(dimension, {})
+            for bucket in dict.fromkeys([*csat, *done]):
+                rows.append(
+                    {
+                        "dimension": "frustration" if dimension == "frustration"
+                        else catalog.METRICS[dimension].heading,
+                        "bucket": bucket,
+                        "csat": charts.share_interval(csat.get(bucket), FELT_MIN_SAMPLES),
+                        "completion": charts.share_interval(done.get(bucket), FELT_MIN_SAMPLES),
+                    }
+                )  # fmt: skip
+        title = f"task {group.name}" if group.kind == "task" else group.name
+        out.append({"title": title, "rows": rows})
+    return out
 
 
 def _errors(rows: list[RumError]) -> list[dict[str, Any]]:
