@@ -524,6 +524,27 @@ class Alerter:
             f"{impact.loads} page loads, error rate {rate:.1%}, p75 LCP {lcp}"
         )
 
+    def _felt(self, inc: Incident, now: float) -> str:
+        """What customers of the failing task said and did, by what they met (the line of
+        `observer report`), when real users have answered about it: the task a budget names,
+        else a task named as one of its probes."""
+        from .experience import lines, split
+
+        name = inc.subject.split(":", 1)[1]
+        budget = next((b for b in self.project.budgets if b.name == name), None)
+        if inc.subject.startswith("budget:") and budget is not None:
+            tasks = [budget.task] if budget.task else list(budget.probes)
+        else:
+            tasks = [name]
+        for task in tasks:
+            said = [
+                line.removeprefix(f"task {task}: ")
+                for line in lines(split(self.store, now - FELT_WINDOW, now, task))
+            ]
+            if said:
+                return f"Customers of {task} (real users, last 7 days): " + "; ".join(said)
+        return ""
+
     def _dependents(self, probes: list[str]) -> list[str]:
         names = set(probes)
         found: list[str] = []
@@ -588,6 +609,10 @@ class Alerter:
         if held:
             self._hold(rule, inc, kind, now, f"held: {', '.join(held)} failing", "held", title)
             return
+        if kind == "firing":
+            felt = self._felt(inc, now)
+            if felt and inc.body and felt not in inc.body:
+                inc.body = f"{inc.body}\n{felt}"
         inc.notified = Notified.CHANNELS
         self._save(inc)
         attach = None
@@ -763,6 +788,7 @@ class Alerter:
 
 
 _UNKNOWN = object()  # not read from the database yet
+FELT_WINDOW = 7 * 86400.0  # how far back an alert looks for what customers of a task felt
 
 
 def budget_for(rule: AlertRule, v: Verdict, *, resolving: bool = False) -> float:

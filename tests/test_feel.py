@@ -523,3 +523,53 @@ def test_the_real_user_page_charts_the_split(tmp_path: Path) -> None:
     assert 'aria-label="90% (n=100, 95% interval 83%–94%)"' in felt
     assert "n=3, too few" in felt and "n=3: too few to conclude" in felt
     assert "<td>INP</td><td>poor</td>" in felt and "<td>frustration</td><td>with</td>" in felt
+
+
+@pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
+def test_an_alert_quotes_what_customers_of_the_failing_task_felt(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_alerts import Webhook
+
+    from observer.alerts import Alerter
+    from observer.daemon import Cycle
+    from observer.results import Outcome, ProbeResult
+
+    hook = Webhook()
+    hook.thread.start()
+    config = {
+        "rum": {"rate_limit": "off"},
+        "probes": [{"name": "checkout", "http": "http://127.0.0.1:9/checkout"}],
+        "alerts": {
+            "channels": {"hook": hook.url()},
+            "rules": [{"name": "checkout down", "probes": ["checkout"], "after": 1,
+                       "notify": ["hook"]}],
+        },
+    }  # fmt: skip
+    try:
+        with daemon(tmp_path, config) as (_, rum):
+            for batch in experience_batches():
+                assert rum.post(batch).status_code in (200, 202, 204)
+        project = load_project(rum.file)
+        store = SQLiteStore(rum.db)
+        try:
+            alerter = Alerter(project, store)
+            failed = ProbeResult(probe="checkout", kind="http", outcome=Outcome.FAIL,
+                                 started_at=time.time(), duration_ms=10.0, completed=False,
+                                 error="status 500")  # fmt: skip
+
+            async def go() -> None:
+                await alerter.observe(Cycle(time.time(), [], [failed], project))
+                await alerter.drain()
+
+            asyncio.run(go())
+        finally:
+            store.close()
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+    (message,) = hook.messages
+    said = [line for line in message["message"].splitlines() if line.startswith("Customers")]
+    assert len(said) == 1, message["message"]
+    assert said[0].startswith("Customers of checkout (real users, last 7 days): "), said
+    assert "CSAT 40% with poor INP (n=40, 95% 26.3–55.4%)" in said[0], said
