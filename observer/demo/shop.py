@@ -409,6 +409,7 @@ shipped the same day.</p>
 <label class="check" for="gift"><input type="checkbox" id="gift" name="gift"> Gift wrap</label>
 <div><button type="submit">Add to cart</button></div>
 </form>
+<p><button type="button" id="notify" class="notify">Tell me when the price drops</button></p>
 </div>
 </article>
 <p><a href="/products">← Back to all products</a></p>
