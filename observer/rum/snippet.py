@@ -35,6 +35,7 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
     if ua:
         common["browser"] = browser_family(ua)
         common["device"] = device_class(ua)
+    shared = common
     out: list[Any] = []
     for it in items:
         if not isinstance(it, dict):
@@ -42,6 +43,8 @@ def parse(data: dict[str, Any], ctx: Context) -> list[Any]:
             continue
         kind = it.get("k")
         item_id = text(it.get("id"), 128)
+        # A metric reported after its route was left names that route's page load itself.
+        common = {**shared, "load_id": text(it.get("l"), 128) or shared["load_id"]}
         dedupe = f"s:{common['session']}:{item_id}" if item_id and common["session"] else None
         url = text(it.get("u"), 2000) or page
         if kind == "vital":

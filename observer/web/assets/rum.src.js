@@ -179,20 +179,33 @@
     'elementRenderDelay', 'interactionTarget', 'interactionType', 'inputDelay',
     'processingDuration', 'presentationDelay', 'largestShiftTarget', 'largestShiftValue',
     'loadState', 'waitingDuration', 'dnsDuration', 'connectionDuration', 'requestDuration'];
-  var routed = false;  // a single-page app changed routes: web-vitals' INP and CLS span them all
+  var routed = false;  // a single-page app changed routes
+  // Where the browser reports soft navigations, web-vitals measures each route on its own
+  // (reportSoftNavs); elsewhere its INP and CLS span the whole document, and the snippet
+  // measures each route's itself (below).
+  var softNavs = false;
+  try {
+    softNavs = PerformanceObserver.supportedEntryTypes.indexOf('soft-navigation') >= 0 &&
+      typeof PerformanceSoftNavigation === 'function' &&
+      typeof PerformanceSoftNavigation.prototype.getLargestInteractionContentfulPaint === 'function';
+  } catch (e) { softNavs = false; }
+  var loads = {};  // each route's URL -> its page-load id, for metrics reported after it
+  loads[location.href] = load;
   function vital(m) {
-    if (routed && (m.name === 'INP' || m.name === 'CLS')) return;  // the routes' own are sent
+    if (routed && !softNavs && (m.name === 'INP' || m.name === 'CLS')) return;  // own per route
     // One item per metric id: a later report of the same id replaces the earlier value.
     for (var i = 0; i < queue.length; i++) {
       if (queue[i].k === 'vital' && queue[i].id === m.id) { queue.splice(i, 1); break; }
     }
+    var url = m.navigationURL || location.href;
     push({k: 'vital', n: m.name, v: m.value, r: m.rating, nav: m.navigationType, id: m.id,
-          u: m.navigationURL || location.href, a: pick(m.attribution, ATTR)});
+          u: url, l: loads[url] || load, a: pick(m.attribution, ATTR)});
   }
   push({k: 'pageview', nav: (performance.getEntriesByType && (performance.getEntriesByType('navigation')[0] || {}).type) || undefined});
   try {
-    webVitals.onLCP(vital); webVitals.onINP(vital); webVitals.onCLS(vital);
-    webVitals.onFCP(vital); webVitals.onTTFB(vital);
+    var opts = {reportSoftNavs: softNavs};
+    webVitals.onLCP(vital, opts); webVitals.onINP(vital, opts); webVitals.onCLS(vital, opts);
+    webVitals.onFCP(vital, opts); webVitals.onTTFB(vital, opts);
   } catch (e) { /* an old browser: errors and tasks still work */ }
   // Frustration: where a customer clicked, as a short selector with no text content.
   function selector(el) {
@@ -288,6 +301,7 @@
     }).observe({type: 'layout-shift', buffered: true});
   } catch (e) { /* a browser without them: routes still count as page views */ }
   function closeRoute() {
+    if (softNavs) { flush(); return; }  // web-vitals reports the route it closes
     if (!routed) {
       // The first route's web-vitals INP and CLS would grow into the next routes': drop them.
       for (var i = queue.length - 1; i >= 0; i--) {
@@ -307,6 +321,7 @@
     routed = true;
     here = location.href;
     load = rand();
+    loads[here] = load;
     seq = 0;
     route = {inp: {}, shifts: 0, window: 0, windowStart: 0, last: 0, cls: 0};
     push({k: 'pageview', nav: 'soft-navigation'});
@@ -323,7 +338,7 @@
   addEventListener('popstate', routeChanged);
   addEventListener('visibilitychange', function () {
     if (document.visibilityState !== 'hidden') return;
-    if (routed) {
+    if (routed && !softNavs) {
       var inp = routeINP();
       if (inp !== null) push({k: 'vital', n: 'INP', v: inp, nav: 'soft-navigation', id: load + '.inp'});
       push({k: 'vital', n: 'CLS', v: route.cls, nav: 'soft-navigation', id: load + '.cls'});
