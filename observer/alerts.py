@@ -533,7 +533,8 @@ class Alerter:
         name = inc.subject.split(":", 1)[1]
         budget = next((b for b in self.project.budgets if b.name == name), None)
         if inc.subject.startswith("budget:") and budget is not None:
-            tasks = [budget.task] if budget.task else list(budget.probes)
+            named = budget.task or budget.metric.task  # task:, or completion:TASK
+            tasks = [named] if named else list(budget.probes)[:5]
         else:
             tasks = [name]
         for task in tasks:

@@ -114,6 +114,10 @@ def _aggregate_name(written: str) -> str:
     return agg
 
 
+# The scales customers answer on: a limit outside one could never be met, or never missed.
+ANSWER_SCALES = {"csat": (1.0, 5.0), "ces": (1.0, 7.0)}
+
+
 def _fits_feedback(agg: str, value: float, unit: str | None, metric: Metric) -> None:
     """NPS is judged by its score and only it has one; a rate needs a share (or CSAT's
     satisfied answers). ValueError says which."""
@@ -132,6 +136,9 @@ def _fits_feedback(agg: str, value: float, unit: str | None, metric: Metric) -> 
         and (metric.name in ("ces", "nps"))
     ):
         raise ValueError(f"rate is a share; {metric.label} is judged by a value, e.g. mean")
+    scale = ANSWER_SCALES.get(metric.name)
+    if scale is not None and agg not in ("rate", "count") and not scale[0] <= value <= scale[1]:
+        raise ValueError(f"{metric.label} answers lie from {scale[0]:g} to {scale[1]:g}")
 
 
 def _in_metric_units(agg: str, value: float, unit: str | None, metric: Metric) -> float:
@@ -864,7 +871,12 @@ def field_samples(rule: Rule, store: Store, since: float, until: float) -> list[
     signal = catalog.SIGNALS.get(rule.metric.name)
     if signal is not None:
         errored, loads = store.rum_error_rate(
-            page=rule.page, since=since, until=until, device=rule.device, signal=signal
+            page=rule.page,
+            since=since,
+            until=until,
+            device=rule.device,
+            signal=signal,
+            task=rule.task,
         )
         return [1.0] * errored + [0.0] * (loads - errored)
     if rule.metric.task is not None:

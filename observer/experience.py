@@ -108,17 +108,23 @@ def split(store: Store, since: float, until: float, task: str | None = None) -> 
             cell[1] += 1
 
     for facts in sessions.values():
+        # One voice per session and group: its last answer (a session that answers a
+        # hundred times is still one customer).
+        last: dict[tuple[str, str], RumFact] = {}
         for answer in (f for f in facts if f.metric == "csat" and f.value is not None):
-            buckets = _buckets(_before(facts, answer))
-            satisfied = answer.value is not None and answer.value >= 4
             if answer.label:
-                add(("task", answer.label), "csat", buckets, satisfied)
+                last[("task", answer.label)] = answer
             if answer.page:
-                add(("page", answer.page), "csat", buckets, satisfied)
+                last[("page", answer.page)] = answer
+        for group, answer in last.items():
+            satisfied = answer.value is not None and answer.value >= 4
+            add(group, "csat", _buckets(_before(facts, answer)), satisfied)
         begun = {f.label for f in facts if f.metric == "task_begin" and f.label}
-        done = {f.label for f in facts if f.metric == "task_complete" and f.label}
+        done = {f.label: f for f in facts if f.metric == "task_complete" and f.label}
         for name in begun:
-            add(("task", name), "completion", _buckets(facts), name in done)
+            # What it met up to completing it (a completed session goes on to more pages).
+            met = _before(facts, done[name]) if name in done else facts
+            add(("task", name), "completion", _buckets(met), name in done)
     groups = []
     for kind, name in sorted(names):
         if task is not None and (kind, name) != ("task", task):

@@ -67,7 +67,8 @@ def test_feedback_joins_its_sessions_vitals_and_clicks_show_frustration(tmp_path
             page = await context.new_page()
             await page.goto(f"{site.url}/checkout")
             await page.click("#live")  # changes the page: not dead
-            await page.click("#dead", click_count=3)  # rapid clicks on one spot: rage
+            # Six rapid clicks on one spot: one rage click (once a burst), not four.
+            await page.click("#dead", click_count=6)
             await page.wait_for_timeout(1300)  # a second with nothing: dead
             await page.click("#broken")  # throws: an error click
             await page.evaluate("answer()")
@@ -302,9 +303,11 @@ def test_report_splits_satisfaction_and_completion_by_experience(tmp_path: Path)
 SPA = """<!doctype html>
 <html><head><title>app</title><script src="{rum}/rum.js" data-app="spa"></script></head>
 <body>
-<nav><a id="to-b" href="/app/b">B</a> <a id="to-c" href="/app/c">C</a></nav>
+<nav><a id="to-b" href="/app/b">B</a> <a id="to-c" href="/app/c">C</a>
+<a id="jump" href="#more">more</a></nav>
 <main id="view">A</main>
 <button id="work">Work</button>
+<section id="more" style="margin-top:40px">More about B</section>
 <script>
   window.longest = 0;  // the longest interaction the browser has timed so far
   new PerformanceObserver(function (l) {{
@@ -319,7 +322,7 @@ SPA = """<!doctype html>
     while (performance.now() < until) {{}}
     document.getElementById('view').textContent += '.';
   }});
-  document.querySelectorAll('nav a').forEach(function (a) {{
+  document.querySelectorAll('nav a[href^="/"]').forEach(function (a) {{
     a.addEventListener('click', function (e) {{
       e.preventDefault();
       history.pushState({{}}, '', a.getAttribute('href'));
@@ -354,6 +357,7 @@ def test_three_routes_of_a_single_page_app_are_three_page_views_with_their_own_i
                 await page.click("#work")
                 await page.click("#to-b")
                 await page.wait_for_timeout(500)  # a customer reads the new route first
+                await page.click("#jump")  # an anchor of the same route: no new page view
                 await page.click("#work")
                 await page.click("#to-c")
                 await page.wait_for_timeout(500)
@@ -593,3 +597,91 @@ def test_an_alert_quotes_what_customers_of_the_failing_task_felt(tmp_path: Path)
     assert len(said) == 1, message["message"]
     assert said[0].startswith("Customers of checkout (real users, last 7 days): "), said
     assert "CSAT 40% with poor INP (n=40, 95% 26.3–55.4%)" in said[0], said
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "4111\x011111\x011111\x011111",
+        "4111  1111  1111  1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111–1111–1111–1111",
+        "4111\u00a01111\u00a01111\u00a01111",
+        "41\u200b11111111111111",
+        "4111/1111/1111/1111",
+        "٤١١١١١١١١١١١١١١١",
+        "x" * 490 + " 4111 1111 1111 1111",
+    ],
+)
+def test_no_card_number_survives_in_a_comment(said: str) -> None:
+    from observer.rum.model import comment
+
+    kept = comment(said) or ""
+    digits = [c for c in kept if c.isdigit()]
+    assert len(digits) < 13, kept[-60:]
+    assert len(kept) <= 500
+
+
+@pytest.mark.parametrize(
+    "said", ["jo.doe@почта.рф", "jo@example.香港", "jo＠example．com", "a.b+c@mail.example.org"]
+)
+def test_no_email_address_survives_in_a_comment(said: str) -> None:
+    from observer.rum.model import comment
+
+    assert comment(f"write to {said} please") == "write to [email] please"
+
+
+def test_one_voice_per_session_and_the_task_of_the_answer(tmp_path: Path) -> None:
+    from conftest import observer
+
+    loud = [{"k": "feedback", "id": f"f{i}", "task": "checkout", "csat": 1} for i in range(50)]
+    batches = [
+        snippet("loud", "l1", [{"k": "vital", "id": "inp", "n": "INP", "v": 900}, *loud]),
+        # Began checkout, but answered about search: not a checkout answer.
+        snippet("other", "l2", [{"k": "task", "id": "b", "phase": "begin", "task": "checkout"},
+                                {"k": "feedback", "id": "f", "task": "search", "csat": 1}]),
+    ]  # fmt: skip
+    config = {
+        "rum": {"rate_limit": "off"},
+        "budgets": [{"name": "happy", "source": "rum", "metric": "csat", "task": "checkout",
+                     "threshold": "mean >= 3", "confidence": "off"}],
+    }  # fmt: skip
+    with daemon(tmp_path, config) as (_, rum):
+        for batch in batches:
+            assert rum.post(batch).status_code in (200, 202, 204)
+        data = observer("report", str(rum.file), "--db", str(rum.db), "--json")
+        judged = observer("budgets", str(rum.file), "--db", str(rum.db), "--json")
+    groups = {(g["kind"], g["name"]): g for g in json.loads(data.stdout)["groups"]}
+    assert groups[("task", "checkout")]["csat"]["inp"]["poor"]["n"] == 1  # not 50
+    (happy,) = judged.json()["budgets"]
+    assert happy["samples"] == 50  # a budget counts answers; the search answer is not one
+
+
+def test_budgets_on_answers_refuse_what_cannot_be_judged(tmp_path: Path) -> None:
+    from conftest import observer
+
+    path = tmp_path / "probes.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "budgets": [
+                    {"name": "a", "source": "rum", "metric": "csat", "threshold": "mean >= 7"},
+                    {"name": "b", "source": "rum", "metric": "csat",
+                     "threshold": "rate >= 80%", "warn": "mean >= 4.2"},
+                    {"name": "c", "source": "rum", "metric": "completion:checkout",
+                     "task": "checkout", "threshold": "rate >= 90%"},
+                    {"name": "d", "source": "rum", "metric": "ces", "threshold": "rate >= 50%"},
+                    {"name": "e", "source": "rum", "metric": "csat", "threshold": "score >= 3"},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    done = observer("validate", str(path))
+    assert done.code == 2, done.stderr
+    out = done.stderr
+    assert "budgets[0].threshold: csat answers lie from 1 to 5" in out, out
+    assert "budgets[1].warn: judge csat's threshold and warn alike" in out, out
+    assert "budgets[2].task: completion:checkout names its task already" in out, out
+    assert "budgets[3].threshold: rate is a share; ces is judged by a value" in out, out
+    assert "budgets[4].threshold: score is NPS's aggregate" in out, out

@@ -1329,6 +1329,16 @@ class _BudgetCheck:
         if spec.source == "synthetic" and spec.task is not None:
             self.problem("task", "task selects real users' sessions: add source: rum")
             return False
+        if spec.task is not None and metric.task is not None:
+            self.problem("task", f"{metric.label} names its task already: leave task out")
+            return False
+        if metric.satisfied is not None and spec.warn is not None:
+            # CSAT's rate counts answers at 4-5, its mean averages them: one kind per budget.
+            rates = {bool(re.match(r"\s*rate\b", t, re.I)) for t in (spec.threshold, spec.warn)}
+            if len(rates) == 2:
+                self.problem("warn", f"judge {metric.label}'s threshold and warn alike: both "
+                             "by rate, or both by a value such as mean")  # fmt: skip
+                return False
         if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
             self.problem(
                 "page" if spec.page is not None else "device",

@@ -37,10 +37,16 @@ MAX_ID = 128
 MAX_COMMENT = 500
 MAX_SELECTOR = 100  # the label column's cap
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Comments keep no e-mail addresses and no card numbers (13 to 19 digits, spaced or not).
-_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<!\d)(?:\d[ \-.]?){12,18}\d(?!\d)")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Comments keep no e-mail addresses and no card numbers: 13 to 19 digits of any script, with
+# up to three separators (spaces of any width, dashes, dots, slashes) between them, and any
+# address with an at sign (or a fullwidth one) followed by a dotted domain in any script.
+_EMAIL = re.compile(r"[^\s@＠]+[@＠][^\s@＠]+[.．。][^\W\d_]{2,}")
+_CARD = re.compile(r"(?<!\d)(?:\d[\s\-‐-―.·/_]{0,3}){12,18}\d(?!\d)")
+# Control and invisible format characters (zero-width spaces, joiners, bidi marks) go first,
+# so that none of them can hide a number or an address from the patterns.
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
+)
 
 
 class BeaconError(Exception):
@@ -133,7 +139,7 @@ def check(item: Item) -> Item:
     if item.metric in FEEDBACK:
         low, high = FEEDBACK[item.metric]
         value = item.value
-        if value is None or value != int(value) or not low <= value <= high:
+        if value is None or not _in_range(item.metric, value):
             shown = "no number" if value is None else f"{value:g}"
             raise ItemError(f"{item.metric} is a whole number from {low} to {high}, not {shown}")
         item.rating = None
@@ -161,10 +167,13 @@ def check(item: Item) -> Item:
 def comment(value: Any) -> str | None:
     """A customer's comment as it is kept: plain text of at most 500 characters, with e-mail
     addresses and card numbers replaced, and control characters gone."""
-    raw = text(value, MAX_COMMENT * 4)  # cut before the regexes run, again after
+    # Cut before the patterns run (bounding their cost), with room for a number that spans
+    # the 500th character, then again after.
+    raw = text(value, MAX_COMMENT + 40)
     if raw is None:
         return None
-    cleaned = _CONTROL.sub("", _CARD.sub("[card]", _EMAIL.sub("[email]", raw))).strip()
+    visible = _HIDDEN.sub("", raw)
+    cleaned = _CARD.sub("[card]", _EMAIL.sub("[email]", visible)).strip()
     return cleaned[:MAX_COMMENT] or None
 
 
@@ -173,30 +182,49 @@ def feedback_items(
 ) -> list[Any]:
     """One feedback answer (`{task, csat|ces|nps, comment}`) as an item per score, the comment
     with the first; a number given as text (Faro's attributes are text) is read as one."""
-    scores = [(name, data.get(name)) for name in FEEDBACK if data.get(name) is not None]
+    scores = [(name, _score(data.get(name))) for name in FEEDBACK if data.get(name) is not None]
     if not scores:
         return [ValueError("feedback needs csat, ces or nps")]
     said = comment(data.get("comment"))
-    out: list[Any] = []
-    for i, (name, raw) in enumerate(scores):
-        value = number(raw)
-        if value is None and isinstance(raw, str):
-            try:
-                value = number(float(raw.strip()[:20]))
-            except ValueError:
-                value = None
-        out.append(
-            Item(
-                metric=name,
-                value=value,
-                page_url=url,
-                label=text(data.get("task"), 100),
-                detail=compact({"comment": said}) if said and i == 0 else None,
-                dedupe=f"{dedupe}:{name}" if dedupe else None,
-                **common,
-            )
+    # The comment goes with the first answer that is in range (an invalid one is dropped).
+    keeper = next((n for n, v in scores if v is not None and _in_range(n, v)), None)
+    return [
+        Item(
+            metric=name,
+            value=value,
+            page_url=url,
+            label=text(data.get("task"), 100),
+            detail=_comment_detail(said) if said and name == keeper else None,
+            dedupe=f"{dedupe}:{name}" if dedupe else None,
+            **common,
         )
-    return out
+        for name, value in scores
+    ]
+
+
+def _score(raw: Any) -> float | None:
+    """An answer's number; text that is one (Faro's attributes are text) is read as one."""
+    value = number(raw)
+    if value is None and isinstance(raw, str):
+        try:
+            value = number(float(raw.strip()[:20]))
+        except ValueError:
+            value = None
+    return value
+
+
+def _in_range(metric: str, value: float) -> bool:
+    low, high = FEEDBACK[metric]
+    return value == int(value) and low <= value <= high
+
+
+def _comment_detail(said: str) -> str:
+    """The comment as the detail column holds it: JSON within MAX_DETAIL characters."""
+    while True:
+        dumped = json.dumps({"comment": said}, ensure_ascii=False)
+        if len(dumped) <= MAX_DETAIL:
+            return dumped
+        said = said[: len(said) - (len(dumped) - MAX_DETAIL)]
 
 
 def compact(data: Any, limit: int = MAX_DETAIL) -> str | None:

@@ -169,9 +169,11 @@ class Store(Protocol):
         app: str | None = None,
         synthetic: bool = False,
         signal: str = "error",
+        task: str | None = None,
     ) -> tuple[int, int]:
         """(page views with an uncaught error, page views) in a window; `signal` counts
-        another kind instead (`rage_click`, `dead_click`, `error_click`)."""
+        another kind instead (`rage_click`, `dead_click`, `error_click`); `task` keeps the
+        sessions of one task."""
         ...
 
     def rum_task_sessions(

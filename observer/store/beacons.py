@@ -14,6 +14,7 @@ BEACON_COLUMNS = tuple(f.name for f in fields(BeaconRow))
 
 # A task's sessions are found by what they said of it up to this long before the window.
 TASK_LOOKBACK = 86400.0
+ANSWERS = ("csat", "ces", "nps")  # labelled with their task themselves
 
 
 class Beacons(Engine):
@@ -44,7 +45,10 @@ class Beacons(Engine):
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        if task is not None:
+        if task is not None and metric in ANSWERS:
+            where.append("label = ?")  # the answers about that task
+            args.append(task)
+        elif task is not None:
             # The sessions of one task: those that began it, or answered feedback about it.
             where.append(
                 "session in (select session from beacons where label = ? and metric in "
@@ -81,12 +85,14 @@ class Beacons(Engine):
         app: str | None = None,
         synthetic: bool = False,
         signal: str = "error",
+        task: str | None = None,
     ) -> tuple[int, int]:
         """(page views with an uncaught error, page views) in a window; `signal` counts
-        another kind instead (`rage_click`, `dead_click`, `error_click`)."""
-        where, args = self._where("pageview", since, until, page, device, app, synthetic)
+        another kind instead (`rage_click`, `dead_click`, `error_click`); `task` keeps the
+        sessions of one task."""
+        where, args = self._where("pageview", since, until, page, device, app, synthetic, task)
         loads = self.scalar(f"select count(distinct load_id) from beacons where {where}", args)
-        where_e, args_e = self._where(signal, since, until, page, device, app, synthetic)
+        where_e, args_e = self._where(signal, since, until, page, device, app, synthetic, task)
         errored = self.scalar(
             f"select count(distinct load_id) from beacons where {where_e} and load_id in "
             f"(select load_id from beacons where {where})",

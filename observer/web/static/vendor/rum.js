@@ -84,7 +84,8 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
       sessionStorage.setItem('observer.survey', ask ? 'asked' : 'skipped');
       if (!ask) return;
     } catch (e) { return; }  // without sessionStorage it might ask twice: it asks never
-    showSurvey(sv);
+    if (document.body) showSurvey(sv);
+    else addEventListener('DOMContentLoaded', function () { showSurvey(sv); });
   }
   function showSurvey(sv) {
     var scales = {csat: [1, 5, 'very dissatisfied', 'very satisfied'],
@@ -194,6 +195,7 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
       typeof PerformanceSoftNavigation.prototype.getLargestInteractionContentfulPaint === 'function';
   } catch (e) { softNavs = false; }
   var loads = {};  // each route's URL -> its page-load id, for metrics reported after it
+  var firstIds = {};  // web-vitals' ids of the first route's metrics, which the route's own replace
   loads[location.href] = load;
   function vital(m) {
     if (routed && !softNavs && (m.name === 'INP' || m.name === 'CLS')) return;  // own per route
@@ -201,6 +203,7 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     for (var i = 0; i < queue.length; i++) {
       if (queue[i].k === 'vital' && queue[i].id === m.id) { queue.splice(i, 1); break; }
     }
+    if (!routed) firstIds[m.name] = m.id;
     var url = m.navigationURL || location.href;
     push({k: 'vital', n: m.name, v: m.value, r: m.rating, nav: m.navigationType, id: m.id,
           u: url, l: loads[url] || load, a: pick(m.attribution, ATTR)});
@@ -228,8 +231,9 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
   try {
     new MutationObserver(function () { mutated++; }).observe(document, {childList: true, subtree: true, attributes: true, characterData: true});
   } catch (e) { mutated = -1; }
-  var leaving = false;
-  addEventListener('beforeunload', function () { leaving = true; });
+  var leaving = false;  // the page is being left: no click on it can be dead
+  addEventListener('pagehide', function () { leaving = true; });
+  addEventListener('pageshow', function () { leaving = false; });
   // Requests the page starts (fetch and XHR, counted as they begin) and those it finished
   // (resource timing: images, scripts), leaving out observer's own beacons.
   var started = 0;
@@ -252,16 +256,23 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
       }).length;
     } catch (e) { return 1; }
   }
+  var raged = false;  // this burst was reported
   addEventListener('click', function (e) {
+    if (!e.isTrusted) return;  // the page's own .click() calls are not the customer's
     var now = Date.now(), sel = selector(e.target);
     lastClick = {at: now, sel: sel};
     clicks = clicks.filter(function (c) {
       return now - c.at <= 1000 && Math.abs(c.x - e.clientX) <= 30 && Math.abs(c.y - e.clientY) <= 30;
     });
+    if (!clicks.length) raged = false;  // a new burst
     clicks.push({at: now, x: e.clientX, y: e.clientY});
-    if (clicks.length === 3) push({k: 'frustration', t: 'rage', sel: sel});  // once a burst
+    if (clicks.length >= 3 && !raged) { raged = true; push({k: 'frustration', t: 'rage', sel: sel}); }
     var control = e.target && e.target.closest && e.target.closest('a[href],button,[role=button],input[type=submit],input[type=button]');
     if (!control || mutated < 0) return;
+    // Clicks that act elsewhere: a new tab or window, a download, mail or a phone call.
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    if (control.tagName === 'A' && (control.target && control.target !== '_self' ||
+        control.hasAttribute('download') || /^(mailto|tel|sms|javascript):/i.test(control.getAttribute('href')))) return;
     var before = mutated, asked = started, href = location.href, t0 = performance.now();
     setTimeout(function () {
       var quiet = mutated === before && started === asked && requests(t0) === 0;
@@ -278,6 +289,7 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
   addEventListener('unhandledrejection', function (e) {
     var r = e && e.reason;
     push({k: 'error', type: 'UnhandledRejection', msg: String((r && r.message) || r).slice(0, 300)});
+    if (Date.now() - lastClick.at <= 1000) push({k: 'frustration', t: 'error', sel: lastClick.sel});
   });
   // Single-page navigations: each route a page view of its own, with its own INP and CLS,
   // measured here (Event Timing and Layout Instability), since web-vitals' span the document.
@@ -314,13 +326,18 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     }
     // Pushed once the URL has already changed: they belong to the route being left.
     var inp = routeINP();
-    if (inp !== null) push({k: 'vital', n: 'INP', v: inp, u: here, nav: routed ? 'soft-navigation' : undefined, id: load + '.inp'});
-    push({k: 'vital', n: 'CLS', v: route.cls, u: here, nav: routed ? 'soft-navigation' : undefined, id: load + '.cls'});
+    // The first route's keep web-vitals' ids: a value it already sent is replaced, not doubled.
+    var inpId = (!routed && firstIds.INP) || load + '.inp';
+    var clsId = (!routed && firstIds.CLS) || load + '.cls';
+    if (inp !== null) push({k: 'vital', n: 'INP', v: inp, u: here, nav: routed ? 'soft-navigation' : undefined, id: inpId});
+    push({k: 'vital', n: 'CLS', v: route.cls, u: here, nav: routed ? 'soft-navigation' : undefined, id: clsId});
     flush();  // a batch carries one page load's id: this route's go out under it
   }
+  function bare(url) { return String(url).split('#')[0]; }
   var here = location.href;
   function routeChanged() {
-    if (location.href === here) return;  // the same route (a hash or state change only)
+    // The same route: a state change, or an in-page anchor (#reviews, a skip link).
+    if (bare(location.href) === bare(here)) { here = location.href; return; }
     closeRoute();
     routed = true;
     here = location.href;
@@ -335,7 +352,9 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     if (!real) return;
     history[name] = function () {
       var out = real.apply(this, arguments);
-      if (name === 'pushState') routeChanged(); else here = location.href;
+      try {
+        if (name === 'pushState') routeChanged(); else here = location.href;
+      } catch (e) { /* never the app's router's problem */ }
       return out;
     };
   });
