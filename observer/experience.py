@@ -95,7 +95,8 @@ def _before(facts: list[RumFact], answer: RumFact) -> list[RumFact]:
 def split(store: Store, since: float, until: float, task: str | None = None) -> list[Group]:
     """The split of every task (or only `task`) and of every page that got answers."""
     sessions: dict[str, list[RumFact]] = defaultdict(list)
-    for f in store.rum_facts(since, until, FACTS):
+    # Only the sessions that answered or began a task: the others have nothing to split.
+    for f in store.rum_facts(since, until, FACTS, anchors=("csat", "task_begin")):
         sessions[f.session].append(f)
     counts: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     names: set[tuple[str, str]] = set()

@@ -202,8 +202,11 @@ class Store(Protocol):
         """Real users' vitals in a window (every web vital the catalog lists, or these)."""
         ...
 
-    def rum_facts(self, since: float, until: float, metrics: tuple[str, ...]) -> list[RumFact]:
-        """Real users' beacons of these metrics in a window, with a session, oldest first."""
+    def rum_facts(
+        self, since: float, until: float, metrics: tuple[str, ...], anchors: tuple[str, ...] = ()
+    ) -> list[RumFact]:
+        """Real users' beacons of these metrics in a window, with a session, oldest first;
+        with `anchors`, only of the sessions that sent one of those metrics in the window."""
         ...
 
     def rum_errors(self, since: float, until: float, limit: int = 20) -> list[RumError]:

@@ -172,16 +172,26 @@ class Beacons(Engine):
         )
         return [RumError(*row) for row in rows]
 
-    def rum_facts(self, since: float, until: float, metrics: tuple[str, ...]) -> list[RumFact]:
-        """Real users' beacons of these metrics in a window, with a session, oldest first."""
+    def rum_facts(
+        self, since: float, until: float, metrics: tuple[str, ...], anchors: tuple[str, ...] = ()
+    ) -> list[RumFact]:
+        """Real users' beacons of these metrics in a window, with a session, oldest first;
+        with `anchors`, only of the sessions that sent one of those metrics in the window."""
         marks = ", ".join("?" * len(metrics))
-        rows = self.all(
+        sql = (
             "select session, load_id, received_at, metric, value, rating, label, page "
             f"from beacons where metric in ({marks}) and received_at >= ? and received_at < ? "
-            "and synthetic = 0 and session is not null order by received_at, id",
-            [*metrics, since, until],
+            "and synthetic = 0 and session is not null"
         )
-        return [RumFact(*row) for row in rows]
+        args: list[Any] = [*metrics, since, until]
+        if anchors:
+            sql += (
+                " and session in (select session from beacons where metric in "
+                f"({', '.join('?' * len(anchors))}) and received_at >= ? and received_at < ? "
+                "and synthetic = 0)"
+            )
+            args += [*anchors, since, until]
+        return [RumFact(*row) for row in self.all(sql + " order by received_at, id", args)]
 
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""
