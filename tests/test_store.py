@@ -737,6 +737,9 @@ def test_answers_frustration_and_a_tasks_sessions(store: Store) -> None:
         ("s2", "inp", 900.0, None),
         ("s3", "inp", 80.0, None),
     ]  # oldest first; observer's own journeys left out
+    # Only the sessions that answered: s3 began a task but said nothing.
+    answered = store.rum_facts(now - 60, now + 60, ("inp",), anchors=("csat",))
+    assert [(f.session, f.value) for f in answered] == [("s2", 900.0)]
 
 
 def test_beacons_age_out_by_the_second_over_several_days(store: Store) -> None:
