@@ -685,3 +685,16 @@ def test_budgets_on_answers_refuse_what_cannot_be_judged(tmp_path: Path) -> None
     assert "budgets[2].task: completion:checkout names its task already" in out, out
     assert "budgets[3].threshold: rate is a share; ces is judged by a value" in out, out
     assert "budgets[4].threshold: score is NPS's aggregate" in out, out
+
+
+def test_the_real_user_page_lists_comments_as_text(tmp_path: Path) -> None:
+    said = "<script>alert(1)</script> slow! write to jo@example.com"
+    answer = {"k": "feedback", "id": "f", "task": "checkout", "csat": 2, "comment": said}
+    batch = snippet("s1", "l1", [{**answer, "u": "https://shop.example/checkout"}])
+    with daemon(tmp_path, {"rum": {"rate_limit": "off"}}) as (_, rum):
+        assert rum.post(batch).status_code in (200, 202, 204)
+        html = httpx.get(f"{rum.url}/rum", timeout=30).text
+    card = html[html.index('id="comments"') : html.index("Errors real users hit")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; slow! write to [email]" in card, card
+    assert "<script>alert(1)" not in html
+    assert "<td>CSAT 2</td><td>checkout</td><td><code>/checkout</code></td>" in card, card

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         Notification,
         ProbeStats,
         Queued,
+        RumComment,
         RumError,
         RumFact,
         RumImpact,
@@ -207,6 +208,10 @@ class Store(Protocol):
     ) -> list[RumFact]:
         """Real users' beacons of these metrics in a window, with a session, oldest first;
         with `anchors`, only of the sessions that sent one of those metrics in the window."""
+        ...
+
+    def rum_comments(self, since: float, until: float, limit: int = 10) -> list[RumComment]:
+        """Real users' latest answers that came with a comment, newest first."""
         ...
 
     def rum_errors(self, since: float, until: float, limit: int = 20) -> list[RumError]:

@@ -6,7 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from .. import catalog
-from .rows import BeaconRow, RumError, RumFact, RumImpact, RumValue
+from .rows import BeaconRow, RumComment, RumError, RumFact, RumImpact, RumValue
 from .sql import Engine, marks
 
 BEACON_COLUMNS = tuple(f.name for f in fields(BeaconRow))
@@ -192,6 +192,17 @@ class Beacons(Engine):
             )
             args += [*anchors, since, until]
         return [RumFact(*row) for row in self.all(sql + " order by received_at, id", args)]
+
+    def rum_comments(self, since: float, until: float, limit: int = 10) -> list[RumComment]:
+        """Real users' latest answers that came with a comment, newest first."""
+        rows = self.all(
+            "select received_at, metric, value, label, page, detail from beacons "
+            "where metric in ('csat', 'ces', 'nps') and detail is not null "
+            "and received_at >= ? and received_at < ? and synthetic = 0 "
+            "order by received_at desc, id desc limit ?",
+            [since, until, limit],
+        )
+        return [RumComment(*row) for row in rows]
 
     def rum_count(self, *, synthetic: bool = False) -> int:
         """Beacon rows from real users (or from observer's own journeys)."""

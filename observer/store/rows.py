@@ -299,6 +299,18 @@ class RumFact:
 
 
 @dataclass
+class RumComment:
+    """A real user's answer that came with a comment (kept as JSON text in `detail`)."""
+
+    received_at: float
+    metric: str
+    value: float | None
+    task: str | None
+    page: str | None
+    detail: str | None
+
+
+@dataclass
 class RumImpact:
     """Real users on some pages in a window."""
 

@@ -16,7 +16,7 @@ from .. import catalog
 from ..budgets import Verdict, covers, format_value, interval, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
-from ..store import ProbeStats, RumError, RumValue
+from ..store import ProbeStats, RumComment, RumError, RumValue
 from . import charts
 from .access import authorized, denied, remember_token
 from .state import State, runners_view, success_rate
@@ -420,7 +420,30 @@ def _rum_data(state: State) -> dict[str, Any]:
         "errors": _errors(state.store.rum_errors(since, now)),
         "beacons": len(rows),
         "felt": _felt(state, now),
+        "comments": _comments(state.store.rum_comments(now - FELT_WINDOW, now)),
     }
+
+
+def _comments(rows: list[RumComment]) -> list[dict[str, Any]]:
+    """Customers' latest comments with their answers, as text (the template escapes it)."""
+    out = []
+    for row in rows:
+        try:
+            said = json.loads(row.detail or "{}").get("comment")
+        except (ValueError, AttributeError):
+            said = None
+        if said:
+            value = "" if row.value is None else f"{row.value:g}"
+            out.append(
+                {
+                    "at": row.received_at,
+                    "answer": f"{row.metric.upper()} {value}",
+                    "task": row.task or "",
+                    "page": row.page or "",
+                    "comment": str(said),
+                }
+            )
+    return out
 
 
 FELT_WINDOW = 7 * DAY
