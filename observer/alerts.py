@@ -96,8 +96,7 @@ class Finding:
     value: float | None
     run: Evidence | None
     probes: list[str]
-    hold_for: float = 0.0  # seconds the breach must last before it fires (the rule's `for`)
-    heal_for: float = 0.0  # seconds it must be healthy before it resolves (`resolve_for`)
+    window: float | None = None  # a budget's window: how long a breach must hold follows it
 
 
 class Alerter:
@@ -207,8 +206,7 @@ class Alerter:
             value=v.value,
             run=self._latest_failure(failing[0]) if failing else None,
             probes=v.probes,
-            hold_for=budget_for(rule, v),
-            heal_for=budget_for(rule, v, resolving=True),
+            window=v.extra.get("window_s"),
         )
         self._step(rule, breached, now, finding)
 
@@ -231,8 +229,7 @@ class Alerter:
             )
             if r.http and r.http.status is not None:
                 body.append(f"HTTP status: {r.http.status}")
-        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe],
-                          rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
+        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe])
         self._step(rule, breached, now, finding)
 
     def _locations(self, rule: AlertRule, results: list[ProbeResult], now: float) -> None:
@@ -267,7 +264,7 @@ class Alerter:
             run = self._latest_failure(name) if worst is not None else None
             title = f"probe {name} {where}"
             found = Finding(f"probe:{name}", "probe", title, body, float(len(failing)), run,
-                            [name], rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
+                            [name])  # fmt: skip
             self._step(rule, breached, now, found)
 
     def _own_health(self, rule: AlertRule, now: float) -> None:
@@ -275,8 +272,7 @@ class Alerter:
         own = [p for p in rule.probes if is_own(p)]
         for part in health(self.project, self.store, now, self.started):
             if any(fnmatchcase(part.subject, pat) for pat in own):
-                found = Finding(part.subject, "observer", part.title, part.body, None, None, [],
-                                rule.for_ or 0.0, rule.resolve_for or 0.0)  # fmt: skip
+                found = Finding(part.subject, "observer", part.title, part.body, None, None, [])
                 self._step(rule, not part.ok, now, found)
 
     def _latest_failure(self, probe: str) -> Evidence | None:
@@ -313,15 +309,19 @@ class Alerter:
         key = (rule.name, subject)
         inc = self.open.get(key)
         if inc is not None and inc.state == IncidentState.PENDING:
-            inc.state = IncidentState.OK  # closed quietly, as a blip is
-            inc.resolved_at = now
-            self._save(inc)
-            del self.open[key]
+            self._blip(key, inc, now)
         elif inc is not None and inc.healthy:
             inc.healthy = 0
             self._healthy_over(key)
             self._save(inc)
         self._settled(rule, subject, now)
+
+    def _blip(self, key: tuple[str, str], inc: Incident, now: float) -> None:
+        """A breach that never fired ends: closed quietly, nothing sent."""
+        inc.state = IncidentState.OK
+        inc.resolved_at = now
+        self._save(inc)
+        del self.open[key]
 
     def _breached(self, rule: AlertRule, now: float, found: Finding) -> None:
         key = (rule.name, found.subject)
@@ -342,7 +342,7 @@ class Alerter:
         if found.run is not None:
             inc.run_id = found.run.run_id
         inc.body = "\n".join(self._body(rule, inc, found, now))
-        held_long_enough = now - inc.opened_at >= found.hold_for
+        held_long_enough = now - inc.opened_at >= persistence(rule, found.window)
         if inc.state == IncidentState.PENDING and inc.breaches >= rule.after and held_long_enough:
             inc.state = IncidentState.FIRING
             inc.fired_at = now
@@ -364,14 +364,12 @@ class Alerter:
         if inc is None:
             return
         if inc.state == IncidentState.PENDING:
-            inc.state = IncidentState.OK  # a blip that never fired: closed quietly
-            inc.resolved_at = now
-            self._save(inc)
-            del self.open[key]
+            self._blip(key, inc, now)
             return
         inc.healthy += 1
-        since = self._healthy_start(key, now, keep=found.heal_for > 0)
-        if inc.healthy < rule.resolve_after or now - since < found.heal_for:
+        heal_for = persistence(rule, found.window, resolving=True)
+        since = self._healthy_start(key, now, keep=heal_for > 0)
+        if inc.healthy < rule.resolve_after or now - since < heal_for:
             self._save(inc)
             return
         self._healthy_over(key)
@@ -528,7 +526,7 @@ class Alerter:
         """What customers of the failing task said and did, by what they met (the line of
         `observer report`), when real users have answered about it: the task a budget names,
         else a task named as one of its probes."""
-        from .experience import lines, split
+        from .experience import WINDOW, lines, split
 
         name = inc.subject.split(":", 1)[1]
         budget = next((b for b in self.project.budgets if b.name == name), None)
@@ -540,7 +538,7 @@ class Alerter:
         for task in tasks:
             said = [
                 line.removeprefix(f"task {task}: ")
-                for line in lines(split(self.store, now - FELT_WINDOW, now, task))
+                for line in lines(split(self.store, now - WINDOW, now, task))
             ]
             if said:
                 return f"Customers of {task} (real users, last 7 days): " + "; ".join(said)
@@ -591,7 +589,7 @@ class Alerter:
     def _notify(
         self, rule: AlertRule, inc: Incident, kind: str, now: float, *, detail: str = ""
     ) -> None:
-        title = f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
+        title = _title(kind, inc)
         if kind == "reminder":
             title = f"[STILL FIRING {_ago(now - (inc.fired_at or now))}] {inc.title}"
         if kind == "flapping":
@@ -669,7 +667,7 @@ class Alerter:
     ) -> None:
         """A notification not sent, on purpose (silenced, held for a dependency, flapping):
         recorded per channel with why."""
-        title = title or f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
+        title = title or _title(kind, inc)
         for channel in rule.notify:
             self.store.add_notification(
                 Notification(
@@ -789,18 +787,22 @@ class Alerter:
 
 
 _UNKNOWN = object()  # not read from the database yet
-FELT_WINDOW = 7 * 86400.0  # how far back an alert looks for what customers of a task felt
 
 
-def budget_for(rule: AlertRule, v: Verdict, *, resolving: bool = False) -> float:
-    """How long a budget's breach must hold before it fires (or, `resolving`, its health
-    before it resolves): the rule's `for` (`resolve_for`), else half the budget's window (at
-    most 5 minutes). Evaluations over overlapping windows share their samples, so what stays
-    in the window cannot count as new evidence each time, either way."""
+def _title(kind: str, inc: Incident) -> str:
+    """A transition's title: `[FIRING] …` or `[RESOLVED] …`."""
+    return f"[{'RESOLVED' if kind == 'resolved' else 'FIRING'}] {inc.title}"
+
+
+def persistence(rule: AlertRule, window: float | None, *, resolving: bool = False) -> float:
+    """How long a breach must hold before it fires (or, `resolving`, health before it
+    resolves): the rule's `for` (`resolve_for`); else, for a budget, half its window (at most
+    5 minutes), since evaluations over overlapping windows share their samples and what stays
+    in the window cannot count as new evidence each time; else (a probe's runs are each new
+    evidence) nothing."""
     given = rule.resolve_for if resolving else rule.for_
     if given is not None:
         return given
-    window = v.extra.get("window_s")
     return min(float(window) / 2, DEFAULT_FOR_MAX) if window else 0.0
 
 

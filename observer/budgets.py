@@ -585,11 +585,17 @@ def _bounds(agg: str, values: list[float], confidence: float | None) -> Bounds |
 
     if confidence is None or not values:
         return None
-    if agg.startswith("p") and agg[1:].replace(".", "", 1).isdigit():
-        return quantile_bounds(values, float(agg[1:]) / 100, confidence)
+    q = _quantile(agg)
+    if q is not None:
+        return quantile_bounds(values, q, confidence)
     if agg == "rate":
         return wilson_bounds(sum(1 for v in values if v), len(values), confidence)
     return None
+
+
+def _quantile(agg: str) -> float | None:
+    """The quantile a percentile aggregate names (`p95`: 0.95); None for the others."""
+    return float(agg[1:]) / 100 if agg.startswith("p") else None
 
 
 def _shown(bounds: Bounds, agg: str, values: list[float]) -> tuple[float, float]:
@@ -654,8 +660,9 @@ def samples_needed(threshold: Threshold, confidence: float) -> int | None:
     from .confidence import samples_for, samples_for_rate
 
     agg, op = threshold.aggregate, threshold.op
-    if agg.startswith("p") and agg[1:].replace(".", "", 1).isdigit() and op in ("<", "<="):
-        return samples_for(float(agg[1:]) / 100, confidence)
+    q = _quantile(agg)
+    if q is not None and op in ("<", "<="):
+        return samples_for(q, confidence)
     if agg == "rate" and op in (">", ">=") and 0 < threshold.limit < 1:
         return samples_for_rate(threshold.limit, confidence)
     return None

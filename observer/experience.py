@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 from .budgets import format_value
 from .catalog import METRICS
 from .confidence import wilson_bounds
+from .rum.model import FRUSTRATION, RATINGS
 
 if TYPE_CHECKING:
     from .store import Store
     from .store.rows import RumFact
 
-RATINGS = ("good", "needs-improvement", "poor")
-FRUSTRATION = ("rage_click", "dead_click", "error_click")
 FACTS = ("lcp", "inp", "csat", "task_begin", "task_complete", *FRUSTRATION)
 DIMENSIONS = ("lcp", "inp", "frustration")
 # A two-sided 95% interval: each side one-sided at 97.5%.
 CONFIDENCE = 0.95
+# How far back the dashboard and an alert look, and how many answers or sessions a bucket
+# needs before a share is said (`observer report` takes both as options).
+WINDOW = 7 * 86400.0
+MIN_SAMPLES = 20
 
 
 @dataclass
@@ -64,11 +67,6 @@ class Group:
                 d: {b: asdict(c) for b, c in bs.items()} for d, bs in self.completion.items()
             },
         }
-
-
-@dataclass
-class _Session:
-    facts: list[RumFact] = field(default_factory=list)
 
 
 def _buckets(facts: list[RumFact]) -> dict[str, str]:
@@ -166,7 +164,7 @@ def _where(bucket: str, dimension: str) -> str:
     return f"with {bucket} {heading}"
 
 
-def lines(groups: list[Group], min_samples: int = 20) -> list[str]:
+def lines(groups: list[Group], min_samples: int = MIN_SAMPLES) -> list[str]:
     """The split in words, a line per group and dimension: worst bucket against best."""
     out = []
     for g in groups:

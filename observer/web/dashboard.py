@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-from .. import catalog
+from .. import catalog, experience
 from ..budgets import Verdict, covers, format_value, interval, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
@@ -420,7 +420,7 @@ def _rum_data(state: State) -> dict[str, Any]:
         "errors": _errors(state.store.rum_errors(since, now)),
         "beacons": len(rows),
         "felt": _felt(state, now),
-        "comments": _comments(state.store.rum_comments(now - FELT_WINDOW, now)),
+        "comments": _comments(state.store.rum_comments(now - experience.WINDOW, now)),
     }
 
 
@@ -446,30 +446,27 @@ def _comments(rows: list[RumComment]) -> list[dict[str, Any]]:
     return out
 
 
-FELT_WINDOW = 7 * DAY
-FELT_MIN_SAMPLES = 20
-
-
 def _felt(state: State, now: float) -> list[dict[str, Any]]:
     """What customers said and did, split by what they met (observer report's split), as
     rows for the real-user page: a bar with its interval per measure and bucket."""
-    from ..experience import DIMENSIONS, split
-
+    least = experience.MIN_SAMPLES
     out = []
-    for group in split(state.store, now - FELT_WINDOW, now):
+    for group in experience.split(state.store, now - experience.WINDOW, now):
         rows = []
-        for dimension in DIMENSIONS:
+        for dimension in experience.DIMENSIONS:
             csat, done = group.csat.get(dimension, {}), group.completion.get(dimension, {})
+            heading = (
+                "frustration" if dimension == "frustration" else catalog.METRICS[dimension].heading
+            )
             for bucket in dict.fromkeys([*csat, *done]):
                 rows.append(
                     {
-                        "dimension": "frustration" if dimension == "frustration"
-                        else catalog.METRICS[dimension].heading,
+                        "dimension": heading,
                         "bucket": bucket,
-                        "csat": charts.share_interval(csat.get(bucket), FELT_MIN_SAMPLES),
-                        "completion": charts.share_interval(done.get(bucket), FELT_MIN_SAMPLES),
+                        "csat": charts.share_interval(csat.get(bucket), least),
+                        "completion": charts.share_interval(done.get(bucket), least),
                     }
-                )  # fmt: skip
+                )
         title = f"task {group.name}" if group.kind == "task" else group.name
         out.append({"title": title, "rows": rows})
     return out

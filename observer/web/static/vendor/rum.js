@@ -293,7 +293,8 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
   });
   // Single-page navigations: each route a page view of its own, with its own INP and CLS,
   // measured here (Event Timing and Layout Instability), since web-vitals' span the document.
-  var route = {inp: {}, shifts: 0, window: 0, windowStart: 0, last: 0, cls: 0};
+  function newRoute() { return {inp: {}, window: 0, windowStart: 0, last: 0, cls: 0}; }
+  var route = newRoute();
   function routeINP() {
     var d = Object.keys(route.inp).map(function (k) { return route.inp[k]; }).sort(function (a, b) { return b - a; });
     return d.length ? d[Math.min(Math.floor(d.length / 50), d.length - 1)] : null;  // p98, as web-vitals
@@ -325,13 +326,17 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
       }
     }
     // Pushed once the URL has already changed: they belong to the route being left.
-    var inp = routeINP();
-    // The first route's keep web-vitals' ids: a value it already sent is replaced, not doubled.
+    routeVitals(here);
+    flush();  // a batch carries one page load's id: this route's go out under it
+  }
+  function routeVitals(url) {
+    // The route's own INP and CLS. The first route's keep web-vitals' ids: a value it already
+    // sent is replaced, not doubled.
+    var inp = routeINP(), nav = routed ? 'soft-navigation' : undefined;
     var inpId = (!routed && firstIds.INP) || load + '.inp';
     var clsId = (!routed && firstIds.CLS) || load + '.cls';
-    if (inp !== null) push({k: 'vital', n: 'INP', v: inp, u: here, nav: routed ? 'soft-navigation' : undefined, id: inpId});
-    push({k: 'vital', n: 'CLS', v: route.cls, u: here, nav: routed ? 'soft-navigation' : undefined, id: clsId});
-    flush();  // a batch carries one page load's id: this route's go out under it
+    if (inp !== null) push({k: 'vital', n: 'INP', v: inp, u: url, nav: nav, id: inpId});
+    push({k: 'vital', n: 'CLS', v: route.cls, u: url, nav: nav, id: clsId});
   }
   function bare(url) { return String(url).split('#')[0]; }
   var here = location.href;
@@ -344,7 +349,7 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
     load = rand();
     loads[here] = load;
     seq = 0;
-    route = {inp: {}, shifts: 0, window: 0, windowStart: 0, last: 0, cls: 0};
+    route = newRoute();
     push({k: 'pageview', nav: 'soft-navigation'});
   }
   ['pushState', 'replaceState'].forEach(function (name) {
@@ -361,11 +366,7 @@ var webVitals=function(t){"use strict";class n{t;o=0;i=[];l(t){if(t.hadRecentInp
   addEventListener('popstate', routeChanged);
   addEventListener('visibilitychange', function () {
     if (document.visibilityState !== 'hidden') return;
-    if (routed && !softNavs) {
-      var inp = routeINP();
-      if (inp !== null) push({k: 'vital', n: 'INP', v: inp, nav: 'soft-navigation', id: load + '.inp'});
-      push({k: 'vital', n: 'CLS', v: route.cls, nav: 'soft-navigation', id: load + '.cls'});
-    }
+    if (routed && !softNavs) routeVitals(here);
     flush();
   });
   addEventListener('pagehide', flush);
