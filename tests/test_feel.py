@@ -698,3 +698,22 @@ def test_the_real_user_page_lists_comments_as_text(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt; slow! write to [email]" in card, card
     assert "<script>alert(1)" not in html
     assert "<td>CSAT 2</td><td>checkout</td><td><code>/checkout</code></td>" in card, card
+
+
+def test_report_and_survey_say_what_is_wrong(tmp_path: Path) -> None:
+    from conftest import observer
+
+    path = tmp_path / "probes.yaml"
+    path.write_text("probes: []\n", encoding="utf-8")
+    for window in ("soon", "0s"):
+        done = observer("report", str(path), "--window", window, "--db", str(tmp_path / "o.db"))
+        assert done.code == 2 and "--window: " in done.stderr, done.stderr
+    done = observer("report", str(path), "--db", str(tmp_path / "o.db"))
+    assert done.code == 0 and "no answers or task sessions for any task or page" in done.stdout
+    path.write_text("rum:\n  survey: {after: checkout, ask: stars, sample: 0}\n", encoding="utf-8")
+    done = observer("validate", str(path))
+    assert done.code == 2, done.stderr
+    assert f"{path}:2:34: rum.survey.ask: must be one of 'csat', 'ces' or 'nps'" in done.stderr, (
+        done.stderr
+    )
+    assert f"{path}:2:49: rum.survey.sample: Input should be greater than 0" in done.stderr
