@@ -1291,6 +1291,15 @@ class _BudgetCheck:
         """Its threshold and warn, parsed (None: not given, or a problem)."""
         threshold = self._threshold("threshold", self.spec.threshold, metric)
         warn = None if self.spec.warn is None else self._threshold("warn", self.spec.warn, metric)
+        # CSAT's rate counts answers at 4-5, its mean averages them: one kind per budget.
+        if (
+            metric.satisfied is not None
+            and threshold is not None
+            and warn is not None
+            and (threshold.aggregate == "rate") != (warn.aggregate == "rate")
+        ):
+            self.problem("warn", f"judge {metric.label}'s threshold and warn alike: both "
+                         "by rate, or both by a value such as mean")  # fmt: skip
         return threshold, warn
 
     def _threshold(self, key: str, text: str, metric: Metric) -> Threshold | None:
@@ -1332,13 +1341,6 @@ class _BudgetCheck:
         if spec.task is not None and metric.task is not None:
             self.problem("task", f"{metric.label} names its task already: leave task out")
             return False
-        if metric.satisfied is not None and spec.warn is not None:
-            # CSAT's rate counts answers at 4-5, its mean averages them: one kind per budget.
-            rates = {bool(re.match(r"\s*rate\b", t, re.I)) for t in (spec.threshold, spec.warn)}
-            if len(rates) == 2:
-                self.problem("warn", f"judge {metric.label}'s threshold and warn alike: both "
-                             "by rate, or both by a value such as mean")  # fmt: skip
-                return False
         if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
             self.problem(
                 "page" if spec.page is not None else "device",
