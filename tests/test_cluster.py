@@ -278,7 +278,15 @@ alerts:
             assert leader.events("lead") and not other.events("lead"), "one leads"
             state["up"] = False
             wait_for("the firing message", lambda: any("FIRING" in t for t in hook.titles()))
-            # Between transitions, the leader dies; the other takes over within 15 s.
+            # Between transitions, the leader dies; the other takes over within 15 s. The send
+            # is over once the leader has recorded it and taken it off the outbox: a leader
+            # killed before that may send it once more (the same incident and transition, for
+            # receivers to recognise), which is not what this test is about.
+            sent = (
+                "select (select count(*) from outbox) = 0 and (select count(*) from "
+                "notifications where kind = 'firing' and status = 'sent') = 1"
+            )
+            wait_for("the firing send recorded", lambda: query(pg_url, sent)[0][0])
             leader.proc.send_signal(signal.SIGKILL)
             leader.proc.wait(timeout=30)
             killed = time.monotonic()
