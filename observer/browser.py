@@ -266,7 +266,9 @@ def known_devices() -> frozenset[str]:
 
 def device_problems(project: Project) -> list[Problem]:
     """A config problem per probe whose `device:` Playwright does not know (none: all known)."""
-    if not any(p.device for p in project.probes):
+    from .conditions import devices_named
+
+    if not any(devices_named(p) for p in project.probes):
         return []  # reading Playwright's device list costs a 3 MB file read
     devices = known_devices()
     if not devices:
@@ -277,14 +279,26 @@ def device_problems(project: Project) -> list[Problem]:
 
     bad: list[Problem] = []
     for probe in project.probes:
-        if probe.device and project.has_unset(probe.name, "device"):
-            continue  # not known yet; a command that runs the probe needs the variable
-        if probe.device and probe.device not in devices:
-            hint = did_you_mean(probe.device, sorted(devices))
-            path = format_path((*project.origins[probe.name][1], "device"))
-            where = project.mark_of(probe.name, "device")
-            bad.append(Problem(where, path, f"Playwright has no device '{probe.device}'{hint}"))
+        for key, name in _devices_at(probe):
+            if project.has_unset(probe.name, *key):
+                continue  # not known yet; a command that runs the probe needs the variable
+            if name not in devices:
+                hint = did_you_mean(name, sorted(devices))
+                path = format_path((*project.origins[probe.name][1], *key))
+                where = project.mark_of(probe.name, *key)
+                bad.append(Problem(where, path, f"Playwright has no device '{name}'{hint}"))
     return bad
+
+
+def _devices_at(probe: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each device a probe names by hand, with the keys that lead to it."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if probe.device:
+        found.append((("device",), probe.device))
+    for i, entry in enumerate(probe.conditions or []):
+        if not isinstance(entry, str) and entry.device:
+            found.append((("conditions", i, "device"), entry.device))
+    return found
 
 
 def lab_script(nonce: str = "", quiet_ms: float | None = None) -> str:

@@ -495,6 +495,39 @@ class Rule:
     baseline: float | None = None  # serve: seconds of history a live regression compares with
     by_interval: bool | None = None  # decide by the interval (None: as the caller judges)
     task: str | None = None  # real users: only the sessions of this task
+    # probes: only runs under these conditions (a config.models.Condition)
+    condition: Any = None
+    impact: str | None = None  # a11y_violations: only violations at or above this impact
+
+    @property
+    def picked(self) -> Any:
+        """Which runs and violations count, as the store picks them (None: all)."""
+        if (
+            self.condition is None
+            and self.impact is None
+            and not (self.page and self.metric.name == "a11y_violations")
+        ):
+            return None
+        from .accessibility import impacts_from
+        from .conditions import network
+        from .store import Picked
+
+        device = network_label = cpu = None
+        if self.condition is not None:
+            device = self.condition.device
+            if self.condition.network is not None:
+                net = network(self.condition.network)
+                network_label = net.label if net else ""
+            if self.condition.cpu_slowdown is not None:
+                slow = self.condition.cpu_slowdown
+                cpu = slow if slow > 1 else ""
+        return Picked(
+            device=device,
+            network=network_label,
+            cpu_slowdown=cpu,
+            impacts=tuple(impacts_from(self.impact)) if self.impact else (),
+            page=self.page if self.metric.name == "a11y_violations" else None,
+        )
 
 
 def judge(
@@ -821,7 +854,7 @@ def _lab_values(
 ) -> list[float]:
     per_probe = store.samples(
         rule.metric, rule.probes, since=since, until=until, location=rule.location,
-        production=production,
+        production=production, picked=rule.picked,
     )  # fmt: skip
     return [v for vs in per_probe.values() for v in vs]
 
@@ -839,7 +872,9 @@ def _judge_lab(
     """A budget over probes' runs: one check's batch, or the window up to now."""
     batch, now, seconds = span.batch, span.now, span.seconds
     if batch is not None:
-        per_probe = store.samples(rule.metric, rule.probes, batch=batch, location=rule.location)
+        per_probe = store.samples(
+            rule.metric, rule.probes, batch=batch, location=rule.location, picked=rule.picked
+        )
     else:
         per_probe = store.samples(
             rule.metric,
@@ -848,6 +883,7 @@ def _judge_lab(
             until=now,
             location=rule.location,
             production=span.production,
+            picked=rule.picked,
         )
     values = [v for vs in per_probe.values() for v in vs]
     compared = rule.tolerance is not None and baselines is not None

@@ -184,6 +184,16 @@ METRICS: dict[str, Metric] = {
             lower_is_better=False,
             aggregation="share",
         ),
+        Metric(
+            "a11y_violations",
+            "count",
+            JOURNEY,
+            None,
+            "Accessibility violations (distinct rule and element) in a run checked with "
+            "axe-core (`expect_accessible` or `accessibility: audit`); `impact:` counts those "
+            "at or above an impact, `page:` those on matching pages.",
+            title="A11y",
+        ),
         Metric("status", "code", HTTP, "http_status", "The HTTP status code.", title="Status"),
         Metric(
             "time",

@@ -271,12 +271,14 @@ def run_and_record(
     """Run the selected probes in rounds with progress on stderr; the last round's table on
     stdout unless quiet; exit 3 if a round cannot be recorded."""
     from . import rounds as library
+    from .conditions import runs_per_round
     from .report.console import Progress, render_results
     from .store import StoreError
 
     t0 = time.perf_counter()
+    per_round = runs_per_round(selected, project.config.settings)
     try:
-        with Progress(console(stderr=True), len(selected) * rounds.count) as progress:
+        with Progress(console(stderr=True), per_round * rounds.count) as progress:
             results = library.run_and_record(
                 project, selected, store, rounds, early=early, watcher=progress
             )
@@ -289,7 +291,7 @@ def run_and_record(
 
             render_rounds(out, results, rounds.count)
             out.print("[bold]The last round:[/]")
-        last = results[-len(selected) :]
+        last = results[-per_round:]
         render_results(out, last, db=store.name, elapsed=time.perf_counter() - t0)
     return results
 
@@ -469,6 +471,7 @@ def check(
     with early_driver(file) as early:  # first: it boots while the rest is imported and read
         from . import rounds
         from .budgets import lab_rules, load_baseline, with_confidence
+        from .conditions import runs_per_round
         from .report.console import Progress, render_rounds
         from .store import StoreError
 
@@ -485,30 +488,42 @@ def check(
             budgets=[rule.name for rule in rules],
         )
         _check_devices(project)
-        baselines = None
+        baselines = a11y_baseline = None
         if baseline:
+            from . import accessibility
+
             try:
                 baselines = load_baseline(baseline)
+                a11y_baseline = accessibility.load_baseline(baseline)
             except ValueError as exc:
                 _die(f"--baseline: {exc}", EXIT_USAGE)
         plan = rounds.Rounds(count=runs, concurrency=concurrency)
         with open_store(project, db) as store:
             try:
-                with Progress(console(stderr=True), len(selected) * runs) as progress:
+                total = runs_per_round(selected, project.config.settings) * runs
+                with Progress(console(stderr=True), total) as progress:
                     report = rounds.check(
                         project,
                         selected,
                         rules,
                         store,
                         plan,
-                        baselines=baselines,
+                        baseline=rounds.Baseline(baselines, a11y_baseline),
                         early=early,
                         watcher=progress,
+                    )
+                if baseline and a11y_baseline is None:
+                    report.a11y_note = (
+                        f"--baseline {baseline} has no accessibility section (an older "
+                        "check): accessibility violations were not compared"
                     )
             except StoreError as exc:
                 _die(f"results not recorded: {exc}", EXIT_ERROR)
     if not outputs.as_json:
+        from .report.console import render_accessibility
+
         render_rounds(console(), report.results, runs)
+        render_accessibility(console(), report)
     _emit(report, outputs, "observer check")
 
 
@@ -529,6 +544,8 @@ def _verdict_line(report: Any) -> None:
     detail = f"{n_fail} budget{'s' if n_fail != 1 else ''} failed"
     if report.results:
         detail += f", {len(report.failed_runs)} failed runs, {len(report.errored_runs)} errors"
+    if report.new_violations:
+        detail += f", {len(report.new_violations)} new accessibility violations"
     if report.warnings:
         detail += f", {len(report.warnings)} warnings"
     console().print(f"[bold]{words}[/] ({detail})", highlight=False)

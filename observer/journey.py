@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import re
 import secrets as _random
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import browser as br
 from . import catalog
+from .conditions import Conditions
 from .config import Probe, Project
-from .config.models import CaptureStep, FillStep, Settle
+from .config.models import Accessibility, CaptureStep, FillStep, Settle
 from .config.naming import describe
 from .diagnose import explain
 from .results import (
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
         Response,
     )
 
+log = logging.getLogger("observer.journey")
 _CLOSED = re.compile(
     r"(Target page, context or browser has been closed|Browser has been closed|"
     r"Target closed|browser has disconnected|Connection closed)",
@@ -189,6 +192,26 @@ class _Recorder:
             self.add("http", f"HTTP {response.status} {response.status_text}".strip(), response.url)
 
 
+@dataclass
+class _Audit:
+    """Accessibility checks of one run: what was checked, what was found, how long it took
+    (left out of the journey's times: a check never moves a figure)."""
+
+    settings: Accessibility | None  # audit mode's settings (None: only steps check)
+    settle: Settle | str
+    paused: float = 0.0  # seconds spent checking, left out of step times and duration
+    limit: Any = None  # the journey's asyncio.timeout, moved on by the time spent checking
+    seen: set[tuple[str, float]] = dataclasses.field(default_factory=set)  # (url, timeOrigin)
+    pages: int = 0  # pages checked, by audits and steps
+    settings_wait_ms: float = 10_000.0  # how long an audit waits for a page's load event
+
+    def pause(self, seconds: float) -> None:
+        """Leave `seconds` out of the journey's times, and give its limit as much more."""
+        self.paused += seconds
+        if self.limit is not None and self.limit.when() is not None:
+            self.limit.reschedule(self.limit.when() + seconds)
+
+
 @dataclass(frozen=True)
 class _Run:
     """What the parts of one journey run share; its result, lists and set fill as it goes."""
@@ -201,6 +224,7 @@ class _Run:
     t0: float  # perf_counter() at its start: steps' start_ms count from here
     masked: list[str]  # selectors screenshots mask; a filled-in template may add its own
     secrets: set[str]  # values that became secret during the run (secret captures)
+    audit: _Audit
 
 
 async def _snapshot(page: Page, rec: _Recorder, paint_wait_ms: float) -> PageVitals | None:
@@ -295,6 +319,7 @@ async def run_journey(
     project: Project,
     probe: Probe,
     *,
+    conditions: Conditions | None = None,
     devices: dict[str, Any] | None = None,
     artifacts_root: Path,
     after_failure: bool = False,
@@ -305,7 +330,13 @@ async def run_journey(
     `after_failure`: the probe's previous attempt failed, so `trace: on_retry` traces this one.
     `replay`: this run replays a failed one with tracing, for its trace (`trace: on_failure`).
     The result is not redacted (the runner does that, with `result.run_secrets`); its trace is.
+    `conditions`: the device, network and CPU it runs under (the probe's own when None);
+    a throttled one runs in a browser with a holder (observer.throttle).
     """
+    from .throttle import Throttle, holder_of
+
+    if conditions is None:
+        conditions = Conditions(probe.device)
     settings = project.config.settings
     trace = settings.trace
     if replay:
@@ -332,8 +363,10 @@ async def run_journey(
         started_at=started,
         duration_ms=0.0,
         location=settings.location,
-        device=probe.device,
+        device=conditions.device,
+        conditions=conditions.to_dict(),
     )
+    accessibility = probe.accessibility or settings.accessibility
     rec = _Recorder(nonce=_random.token_hex(8))
     run = _Run(
         browser=browser,
@@ -344,7 +377,9 @@ async def run_journey(
         t0=t0,
         masked=secret_selectors(steps),
         secrets=set(),
+        audit=_Audit(accessibility if accessibility.mode == "audit" else None, settle),
     )
+    throttle: Throttle | None = None
     context: BrowserContext | None = None
     page: Page | None = None
     tracing = False
@@ -352,7 +387,7 @@ async def run_journey(
     try:
         try:
             # Inside the try: an unknown device is observer's error, reported as such.
-            ctx_opts = _context_options(project, probe, devices)
+            ctx_opts = _context_options(project, probe, devices, conditions)
             context = await _opening(browser, browser.new_context(**ctx_opts))
             quiet_ms = settle.quiet * 1000 if isinstance(settle, Settle) else None
             await _opening(browser, context.add_init_script(br.lab_script(rec.nonce, quiet_ms)))
@@ -367,6 +402,9 @@ async def run_journey(
                 )
                 tracing = True
             page = await _opening(browser, context.new_page())
+            if conditions.throttled:
+                throttle = Throttle(context, conditions, holder_of(browser))
+                await _opening(browser, throttle.first(page))
         except ObserverError:
             raise
         except Exception as exc:
@@ -379,34 +417,21 @@ async def run_journey(
         page.on("framenavigated", rec.on_navigated)
         try:
             async with asyncio.timeout(total_timeout) as limit:
+                run.audit.limit = limit
                 await _run_steps(run, page, step_default)
-                ended = time.perf_counter()
+                ended = time.perf_counter() - run.audit.paused  # checks left out
                 # The last page has not been left, so it has not reported: read it, once it
                 # has settled. The wait is not the journey's time, but it is within its limit.
                 await _read_last_page(page, rec, result, settle, limit)
+                if result.outcome == Outcome.PASS:
+                    await _audit(run, page, read=False)
         except TimeoutError:
             _out_of_time(run, total_timeout)
     except ObserverError as exc:
         result.outcome = Outcome.ERROR
         result.error = str(exc)
     finally:
-        result.duration_ms = round(((ended or time.perf_counter()) - t0) * 1000, 1)
-        # Leaving the last page (in _finish) makes it report again, after the journey: too late
-        # for figures already summed into result.vitals.
-        rec.closed = True
-        result.pages = list(rec.docs.values())
-        result.vitals = summarize_vitals(result.pages)
-        result.errors = rec.errors
-        if rec.dropped:
-            result.errors.append(PageError("console", f"{rec.dropped} more errors not kept", None))
-        if result.outcome == Outcome.PASS and fail_on_page_error:
-            uncaught = [e for e in rec.errors if e.kind == "pageerror"]
-            if uncaught:
-                result.outcome = Outcome.FAIL
-                result.error = f"uncaught page error: {uncaught[0].message}"
-        result.completed = result.outcome == Outcome.PASS and all(
-            s.outcome == Outcome.PASS for s in result.steps
-        )
+        _wrap_up(run, throttle, ended, fail_on_page_error)
         # Values captured as secret join the file's secrets, for this run only.
         result.run_secrets = sorted(run.secrets)
         redactor = Redactor([*project.secrets, *run.secrets])
@@ -414,6 +439,35 @@ async def run_journey(
             run, context, page, "off" if replay else settings.screenshots, trace, tracing, redactor
         )
     return result
+
+
+def _wrap_up(run: _Run, throttle: Any, ended: float | None, fail_on_page_error: bool) -> None:
+    """Sum the run up: its time (checks left out), pages, vitals, errors, completion."""
+    result, rec = run.result, run.rec
+    if throttle is not None:
+        throttle.close()
+        if throttle.failure and result.outcome == Outcome.PASS:
+            result.outcome, result.error = Outcome.ERROR, throttle.failure
+    end = ended if ended is not None else time.perf_counter() - run.audit.paused
+    result.duration_ms = round((end - run.t0) * 1000, 1)
+    if run.audit.pages or run.audit.settings is not None:
+        result.a11y_pages = run.audit.pages
+    # Leaving the last page (in _finish) makes it report again, after the journey: too late
+    # for figures already summed into result.vitals.
+    rec.closed = True
+    result.pages = list(rec.docs.values())
+    result.vitals = summarize_vitals(result.pages)
+    result.errors = rec.errors
+    if rec.dropped:
+        result.errors.append(PageError("console", f"{rec.dropped} more errors not kept", None))
+    if result.outcome == Outcome.PASS and fail_on_page_error:
+        uncaught = [e for e in rec.errors if e.kind == "pageerror"]
+        if uncaught:
+            result.outcome = Outcome.FAIL
+            result.error = f"uncaught page error: {uncaught[0].message}"
+    result.completed = result.outcome == Outcome.PASS and all(
+        s.outcome == Outcome.PASS for s in result.steps
+    )
 
 
 async def _read_last_page(
@@ -442,7 +496,8 @@ def _out_of_time(run: _Run, total: float) -> None:
     current = run.rec.running
     if current is None:
         return  # the steps were done: the figures read so far stand
-    current.duration_ms = round((time.perf_counter() - run.t0) * 1000 - current.start_ms, 1)
+    elapsed = time.perf_counter() - run.t0 - run.audit.paused
+    current.duration_ms = round(elapsed * 1000 - current.start_ms, 1)
     current.outcome = Outcome.FAIL
     what = _what(run.steps[current.index])
     current.error = f"{what}: the journey ran out of time ({total:g}s) in this step"
@@ -450,14 +505,17 @@ def _out_of_time(run: _Run, total: float) -> None:
 
 
 def _context_options(
-    project: Project, probe: Probe, devices: dict[str, Any] | None
+    project: Project, probe: Probe, devices: dict[str, Any] | None, conditions: Conditions
 ) -> dict[str, Any]:
     settings = project.config.settings
     opts: dict[str, Any] = {"ignore_https_errors": not settings.verify_tls}
-    if probe.device:
-        if devices is None or probe.device not in devices:
-            raise ObserverError(f"Playwright has no device named '{probe.device}'")
-        opts.update({k: v for k, v in devices[probe.device].items() if k != "default_browser_type"})
+    device = conditions.device
+    if device:
+        if devices is None or device not in devices:
+            raise ObserverError(f"Playwright has no device named '{device}'")
+        opts.update({k: v for k, v in devices[device].items() if k != "default_browser_type"})
+    if conditions.network is not None and conditions.network.offline:
+        opts["offline"] = True  # Playwright keeps every page of the context offline
     if probe.viewport:
         opts["viewport"] = {"width": probe.viewport.width, "height": probe.viewport.height}
     if probe.locale:
@@ -483,6 +541,11 @@ async def _run_steps(run: _Run, page: Page, step_default: float) -> None:
         index=0,
         secret_selectors=run.masked,
     )
+
+    async def check(args: Any) -> list[Any]:
+        return await _check(run, ctx.page, args, "step", ctx.index)
+
+    ctx.accessibility = check
     for index, template in enumerate(run.steps):
         rec.step_index = index
         ctx.index = index
@@ -494,7 +557,7 @@ async def _run_steps(run: _Run, page: Page, step_default: float) -> None:
             name=describe(template),  # of the template: a captured secret never shows in it
             action=template.action,
             outcome=Outcome.PASS,
-            start_ms=round((start - run.t0) * 1000, 1),
+            start_ms=round((start - run.t0 - run.audit.paused) * 1000, 1),
             duration_ms=0.0,
         )
         result.steps.append(current)
@@ -531,21 +594,79 @@ async def _run_steps(run: _Run, page: Page, step_default: float) -> None:
                 first, *details = current.error.splitlines()
                 first += f"; the page navigated during the step, from {url_before} to {now}"
                 current.error = "\n".join([first, *details])
-        if ctx.just_captured:
-            run.secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
-            current.captured = {
-                k: MASK if k in ctx.secret_names else v for k, v in ctx.just_captured.items()
-            }
-        with contextlib.suppress(Exception):
-            current.url = page.url
-        if ctx.marks:
-            result.last_mark = ctx.marks[-1]
-        for shot in ctx.screenshots:
-            result.artifacts.append(Artifact("screenshot", str(shot), index))
-        ctx.screenshots.clear()
+        _keep(run, ctx, page, current)
         if current.outcome != Outcome.PASS:
             _stop(result, run.steps, current)
             return
+        if index < len(run.steps) - 1:  # the last page is checked once it has been read
+            await _audit(run, page, read=True)
+
+
+def _keep(run: _Run, ctx: StepContext, page: Page, current: StepResult) -> None:
+    """What a step left: captured values (secrets masked), its URL, marks, screenshots."""
+    if ctx.just_captured:
+        run.secrets.update(v for k, v in ctx.just_captured.items() if k in ctx.secret_names)
+        current.captured = {
+            k: MASK if k in ctx.secret_names else v for k, v in ctx.just_captured.items()
+        }
+    with contextlib.suppress(Exception):
+        current.url = page.url
+    if ctx.marks:
+        run.result.last_mark = ctx.marks[-1]
+    for shot in ctx.screenshots:
+        run.result.artifacts.append(Artifact("screenshot", str(shot), current.index))
+    ctx.screenshots.clear()
+
+
+async def _check(
+    run: _Run, page: Page, args: Any, source: Literal["step", "audit"], index: int
+) -> list[Any]:
+    """Check the page with axe-core once its figures so far are read; the time it takes is
+    left out of the journey's. The violations join the run's; ObserverError if axe cannot run."""
+    from . import accessibility as a11y
+
+    began = time.perf_counter()
+    try:
+        await _snapshot(page, run.rec, paint_wait_ms=250)
+        broken = await a11y.check_page(page, args)
+        run.audit.pages += 1
+        url = page.url
+        run.result.violations += a11y.violations(broken, url, index, source, args.impact)
+        return broken
+    finally:
+        run.audit.pause(time.perf_counter() - began)
+
+
+async def _audit(run: _Run, page: Page, read: bool) -> None:
+    """Audit mode: check the document the journey is on, once per document (SPA routes are
+    documents of their own here). After a step, the page is first let settle and its figures
+    read, so the check moves none of them; all that time is left out of the journey's."""
+    audit = run.audit
+    if audit.settings is None or page.is_closed():
+        return
+    began = time.perf_counter()
+    try:
+        try:
+            where = await asyncio.wait_for(
+                page.evaluate("() => [location.href.split('#')[0], performance.timeOrigin]"), 5
+            )
+            key = (str(where[0]), float(where[1]))
+        except Exception:
+            return  # mid-navigation: the next step's page will be checked
+        if key in audit.seen or not key[0].startswith(("http:", "https:", "file:")):
+            return
+        audit.seen.add(key)
+        if read:
+            with contextlib.suppress(Exception):
+                await page.wait_for_load_state("load", timeout=audit.settings_wait_ms)
+            if isinstance(audit.settle, Settle):
+                await _settle(page, run.rec, audit.settle, audit.settle.max)
+    finally:
+        audit.pause(time.perf_counter() - began)
+    try:
+        await _check(run, page, audit.settings, "audit", run.rec.step_index or 0)
+    except ObserverError as exc:
+        log.warning("accessibility audit of %s not done: %s", page.url, exc)
 
 
 def _fill_in(template: Any, captured: dict[str, str], secrets: set[str], masked: list[str]) -> Any:

@@ -76,6 +76,23 @@ class PageVitals:
 
 
 @dataclass
+class Violation:
+    """An accessibility rule one element breaks on one page (axe-core)."""
+
+    rule: str  # axe-core's rule id, e.g. image-alt
+    impact: str  # minor, moderate, serious or critical
+    target: str  # axe's CSS selector of the element
+    url: str  # the page
+    step_index: int  # the step after which the page was checked (or that checked it)
+    help: str = ""
+    help_url: str = ""
+    source: Literal["step", "audit"] = "audit"
+    # The impact at or above which a new violation of this kind fails `check --baseline`: the
+    # step's `impact`, or the probe's accessibility.impact for an audit. Not stored.
+    gate: str = "serious"
+
+
+@dataclass
 class Expectation:
     """One expectation of an HTTP check and how it fared."""
 
@@ -131,6 +148,10 @@ class ProbeResult:
     attempt: int = 1
     location: str | None = None
     device: str | None = None
+    # What it ran under: device, network and CPU slowdown (conditions.Conditions.to_dict).
+    conditions: dict[str, Any] | None = None
+    violations: list[Violation] = field(default_factory=list)  # accessibility (axe-core)
+    a11y_pages: int | None = None  # pages checked with axe-core (None: accessibility not checked)
     run_id: int | None = None
     final: bool = True  # False for an attempt that a retry replaced
     retried: list[ProbeResult] = field(default_factory=list)  # earlier attempts, oldest first
@@ -138,6 +159,14 @@ class ProbeResult:
     # Values that became secret during the run (secret captures): the runner masks them along
     # with the file's secrets, then empties this. Never stored or shown.
     run_secrets: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """`checkout · iPhone 13 · slow-4g`: the probe, and the conditions when it had any."""
+        from .conditions import describe
+
+        extra = describe(self.conditions)
+        return f"{self.probe} · {extra}" if extra else self.probe
 
     @property
     def flaky(self) -> bool:
@@ -160,6 +189,7 @@ class ProbeResult:
             }
             for r in self.retried
         ]
+        data["label"] = self.label
         for step in data["steps"]:
             step["outcome"] = str(step["outcome"])
         if data["replay"] is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .accessibility import Found
     from .budgets import Rule
     from .config import Probe, Project
     from .early import EarlyDriver
@@ -72,6 +73,15 @@ def run_and_record(
     return early.run(go()) if early else asyncio.run(go())
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier check's --json: its budgets' samples (for `regression:`), and its
+    accessibility violations (None: it had no such section)."""
+
+    values: dict[str, list[float]] | None = None
+    accessibility: list[Found] | None = None
+
+
 def check(
     project: Project,
     probes: list[Probe],
@@ -79,19 +89,29 @@ def check(
     store: Store,
     rounds: Rounds,
     *,
-    baselines: dict[str, list[float]] | None = None,
+    baseline: Baseline | None = None,
     early: EarlyDriver | None = None,
     watcher: Watcher | None = None,
 ) -> Report:
     """`observer check`: run the probes in rounds as one batch, then judge the budgets over
-    that batch alone (and against a baseline for `regression:` budgets)."""
+    that batch alone (and against a baseline for `regression:` budgets, and its
+    accessibility violations, to find the new ones and the fixed)."""
     from dataclasses import replace
 
+    from . import accessibility
     from .budgets import evaluate
     from .report.check import Report
 
     batch = uuid.uuid4().hex
     rounds = replace(rounds, source="check", batch=batch)
     results = run_and_record(project, probes, store, rounds, early=early, watcher=watcher)
-    verdicts = evaluate(rules, store, batch=batch, baselines=baselines)
-    return Report(verdicts, results, runs=rounds.count, batch=batch, database=store.name)
+    baseline = baseline or Baseline()
+    verdicts = evaluate(rules, store, batch=batch, baselines=baseline.values)
+    report = Report(verdicts, results, runs=rounds.count, batch=batch, database=store.name)
+    report.violations = accessibility.found(results)
+    if baseline.accessibility is not None:
+        checked = {r.probe for r in results if r.a11y_pages}
+        report.accessibility = accessibility.compare(
+            report.violations, baseline.accessibility, checked
+        )
+    return report

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Browser, Playwright
 
+    from .conditions import Conditions
+    from .throttle import Holder
+
 ResultHook = Callable[[ProbeResult], None]
 StartHook = Callable[[Probe], None]
 
@@ -44,12 +47,51 @@ class BrowserPool:
         self.failed_at = 0.0
         self.tag = uuid.uuid4().hex[:12]
         self._lock = asyncio.Lock()
+        # Throttled journeys run in a browser of their own, where new pages' documents wait
+        # for their throttle (observer.throttle): the others never wait on that.
+        self.throttled: Browser | None = None
+        self.holder: Holder | None = None
+        self.throttled_tag = uuid.uuid4().hex[:12]
 
     def adopt(self, manager: Any, playwright: Playwright) -> None:
         """Use a Playwright driver started elsewhere on this loop (see observer.early)."""
         if self.playwright is None:
             self._pw_cm, self.playwright = manager, playwright
             self.devices = dict(playwright.devices)
+
+    async def get_throttled(self) -> tuple[Browser, Holder]:
+        """The browser of throttled journeys, with its holder; launched when needed."""
+        from .throttle import Holder
+
+        await self.get()  # the driver, and a launch failure said once
+        async with self._lock:
+            if self.throttled is not None and self.throttled.is_connected():
+                assert self.holder is not None
+                return self.throttled, self.holder
+            if self.throttled is not None:
+                old, self.throttled, self.holder = self.throttled, None, None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(old.close(), timeout=5)
+            from . import browser as br
+
+            assert self.playwright is not None
+            self.throttled_tag = uuid.uuid4().hex[:12]
+            browser = await br.launch(
+                self.playwright,
+                self.project.config.settings.browser,
+                self.headed,
+                self.throttled_tag,
+            )
+            try:
+                holder = await Holder.start(browser)
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(browser.close(), timeout=5)
+                raise ObserverError(
+                    f"could not watch the throttled browser's pages: {exc}"
+                ) from exc
+            self.throttled, self.holder = browser, holder
+            return browser, holder
 
     async def get(self) -> Browser:
         """The shared browser, launched when needed; raises ObserverError if it cannot be."""
@@ -96,17 +138,19 @@ class BrowserPool:
 
         from .browser import tagged_processes
 
-        pids = tagged_processes(self.tag)
+        pids = tagged_processes(self.tag) + tagged_processes(self.throttled_tag)
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         return len(pids)
 
     async def close(self) -> None:
-        """Close the browser and the Playwright driver."""
-        if self.browser is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.browser.close(), timeout=10)
+        """Close the browsers and the Playwright driver."""
+        for browser in (self.browser, self.throttled):
+            if browser is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(browser.close(), timeout=10)
+        self.throttled = self.holder = None
         if self._pw_cm is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pw_cm.__aexit__(None, None, None), timeout=10)
@@ -114,7 +158,12 @@ class BrowserPool:
         self.playwright = None
 
 
-def error_result(probe: Probe, message: str, location: str | None = None) -> ProbeResult:
+def error_result(
+    probe: Probe,
+    message: str,
+    location: str | None = None,
+    conditions: Conditions | None = None,
+) -> ProbeResult:
     """A result for a probe observer could not run."""
     return ProbeResult(
         probe=probe.name,
@@ -124,7 +173,8 @@ def error_result(probe: Probe, message: str, location: str | None = None) -> Pro
         duration_ms=0.0,
         error=message,
         location=location,
-        device=probe.device,
+        device=conditions.device if conditions else probe.device,
+        conditions=conditions.to_dict() if conditions and probe.kind == "journey" else None,
     )
 
 
@@ -135,26 +185,35 @@ async def run_probe(
     client: Callable[[], httpx.AsyncClient],
     after_failure: bool = False,
     replay: bool = False,
+    conditions: Conditions | None = None,
 ) -> ProbeResult:
     """Run one probe once, its result not yet redacted; never raises for the probe's own trouble.
 
     `client` gives the shared HTTP client; it is only asked for by HTTP checks, so a file of
-    journeys never imports httpx.
+    journeys never imports httpx. `conditions`: one entry of the probe's conditions (its only
+    one when None).
     """
+    from .conditions import conditions_of
     from .http_check import run_http
     from .journey import run_journey
 
     location = project.config.settings.location
     if probe.kind == "http":
         return await run_http(client(), project, probe)
+    if conditions is None:
+        conditions = conditions_of(probe, project.config.settings)[0]
     try:
-        browser = await pool.get()
+        if conditions.throttled:
+            browser, _ = await pool.get_throttled()
+        else:
+            browser = await pool.get()
     except ObserverError as exc:
-        return error_result(probe, str(exc), location)
+        return error_result(probe, str(exc), location, conditions)
     return await run_journey(
         browser,
         project,
         probe,
+        conditions=conditions,
         devices=pool.devices,
         # Absolute: the paths are stored, and read later from other working directories.
         artifacts_root=project.resolve(project.config.settings.artifacts).absolute(),
@@ -219,7 +278,9 @@ class Runner:
                 await self._client.aclose()
                 self._client = None
 
-    async def attempt(self, probe: Probe, *, replay: bool = False) -> ProbeResult:
+    async def attempt(
+        self, probe: Probe, *, replay: bool = False, conditions: Conditions | None = None
+    ) -> ProbeResult:
         """One attempt at a probe, redacted; never raises for the probe's own trouble.
 
         Every result leaves the runner through here: it is the one place secrets are masked.
@@ -229,17 +290,19 @@ class Runner:
         # The project as it was when the attempt began: a reload meanwhile (daemon) must not
         # change the secrets this result is masked with.
         project, redactor = self.project, self.redactor
+        streak = _streak(probe, conditions)
         try:
             result = await run_probe(
                 project,
                 probe,
                 self.pool,
                 self.client,
-                after_failure=not replay and probe.name in self._failing,
+                after_failure=not replay and streak in self._failing,
                 replay=replay,
+                conditions=conditions,
             )
         except Exception as exc:  # a bug of ours must not hide other results
-            result = error_result(probe, f"internal error: {exc!r}")
+            result = error_result(probe, f"internal error: {exc!r}", conditions=conditions)
         if result.run_secrets:
             redactor = Redactor([*project.secrets, *result.run_secrets])
             result.run_secrets = []
@@ -247,31 +310,39 @@ class Runner:
         if replay:
             return result  # not an attempt of its own: the streak is the replayed run's
         if result.outcome == Outcome.PASS:
-            self._failing.discard(probe.name)
+            self._failing.discard(streak)
         else:
-            self._failing.add(probe.name)
+            self._failing.add(streak)
         return result
 
-    async def run_one(self, probe: Probe) -> ProbeResult:
+    def variants(self, probe: Probe) -> list[Conditions]:
+        """The conditions a probe runs under: one set, or its matrix's entries."""
+        from .conditions import conditions_of
+
+        return conditions_of(probe, self.project.config.settings)
+
+    async def run_one(self, probe: Probe, conditions: Conditions | None = None) -> ProbeResult:
         """A probe with its retries: the final attempt, carrying the ones it replaced."""
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         earlier: list[ProbeResult] = []
         # A failure that follows a failure is the same streak: its first run has the trace.
-        streak = probe.name in self._failing
+        streak = _streak(probe, conditions) in self._failing
         for number in range(1, retries + 2):
-            result = await self.attempt(probe)
+            result = await self.attempt(probe, conditions=conditions)
             result.attempt = number
             if result.outcome == Outcome.PASS or number > retries:
                 result.retried = earlier
                 if not streak:
-                    await self.replay(probe, result)
+                    await self.replay(probe, result, conditions)
                 return result
             result.final = False
             earlier.append(result)
         raise AssertionError("unreachable")
 
-    async def replay(self, probe: Probe, result: ProbeResult) -> None:
+    async def replay(
+        self, probe: Probe, result: ProbeResult, conditions: Conditions | None = None
+    ) -> None:
         """`trace: on_failure`: a journey that failed untraced runs once more with tracing, and
         keeps that trace when the failure repeats. Runs are never measured with the tracer on
         (it slows the page); the replay is not a run, and only its trace is kept. Only the
@@ -283,7 +354,7 @@ class Runner:
         ):
             return
         # attempt() never raises for the probe: the run's own result stands whatever happens.
-        again = await self.attempt(probe, replay=True)
+        again = await self.attempt(probe, replay=True, conditions=conditions)
         result.replay = Replay(again.outcome, again.failed_step, again.error)
         for artifact in again.artifacts:
             if artifact.kind == "trace" and again.outcome != Outcome.PASS:
@@ -299,19 +370,26 @@ class Runner:
         on_start: StartHook | None = None,
         on_result: ResultHook | None = None,
     ) -> list[ProbeResult]:
-        """Run each probe once (with retries), at most `concurrency` at a time, in probe order."""
-        results: list[ProbeResult | None] = [None] * len(probes)
+        """Run each probe once (with retries), once per entry of its conditions, at most
+        `concurrency` at a time, in probe order."""
+        jobs = [(p, c) for p in probes for c in self.variants(p)]
+        results: list[ProbeResult | None] = [None] * len(jobs)
 
-        async def one(i: int, probe: Probe) -> None:
+        async def one(i: int, probe: Probe, conditions: Conditions) -> None:
             async with self.limit:
                 if on_start:
                     on_start(probe)
-                results[i] = res = await self.run_one(probe)
+                results[i] = res = await self.run_one(probe, conditions)
                 if on_result:
                     on_result(res)
 
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(probes)))
+        await asyncio.gather(*(one(i, p, c) for i, (p, c) in enumerate(jobs)))
         return [r for r in results if r is not None]
+
+
+def _streak(probe: Probe, conditions: Conditions | None) -> str:
+    """What a failure streak is kept by: the probe, under its conditions."""
+    return f"{probe.name}\n{conditions.label}" if conditions else probe.name
 
 
 async def run_all(

@@ -41,6 +41,9 @@ class StepContext:
     secret_names: set[str] = field(default_factory=set)
     # What the step under way captured, for its result.
     just_captured: dict[str, str] = field(default_factory=dict)
+    # Checks the page with axe-core (the journey's: it reads the page's figures first, keeps
+    # the violations and leaves the time out of the journey's).
+    accessibility: Callable[[Any], Awaitable[list[Any]]] | None = None
 
 
 def target(ctx: StepContext, selector: str, nth: int | None) -> Locator:
@@ -346,6 +349,21 @@ _IS_CONTROL = "el => ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName)"
 def _group(found: re.Match[str]) -> str:
     """Group 1 when the pattern has one, else the whole match."""
     return found.group(1) if found.re.groups else found.group(0)
+
+
+@action("expect_accessible")
+async def expect_accessible(ctx: StepContext, step: m.ExpectAccessibleStep) -> None:
+    """Fail when the page breaks accessibility rules at or above the step's impact."""
+    from .accessibility import check_page, failure
+
+    args = step.expect_accessible
+    if ctx.accessibility is not None:
+        broken = await ctx.accessibility(args)
+    else:
+        broken = await check_page(ctx.page, args)
+    problem = failure(broken, args.impact)
+    if problem is not None:
+        raise StepFailed(problem)
 
 
 @action("mark")

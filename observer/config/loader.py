@@ -1341,9 +1341,17 @@ class _BudgetCheck:
         if spec.task is not None and metric.task is not None:
             self.problem("task", f"{metric.label} names its task already: leave task out")
             return False
-        if spec.source == "synthetic" and (spec.page is not None or spec.device is not None):
+        a11y = metric.name == "a11y_violations"
+        if spec.impact is not None and not a11y:
+            self.problem("impact", "impact picks accessibility violations: use a11y_violations")
+            return False
+        if spec.source == "rum" and spec.condition is not None:
+            self.problem("condition", "condition picks probes' runs: real users have none")
+            return False
+        page = spec.page is not None and not a11y
+        if spec.source == "synthetic" and (page or spec.device is not None):
             self.problem(
-                "page" if spec.page is not None else "device",
+                "page" if page else "device",
                 "page and device select real users' beacons: add source: rum (or both)",
             )
             return False
@@ -1443,6 +1451,8 @@ class _BudgetCheck:
             device=spec.device,
             task=spec.task,
             location=spec.location,
+            condition=spec.condition,
+            impact=spec.impact,
         )
 
 

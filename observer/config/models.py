@@ -42,6 +42,11 @@ class Strict(BaseModel):
         return data
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; people mean the word.
+    return "off" if value is False else value
+
+
 class Shorthand(Strict):
     """A section that may also be written as one plain value: `goto: URL`."""
 
@@ -248,6 +253,61 @@ class ScreenshotArgs(Shorthand):
     full_page: bool = False
 
 
+Impact = Literal["minor", "moderate", "serious", "critical"]
+WCAG_TAGS = ["wcag2a", "wcag2aa"]
+
+
+def _empty_args(value: Any) -> Any:
+    # `- expect_accessible:` with nothing after it: every default.
+    return {} if value is None else value
+
+
+class AxeArgs(Strict):
+    """Which of axe-core's rules run, and where."""
+
+    tags: list[NonEmpty] = Field(
+        default_factory=lambda: list(WCAG_TAGS),
+        description="axe-core rule tags to run, e.g. wcag2a, wcag2aa, wcag21aa, best-practice",
+    )
+    rules: dict[NonEmpty, bool] = Field(
+        default_factory=dict,
+        description="Rules by id turned on (true) or off (false), e.g. {color-contrast: false}",
+    )
+    exclude: list[NonEmpty] = Field(
+        default_factory=list, description="CSS selectors of parts of the page not checked"
+    )
+
+
+class AccessibleArgs(AxeArgs):
+    impact: Impact = Field(
+        "serious",
+        description="Fail on violations at or above this impact: minor, moderate, serious, "
+        "critical",
+    )
+
+
+class Accessibility(AxeArgs):
+    """Audit every page a journey visits with axe-core, without failing the journey."""
+
+    mode: Literal["audit", "off"] = Field(
+        "off", description="audit: check each page the journey visits; off: only steps check"
+    )
+    impact: Impact = Field(
+        "serious",
+        description="observer check --baseline: a new violation at or above this fails",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, data: Any) -> Any:
+        # `accessibility: audit` or `accessibility: off` (YAML reads a bare off as false).
+        if data is False:
+            return {"mode": "off"}
+        if isinstance(data, str):
+            return {"mode": data}
+        return data
+
+
 class GotoStep(StepBase):
     action = "goto"
     goto: GotoArgs
@@ -335,6 +395,13 @@ class MarkStep(StepBase):
     )
 
 
+class ExpectAccessibleStep(StepBase):
+    action = "expect_accessible"
+    expect_accessible: Annotated[AccessibleArgs, BeforeValidator(_empty_args)] = Field(
+        description="Check the page with axe-core: fail on violations at or above `impact`"
+    )
+
+
 class UseStep(StepBase):
     action = "use"
     use: ProbeName = Field(description="Run another journey's steps here")
@@ -358,6 +425,7 @@ STEP_MODELS: tuple[type[StepBase], ...] = (
     ScreenshotStep,
     MarkStep,
     CaptureStep,
+    ExpectAccessibleStep,
     UseStep,
 )
 ACTIONS: dict[str, type[StepBase]] = {m.action: m for m in STEP_MODELS}
@@ -391,6 +459,7 @@ Step = Annotated[
     | Annotated[ScreenshotStep, Tag("screenshot")]
     | Annotated[MarkStep, Tag("mark")]
     | Annotated[CaptureStep, Tag("capture")]
+    | Annotated[ExpectAccessibleStep, Tag("expect_accessible")]
     | Annotated[UseStep, Tag("use")],
     Discriminator(
         step_action,
@@ -405,6 +474,41 @@ Step = Annotated[
 class Viewport(Strict):
     width: int = Field(ge=100, le=10000)
     height: int = Field(ge=100, le=10000)
+
+
+NETWORK_PROFILES = ("slow-4g", "slow-3g", "offline")
+
+
+class NetworkArgs(Strict):
+    """Explicit network conditions (kbps are 1,024 bits a second, as Lighthouse counts)."""
+
+    download_kbps: float = Field(gt=0, le=10_000_000, description="Download throughput")
+    upload_kbps: float = Field(gt=0, le=10_000_000, description="Upload throughput")
+    latency: Duration = Field(0.0, description="Added to each request's round trip, e.g. 150ms")
+
+
+NetworkSetting = Annotated[
+    Literal["slow-4g", "slow-3g", "offline", "off"] | NetworkArgs,
+    BeforeValidator(_yaml_off),
+]
+CONDITION_PRESETS = ("mobile",)
+
+
+class Condition(Strict):
+    """What a journey runs on: a device, a network, a CPU."""
+
+    device: NonEmpty | None = Field(None, description="Playwright device name, e.g. 'iPhone 13'")
+    network: NetworkSetting | None = Field(
+        None,
+        description="slow-4g, slow-3g, offline, off, or {download_kbps, upload_kbps, latency}",
+    )
+    cpu_slowdown: float | None = Field(
+        None, ge=1, le=20, description="CPU slowed this many times (1: not slowed)"
+    )
+
+
+# A matrix entry: a preset's name (`mobile`) or the conditions themselves.
+ConditionEntry = Literal["mobile"] | Condition
 
 
 class HttpExpect(Strict):
@@ -476,6 +580,14 @@ class Budget(Strict):
     location: NonEmpty | None = Field(
         None, description="Probes: only runs from this location (default: every location)"
     )
+    condition: Condition | None = Field(
+        None,
+        description="Probes: only runs under these conditions, e.g. {network: slow-4g} "
+        "(default: every entry of a probe's conditions)",
+    )
+    impact: Impact | None = Field(
+        None, description="a11y_violations: count violations at or above this impact only"
+    )
 
     @field_validator("metric")
     @classmethod
@@ -503,6 +615,21 @@ class Probe(Strict):
     # Journeys
     journey: list[Step] | None = Field(None, description="Browser steps, in order")
     device: NonEmpty | None = Field(None, description="Playwright device name, e.g. 'iPhone 13'")
+    network: NetworkSetting | None = Field(
+        None,
+        description="Throttle the network: slow-4g, slow-3g, offline, off, or {download_kbps, "
+        "upload_kbps, latency} (settings.network)",
+    )
+    cpu_slowdown: float | None = Field(
+        None, ge=1, le=20, description="Slow the CPU this many times (settings.cpu_slowdown)"
+    )
+    conditions: list[ConditionEntry] | None = Field(
+        None,
+        description="Run once per entry: a preset (mobile) or {device, network, cpu_slowdown}",
+    )
+    accessibility: Accessibility | None = Field(
+        None, description="audit: check every page with axe-core (settings.accessibility)"
+    )
     viewport: Viewport | None = None
     locale: NonEmpty | None = Field(None, description="e.g. en-GB")
     timezone: NonEmpty | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
@@ -548,6 +675,8 @@ class Probe(Strict):
                 raise ValueError(f"{', '.join(wrong)} only {verb} to http checks, not journeys")
             if self.journey == []:
                 raise ValueError("journey has no steps")
+            if self.conditions == []:
+                raise ValueError("conditions needs at least one entry (or leave it out)")
         return self
 
     @field_validator("cron")
@@ -574,6 +703,10 @@ class Probe(Strict):
 
 _JOURNEY_ONLY = (
     "device",
+    "network",
+    "cpu_slowdown",
+    "conditions",
+    "accessibility",
     "viewport",
     "locale",
     "timezone",
@@ -591,11 +724,6 @@ class Retention(Strict):
     artifacts: Duration = Field(
         14 * 86400.0, description="Screenshots and traces older than this go"
     )
-
-
-def _yaml_off(value: Any) -> Any:
-    # YAML 1.1 reads a bare `off` as false; people mean the word.
-    return "off" if value is False else value
 
 
 OnOff = Annotated[
@@ -671,6 +799,16 @@ class Settings(Strict):
         "load event (no new request, LCP candidate or layout shift); off to read it at once",
     )
     fail_on_page_error: bool = Field(False, description="Uncaught page errors fail journeys")
+    network: NetworkSetting = Field(
+        "off",
+        description="Throttle journeys' network: slow-4g, slow-3g, offline, off, or "
+        "{download_kbps, upload_kbps, latency}",
+    )
+    cpu_slowdown: float = Field(1.0, ge=1, le=20, description="Slow journeys' CPU this many times")
+    accessibility: Accessibility = Field(
+        default_factory=lambda: Accessibility(),
+        description="audit: check every page journeys visit with axe-core, without failing them",
+    )
     user_agent: NonEmpty | None = Field(None, description="User-Agent for journeys and checks")
     verify_tls: bool = Field(True, description="Check TLS certificates")
     location: NonEmpty | None = Field(None, description="Where this observer runs; on every run")

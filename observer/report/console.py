@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..budgets import Verdict
     from ..config import Probe
     from ..store import Incident
+    from .check import Report
 
 STYLE = {"pass": "green", "fail": "red", "error": "magenta", "skipped": "dim"}
 SYMBOL = {"pass": "✓", "fail": "✗", "error": "!", "skipped": "-"}
@@ -100,12 +101,14 @@ class Progress:
 
     def finish(self, result: ProbeResult) -> None:
         """A probe ended: print its line above the live status."""
+        from rich.markup import escape
+
         self.done += 1
         if result.probe in self.running:
             self.running.remove(result.probe)
         outcome = str(result.outcome)
         self.console.print(
-            f"[{STYLE[outcome]}]{SYMBOL[outcome]} {outcome:<5}[/] {result.probe} "
+            f"[{STYLE[outcome]}]{SYMBOL[outcome]} {outcome:<5}[/] {escape(result.label)} "
             f"[dim]{ms(result.duration_ms)}[/]",
             highlight=False,
         )
@@ -150,7 +153,7 @@ def render_results(
         else:
             detail = r.error or ""
         table.add_row(
-            r.probe,
+            escape(r.label),
             r.kind,
             f"[{STYLE[outcome]}]{outcome}[/]",
             ms(r.duration_ms),
@@ -166,7 +169,7 @@ def render_results(
         if r.outcome == Outcome.PASS:
             continue
         console.print(
-            f"[{STYLE[str(r.outcome)]}]{escape(r.probe)}: {r.outcome}[/] — {escape(r.error or '')}",
+            f"[{STYLE[str(r.outcome)]}]{escape(r.label)}: {r.outcome}[/] — {escape(r.error or '')}",
             highlight=False,
         )
         if r.kind == "journey" and has_marks(r):
@@ -251,7 +254,7 @@ def render_rounds(console: Console, results: list[ProbeResult], rounds: int) -> 
         table.add_column(col, no_wrap=True, justify="left" if col in ("probe", "kind") else "right")
     by_probe: dict[str, list[ProbeResult]] = {}
     for r in results:
-        by_probe.setdefault(r.probe, []).append(r)
+        by_probe.setdefault(r.label, []).append(r)
     for name, runs in by_probe.items():
         times = [r.duration_ms for r in runs if r.outcome != Outcome.ERROR]
         n = {o: sum(1 for r in runs if r.outcome == o) for o in Outcome}
@@ -271,14 +274,43 @@ def render_rounds(console: Console, results: list[ProbeResult], rounds: int) -> 
     console.print(table)
     shown: set[str] = set()
     for r in results:
-        if r.outcome == Outcome.PASS or r.probe in shown:
+        if r.outcome == Outcome.PASS or r.label in shown:
             continue
-        shown.add(r.probe)
+        shown.add(r.label)
         console.print(
-            f"[{STYLE[str(r.outcome)]}]{r.probe}: {r.outcome}[/] — {r.error}", highlight=False
+            f"[{STYLE[str(r.outcome)]}]{r.label}: {r.outcome}[/] — {r.error}", highlight=False
         )
         for a in r.artifacts:
             console.print(f"  {a.kind}: {a.path}", highlight=False)
+
+
+def render_accessibility(console: Console, report: Report) -> None:
+    """A check's accessibility: what its runs found, and against a baseline what is new (the
+    ones at or above their probe's impact fail) and what was fixed."""
+    from rich.markup import escape
+
+    found = report.violations
+    if not found and report.accessibility is None:
+        return
+    compared = report.accessibility
+    if compared is None:
+        console.print(
+            f"[bold]Accessibility:[/] {len(found)} violation{'s' if len(found) != 1 else ''}",
+            highlight=False,
+        )
+        for f in found[:20]:
+            console.print(f"  {escape(f.line())}", highlight=False)
+        return
+    console.print(
+        f"[bold]Accessibility against the baseline:[/] {len(compared.new)} new, "
+        f"{len(compared.fixed)} fixed",
+        highlight=False,
+    )
+    for f in compared.new:
+        style = "red" if f in compared.failing else "yellow"
+        console.print(f"  [{style}]new[/]   {escape(f.line())}  {f.help_url}", highlight=False)
+    for f in compared.fixed:
+        console.print(f"  [green]fixed[/] {escape(f.line())}", highlight=False)
 
 
 def render_incidents(console: Console, incidents: list[Incident]) -> None:

@@ -22,6 +22,7 @@ from .rows import (
     Notification,
     Notified,
     PageRow,
+    Picked,
     ProbeStats,
     Queued,
     RumComment,
@@ -35,6 +36,7 @@ from .rows import (
     Silence,
     StepRow,
     StepTime,
+    ViolationRow,
 )
 from .schema import BUSY_TIMEOUT_MS, MIGRATIONS, SCHEMA_VERSION
 from .sqlite import SQLiteStore
@@ -54,6 +56,7 @@ __all__ = [
     "Notification",
     "Notified",
     "PageRow",
+    "Picked",
     "ProbeStats",
     "Queued",
     "RumComment",
@@ -70,6 +73,7 @@ __all__ = [
     "StepTime",
     "Store",
     "StoreError",
+    "ViolationRow",
     "copy_history",
     "database_secrets",
     "is_url",

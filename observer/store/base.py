@@ -12,6 +12,7 @@ if TYPE_CHECKING:
         Incident,
         LabPage,
         Notification,
+        Picked,
         ProbeStats,
         Queued,
         RumComment,
@@ -113,9 +114,11 @@ class Store(Protocol):
         until: float | None = None,
         location: str | None = None,
         production: bool = False,
+        picked: Picked | None = None,
     ) -> dict[str, list[float]]:
         """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
-        one check's batch, or a window (of production runs only: CI checks' left out)."""
+        one check's batch, or a window (of production runs only: CI checks' left out);
+        `picked`: only runs under some conditions, violations of some impact and pages."""
         ...
 
     def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:

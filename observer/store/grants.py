@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-RUN_TABLES = ("runs", "steps", "page_vitals", "errors", "artifacts", "expectations")
+RUN_TABLES = (
+    "runs",
+    "steps",
+    "page_vitals",
+    "errors",
+    "artifacts",
+    "expectations",
+    "a11y_violations",
+)
 BEACON_TABLES = ("beacons", "beacon_keys")
 ALERT_TABLES = ("incidents", "notifications", "outbox", "kv", "silences")
 # Every table a role reads (`copies` belongs to `observer db copy`, run as the owner).

@@ -276,6 +276,26 @@ def _v9(cur: Any) -> None:
     )
 
 
+def _v10(cur: Any) -> None:
+    cur.execute("alter table runs add column conditions text")
+    cur.execute("alter table runs add column a11y_pages integer")
+    cur.execute(
+        """create table a11y_violations (
+            run_id bigint not null references runs(id),
+            url text not null,
+            page text not null,
+            step_index integer,
+            rule text not null,
+            impact text not null,
+            target text not null,
+            help text,
+            help_url text,
+            source text
+        )"""
+    )
+    cur.execute("create index a11y_violations_run on a11y_violations (run_id)")
+
+
 def _already(cur: Any) -> None:
     """A version the first PostgreSQL migration already covers."""
 
@@ -291,4 +311,5 @@ PG_MIGRATIONS: list[tuple[str, PgMigration]] = [
     ("notifications waiting to be sent", _v7),
     ("how much waits in each runner's spool", _v8),
     ("beacon days made and dropped for accounts that do not own them", _v9),
+    ("conditions of runs, and accessibility violations", _v10),
 ]

@@ -40,6 +40,7 @@ TABLES = frozenset(
         "errors",
         "artifacts",
         "expectations",
+        "a11y_violations",
         "beacons",
         "incidents",
         "notifications",
@@ -281,6 +282,14 @@ class PostgresEngine(Engine):
         with self.cursor() as cur:
             cur.execute(sql, stored([row[c] for c in cols]))
             return int(cur.fetchone()[0])
+
+    def json_text(self, column: str, key: str) -> str:
+        """A key of the JSON object in a text column, as text."""
+        return f"({column}::jsonb ->> '{key}')"
+
+    def json_number(self, column: str, key: str) -> str:
+        """A key of the JSON object in a text column, as a number."""
+        return f"({column}::jsonb ->> '{key}')::double precision"
 
     def glob(self, column: str) -> str:
         """SQLite's GLOB as a POSIX regex match."""

@@ -60,6 +60,8 @@ class RunRow:
     http_status: int | None = None
     size_bytes: int | None = None
     replay: str | None = None
+    conditions: str | None = None  # JSON: device, network, cpu_slowdown
+    a11y_pages: int | None = None  # pages checked with axe-core (None: not checked)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> RunRow:
@@ -69,6 +71,24 @@ class RunRow:
         run.completed = bool(run.completed)
         run.final = bool(run.final)
         return run
+
+    @property
+    def conditions_dict(self) -> dict[str, Any] | None:
+        """The conditions it ran under, read back from their JSON."""
+        if not self.conditions:
+            return None
+        try:
+            found = json.loads(self.conditions)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
+    @property
+    def conditions_label(self) -> str:
+        """`iPhone 13 · slow-4g · 4× CPU`; empty when nothing was emulated or throttled."""
+        from ..conditions import describe
+
+        return describe(self.conditions_dict)
 
     def value(self, column: str) -> float | None:
         """A metric's column, by name (the catalog says which)."""
@@ -124,6 +144,22 @@ class PageRow:
 
 
 @dataclass
+class ViolationRow:
+    """An accessibility rule one element broke on one page of a stored run."""
+
+    run_id: int
+    url: str
+    page: str
+    step_index: int | None
+    rule: str
+    impact: str
+    target: str
+    help: str | None = None
+    help_url: str | None = None
+    source: str | None = None
+
+
+@dataclass
 class ErrorRow:
     """Something that went wrong in a stored run's page."""
 
@@ -164,6 +200,7 @@ class RunDetails(RunRow):
     errors: list[ErrorRow] = field(default_factory=list)
     artifacts: list[ArtifactRow] = field(default_factory=list)
     expectations: list[ExpectationRow] = field(default_factory=list)
+    a11y_violations: list[ViolationRow] = field(default_factory=list)
 
     def to_result(self) -> ProbeResult:
         """As the runner made it, as far as alerting needs it (alerting without the daemon)."""
@@ -179,6 +216,8 @@ class RunDetails(RunRow):
             error=self.error,
             run_id=self.id,
             location=self.location,
+            device=self.device,
+            conditions=self.conditions_dict,
         )
         result.steps = [
             StepResult(
@@ -207,9 +246,21 @@ class RunDetails(RunRow):
         return next((s for s in self.steps if s.outcome in (Outcome.FAIL, Outcome.ERROR)), None)
 
 
-_RUN_EXTRAS = ("steps", "page_vitals", "errors", "artifacts", "expectations")
+_RUN_EXTRAS = ("steps", "page_vitals", "errors", "artifacts", "expectations", "a11y_violations")
 # The runs table's columns, in the order RunRow takes them.
 RUN_COLUMNS = tuple(f.name for f in fields(RunRow))
+
+
+@dataclass(frozen=True)
+class Picked:
+    """Which of a budget's runs and violations count (None: any). `device` is a Playwright
+    device name; `network` a profile's label, `cpu_slowdown` a factor, "" for not throttled."""
+
+    device: str | None = None
+    network: str | None = None
+    cpu_slowdown: float | str | None = None
+    impacts: tuple[str, ...] = ()  # a11y_violations: only these impacts
+    page: str | None = None  # a11y_violations: only pages whose path matches this glob
 
 
 @dataclass

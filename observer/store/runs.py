@@ -15,11 +15,13 @@ from .rows import (
     ExpectationRow,
     LabPage,
     PageRow,
+    Picked,
     ProbeStats,
     RunDetails,
     RunRow,
     StepRow,
     StepTime,
+    ViolationRow,
 )
 from .sql import Engine, marks
 
@@ -41,6 +43,7 @@ DETAILS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
         ("errors", ErrorRow, ""),
         ("artifacts", ArtifactRow, ""),
         ("expectations", ExpectationRow, ""),
+        ("a11y_violations", ViolationRow, ""),
     )
 )
 
@@ -104,6 +107,8 @@ class Runs(Engine):
             "error_count": len(r.errors),
             "http_status": http.status if http else None,
             "size_bytes": http.size_bytes if http else None,
+            "conditions": json.dumps(r.conditions, sort_keys=True) if r.conditions else None,
+            "a11y_pages": r.a11y_pages,
         }
         row.update(r.vitals)
         if http is not None:
@@ -143,7 +148,13 @@ class Runs(Engine):
             }
             for e in (r.http.expectations if r.http else [])
         ]
+        from ..accessibility import page_of
+
+        violations = [{"run_id": run_id, "page": page_of(v.url), **asdict(v)} for v in r.violations]
+        for row in violations:
+            del row["gate"]
         for table, rows in (
+            ("a11y_violations", violations),
             ("steps", steps),
             ("page_vitals", pages),
             ("errors", errors),
@@ -205,6 +216,7 @@ class Runs(Engine):
         run.errors = [ErrorRow(**r) for r in found["errors"]]
         run.artifacts = [ArtifactRow(**r) for r in found["artifacts"]]
         run.expectations = [_expectation(r) for r in found["expectations"]]
+        run.a11y_violations = [ViolationRow(**r) for r in found["a11y_violations"]]
         return run
 
     def last_runs(self, probe: str, limit: int = 5) -> list[RunDetails]:
@@ -273,13 +285,17 @@ class Runs(Engine):
         until: float | None = None,
         location: str | None = None,
         production: bool = False,
+        picked: Picked | None = None,
     ) -> dict[str, list[float]]:
         """A budget's samples per probe: final attempts, errored runs left out, NULLs skipped;
-        one check's batch, or a window (of production runs only: CI checks' left out)."""
+        one check's batch, or a window (of production runs only: CI checks' left out);
+        `picked`: only runs under some conditions, violations of some impact and pages."""
         where = [f"r.probe in ({marks(len(probes))})", "r.final = 1", "r.outcome != 'error'"]
         args: list[Any] = list(probes)
         if production:
             where.append(_PRODUCTION)
+        picked = picked or Picked()
+        self._pick_conditions(picked, where, args)
         for clause, value in (
             ("r.batch = ?", batch),
             ("r.started_at >= ?", since),
@@ -289,7 +305,9 @@ class Runs(Engine):
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        if metric.step is not None:
+        if metric.name == "a11y_violations":
+            sql, args = self._violation_counts(where, args, picked)
+        elif metric.step is not None:
             sql = (
                 "select r.probe, s.duration_ms from runs r join steps s on s.run_id = r.id "
                 f"where {' and '.join(where)} and s.name = ? and s.outcome = 'pass' "
@@ -308,6 +326,48 @@ class Runs(Engine):
         for probe, value in self.all(sql, args):
             out[probe].append(float(value))
         return out
+
+    def _pick_conditions(self, picked: Picked, where: list[str], args: list[Any]) -> None:
+        """Runs under the conditions a budget's `condition:` names (its keys, not all)."""
+        for key, value in (
+            ("device", picked.device),
+            ("network", picked.network),
+            ("cpu_slowdown", picked.cpu_slowdown),
+        ):
+            if value is None:
+                continue
+            if key == "device":
+                column = "r.device"
+            elif key == "network":
+                column = self.json_text("r.conditions", key)
+            else:
+                column = self.json_number("r.conditions", key)
+            if value == "":  # not throttled: the key is null
+                where.append(f"{column} is null")
+            else:
+                where.append(f"{column} = ?")
+                args.append(value)
+
+    def _violation_counts(
+        self, where: list[str], args: list[Any], picked: Picked
+    ) -> tuple[str, list[Any]]:
+        """Per run checked for accessibility: its distinct (rule, target) pairs, of the impacts
+        and pages picked."""
+        inner = ["v.run_id = r.id"]
+        inner_args: list[Any] = []
+        if picked.impacts:
+            inner.append(f"v.impact in ({marks(len(picked.impacts))})")
+            inner_args += picked.impacts
+        if picked.page:
+            inner.append(self.glob("v.page"))
+            inner_args.append(self.glob_arg(picked.page))
+        sql = (
+            "select r.probe, (select count(*) from (select distinct v.rule, v.target "
+            f"from a11y_violations v where {' and '.join(inner)}) as d) from runs r "
+            f"where {' and '.join(where)} and r.a11y_pages > 0 order by r.started_at"
+        )
+        # The subquery's marks come first in the text: its arguments go first.
+        return sql, [*inner_args, *args]
 
     def probe_stats(self, since: float, probes: list[str]) -> dict[str, ProbeStats]:
         """Per probe: runs, passes, fails, errors since a time, and the last run."""

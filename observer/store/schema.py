@@ -272,6 +272,28 @@ def _m9_nothing(db: sqlite_utils.Database) -> None:
     pass
 
 
+def _m10_conditions_and_accessibility(db: sqlite_utils.Database) -> None:
+    # What each run ran under (device, network, CPU: JSON), how many pages it checked with
+    # axe-core, and each accessibility rule an element broke on a page.
+    db.execute("alter table runs add column conditions text")
+    db.execute("alter table runs add column a11y_pages integer")
+    db.execute(
+        """create table a11y_violations (
+            run_id integer not null references runs(id),
+            url text not null,
+            page text not null,
+            step_index integer,
+            rule text not null,
+            impact text not null,
+            target text not null,
+            help text,
+            help_url text,
+            source text
+        )"""
+    )
+    db.execute("create index a11y_violations_run on a11y_violations (run_id)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("runs, steps, page vitals, errors, artifacts, expectations", _m1_runs),
     ("real-user beacons", _m2_beacons),
@@ -282,6 +304,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("notifications waiting to be sent", _m7_outbox),
     ("how much waits in each runner's spool", _m8_spooled),
     ("beacon days made and dropped for accounts that do not own them", _m9_nothing),
+    ("conditions of runs, and accessibility violations", _m10_conditions_and_accessibility),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -77,6 +77,15 @@ class Engine:
         """The pattern as the condition of `glob` takes it."""
         return pattern
 
+    def json_text(self, column: str, key: str) -> str:
+        """A key of the JSON object in a text column, as text (key: a name of ours, never a
+        user's text)."""
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_number(self, column: str, key: str) -> str:
+        """A key of the JSON object in a text column, as a number."""
+        return f"json_extract({column}, '$.{key}')"
+
     # ----------------------------------------------------------------- shared on top
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

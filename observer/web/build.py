@@ -26,6 +26,10 @@ FILES = {
     "web-vitals/dist/web-vitals.attribution.iife.js": "web-vitals.attribution.iife.js",
     # Apache-2.0 asks that a copy of the licence travel with the code.
     "web-vitals/LICENSE": "web-vitals.LICENSE.txt",
+    # axe-core, the accessibility engine of expect_accessible and audits (MPL-2.0: its source
+    # file travels unchanged, with its licence).
+    "axe-core/axe.min.js": "axe.min.js",
+    "axe-core/LICENSE": "axe-core.LICENSE.txt",
 }
 SNIPPET = "rum.js"
 OUTPUTS = (*FILES.values(), SNIPPET)

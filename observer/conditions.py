@@ -1,0 +1,203 @@
+"""What a journey runs on: the device it emulates, the network and the CPU it is throttled to.
+
+A probe runs under one set of conditions (its own `device`, `network`, `cpu_slowdown`, else
+settings'), or once per entry of its `conditions:` matrix. Each run carries the conditions it
+ran under, as a label (`iPhone 13 · slow-4g · 4× CPU`) and as JSON.
+
+The profiles' numbers, and where they come from (docs/config.md publishes them):
+
+- `slow-4g` is Lighthouse's mobile throttling (its `mobileSlow4G`: 150 ms RTT, 1.6 Mbps down,
+  750 kbps up) with the adjustment Lighthouse applies when DevTools throttles instead of its
+  own simulation: latency × 3.75 = 562.5 ms, throughput × 0.9 = 1,474.56 kbps down and
+  675 kbps up. Lighthouse counts a kbps as 1,024 bits a second, and so do we.
+- `slow-3g` is Chrome DevTools' own Slow 3G preset: 400 ms × 5 = 2,000 ms latency, and
+  500 kbps × 0.8 = 50,000 bytes a second each way (DevTools counts 1,000 bits a kbps, so that
+  is 390.625 of our kbps).
+- `offline`: no network at all.
+
+There is no `fast-3g`: DevTools renamed its Fast 3G preset to Slow 4G.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config.models import Condition, NetworkArgs, Probe, Settings
+
+
+@dataclass(frozen=True)
+class Network:
+    """Network conditions as Chromium takes them: bytes a second, and milliseconds."""
+
+    name: str  # the profile's name, or `custom`
+    download: float  # bytes a second (0: offline)
+    upload: float
+    latency_ms: float
+    offline: bool = False
+
+    @property
+    def download_kbps(self) -> float:
+        """Download throughput in kbps of 1,024 bits."""
+        return round(self.download * 8 / 1024, 3)
+
+    @property
+    def upload_kbps(self) -> float:
+        """Upload throughput in kbps of 1,024 bits."""
+        return round(self.upload * 8 / 1024, 3)
+
+    @property
+    def label(self) -> str:
+        """The profile's name; explicit conditions as `1600/750 kbps 40 ms`."""
+        if self.name != "custom":
+            return self.name
+        return f"{self.download_kbps:g}/{self.upload_kbps:g} kbps {self.latency_ms:g} ms"
+
+    def cdp(self) -> dict[str, Any]:
+        """The parameters of Network.emulateNetworkConditions."""
+        return {
+            "offline": self.offline,
+            "latency": self.latency_ms,
+            "downloadThroughput": self.download if not self.offline else 0,
+            "uploadThroughput": self.upload if not self.offline else 0,
+        }
+
+
+def _kbps(kbps: float) -> float:
+    return kbps * 1024 / 8
+
+
+PROFILES: dict[str, Network] = {
+    "slow-4g": Network("slow-4g", _kbps(1.6 * 1024 * 0.9), _kbps(750 * 0.9), 150 * 3.75),
+    "slow-3g": Network("slow-3g", 500 * 1000 / 8 * 0.8, 500 * 1000 / 8 * 0.8, 400 * 5),
+    "offline": Network("offline", 0.0, 0.0, 0.0, offline=True),
+}
+
+# Lighthouse's mobile run: a phone, slow-4g, and the CPU slowed four times. Lighthouse
+# emulates a Moto G Power; Playwright has no descriptor of it, and its Moto G4 (Lighthouse's
+# phone until version 10) is the nearest: 360×640 at 3× pixels, touch, Chrome for Android.
+MOBILE_DEVICE = "Moto G4"
+PRESETS: dict[str, tuple[str | None, str | None, float | None]] = {
+    "mobile": (MOBILE_DEVICE, "slow-4g", 4.0),
+}
+
+
+def network(setting: str | NetworkArgs | None) -> Network | None:
+    """The conditions a `network:` value names; None for `off` (or unset)."""
+    if setting is None or setting == "off":
+        return None
+    if isinstance(setting, str):
+        return PROFILES[setting]
+    return Network(
+        "custom",
+        _kbps(setting.download_kbps),
+        _kbps(setting.upload_kbps),
+        round(setting.latency * 1000, 3),
+    )
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """One set of conditions a journey runs under."""
+
+    device: str | None = None
+    network: Network | None = None
+    cpu_slowdown: float | None = None  # None or 1: not slowed
+    preset: str | None = None  # the matrix entry named a preset (mobile)
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the network or the CPU is throttled."""
+        return self.network is not None or bool(self.cpu_slowdown and self.cpu_slowdown > 1)
+
+    @property
+    def cpu(self) -> float | None:
+        """The CPU slowdown, None when the CPU is not slowed."""
+        return self.cpu_slowdown if self.cpu_slowdown and self.cpu_slowdown > 1 else None
+
+    @property
+    def label(self) -> str:
+        """`iPhone 13 · slow-4g · 4× CPU`; empty when nothing is emulated or throttled."""
+        parts = [self.device or "", self.network.label if self.network else ""]
+        if self.cpu:
+            parts.append(f"{self.cpu:g}× CPU")
+        return " · ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `conditions` of a run's JSON (and its column in the runs table)."""
+        out: dict[str, Any] = {"device": self.device, "network": None, "cpu_slowdown": self.cpu}
+        if self.network is not None:
+            out["network"] = self.network.label
+            out["download_kbps"] = self.network.download_kbps
+            out["upload_kbps"] = self.network.upload_kbps
+            out["latency_ms"] = self.network.latency_ms
+        return out
+
+
+def _entry(
+    entry: str | Condition, device: str | None, net: Network | None, cpu: float | None
+) -> Conditions:
+    if isinstance(entry, str):
+        dev, prof, slow = PRESETS[entry]
+        return Conditions(dev, network(prof), slow, preset=entry)
+    return Conditions(
+        entry.device if entry.device is not None else device,
+        network(entry.network) if entry.network is not None else net,
+        entry.cpu_slowdown if entry.cpu_slowdown is not None else cpu,
+    )
+
+
+def conditions_of(probe: Probe, settings: Settings) -> list[Conditions]:
+    """The conditions a probe runs under: one set, or one per entry of its matrix. An entry
+    leaves what it does not set to the probe's own keys, then to settings'."""
+    if probe.kind != "journey":
+        return [Conditions()]
+    net = network(probe.network if probe.network is not None else settings.network)
+    cpu = probe.cpu_slowdown if probe.cpu_slowdown is not None else settings.cpu_slowdown
+    if not probe.conditions:
+        return [Conditions(probe.device, net, cpu)]
+    return [_entry(e, probe.device, net, cpu) for e in probe.conditions]
+
+
+def runs_per_round(probes: list[Probe], settings: Settings) -> int:
+    """How many runs one round of these probes makes: one per entry of each one's conditions."""
+    return sum(len(conditions_of(p, settings)) for p in probes)
+
+
+def devices_named(probe: Probe) -> list[str]:
+    """Every Playwright device a probe names (its own, its matrix's, its presets')."""
+    names = [probe.device] if probe.device else []
+    for entry in probe.conditions or []:
+        if isinstance(entry, str):
+            names.append(PRESETS[entry][0] or "")
+        elif entry.device:
+            names.append(entry.device)
+    return [n for n in names if n]
+
+
+def matches(conditions: dict[str, Any] | None, wanted: Condition) -> bool:
+    """Whether a run's recorded conditions are those a budget's `condition:` picks."""
+    have = conditions or {}
+    if wanted.device is not None and have.get("device") != wanted.device:
+        return False
+    if wanted.network is not None:
+        net = network(wanted.network)
+        if (net.label if net else None) != have.get("network"):
+            return False
+    if wanted.cpu_slowdown is not None:
+        want = wanted.cpu_slowdown if wanted.cpu_slowdown > 1 else None
+        if have.get("cpu_slowdown") != want:
+            return False
+    return True
+
+
+def describe(conditions: dict[str, Any] | None) -> str:
+    """A run's recorded conditions as a label: `iPhone 13 · slow-4g · 4× CPU` (empty: none)."""
+    if not conditions:
+        return ""
+    cpu = conditions.get("cpu_slowdown")
+    parts = [str(conditions.get("device") or ""), str(conditions.get("network") or "")]
+    if isinstance(cpu, int | float) and cpu > 1:
+        parts.append(f"{cpu:g}× CPU")
+    return " · ".join(p for p in parts if p)
