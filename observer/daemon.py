@@ -26,6 +26,7 @@ from .store.rows import RunnerRow
 from .store.spool import Spool
 
 if TYPE_CHECKING:
+    from .conditions import Conditions
     from .metrics import Metrics
     from .store import Store
 
@@ -209,12 +210,17 @@ class Daemon:
             )
             return
         lag = max(0.0, self._now() - scheduled)
+        # A matrix runs each of its entries in the slot, one after another.
+        for conditions in self.runner.variants(probe):
+            await self._run_under(probe, conditions, lag)
+
+    async def _run_under(self, probe: Probe, conditions: Conditions, lag: float) -> None:
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         limit = (probe.timeout or settings.timeout) * (retries + 1) + HANG_MARGIN
         started = time.time()
         try:
-            result = await asyncio.wait_for(self.runner.run_one(probe), timeout=limit)
+            result = await asyncio.wait_for(self.runner.run_one(probe, conditions), timeout=limit)
         except TimeoutError:
             # The journey's own timeout did not end it: the browser stopped answering.
             killed = self.runner.pool.kill()
@@ -223,6 +229,7 @@ class Daemon:
                 f"observer gave up after {limit:g}s: the browser stopped answering "
                 f"({killed} processes killed; a new one starts with the next journey)",
                 settings.location,
+                conditions,
             )
             # The run began when it was started, not when observer gave up on it.
             result.started_at = started
@@ -234,7 +241,7 @@ class Daemon:
         log.log(
             logging.INFO if result.outcome == Outcome.PASS else logging.WARNING,
             "run %s %s %.0fms%s",
-            probe.name,
+            result.label,
             result.outcome,
             result.duration_ms,
             f": {result.error}" if result.error else "",

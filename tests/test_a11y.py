@@ -1,0 +1,232 @@
+"""Accessibility in journeys, as a user meets it: `expect_accessible` failing on a page with
+known violations and passing once they are fixed, audits that store what they find without
+failing the journey, a11y_violations budgets, and `observer check --baseline` naming the new
+and the fixed. Real Chromium, the real axe-core bundle, pages served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import observer, rows
+from pages import Page, PageServer
+
+GIF = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
+# Three known violations: an image without alt text, an input without a label, and pale
+# grey text on white.
+BROKEN = f"""<!doctype html><html lang="en"><head><title>Shop</title></head><body><main>
+<h1>Shop</h1>
+<img class="hero" src="{GIF}">
+<input id="q" type="text">
+<p class="faint" style="color:#bbb;background:#fff">Free delivery on every order</p>
+<a href="/next">next</a>
+</main></body></html>"""
+FIXED = f"""<!doctype html><html lang="en"><head><title>Shop</title></head><body><main>
+<h1>Shop</h1>
+<img class="hero" alt="Our shop" src="{GIF}">
+<label for="q">Search</label><input id="q" type="text">
+<p class="faint" style="color:#333;background:#fff">Free delivery on every order</p>
+<a href="/next">next</a>
+</main></body></html>"""
+NEXT = """<!doctype html><html lang="en"><head><title>Next</title></head><body><main>
+<h1>Next</h1>{extra}</main></body></html>"""
+KNOWN = {"image-alt", "label", "color-contrast"}
+
+
+def journey_file(write: Any, url: str, step: str = "expect_accessible:", **extra: str) -> Path:
+    settings = "".join(f"\n  {k}: {v}" for k, v in extra.items())
+    text = (
+        f"settings:\n  database: obs.db{settings}\n"
+        f"probes:\n  - name: shop\n    journey:\n      - goto: {url}/\n      - {step}\n"
+    )
+    path: Path = write(text)
+    return path
+
+
+def only(result: dict[str, Any]) -> dict[str, Any]:
+    assert len(result["results"]) == 1, result["results"]
+    run: dict[str, Any] = result["results"][0]
+    return run
+
+
+def test_expect_accessible_fails_listing_exactly_the_known_violations(write: Any) -> None:
+    with PageServer({"/": Page(BROKEN)}) as site:
+        path = journey_file(write, site.url)
+        done = observer("run", str(path), "--json")
+    assert done.code == 1, done.stderr
+    run = only(done.json())
+    assert run["outcome"] == "fail"
+    step = run["steps"][1]
+    assert step["action"] == "expect_accessible" and step["outcome"] == "fail"
+    assert {v["rule"] for v in run["violations"]} == KNOWN
+    assert all(v["source"] == "step" for v in run["violations"])
+    # One line per rule: its impact, how many elements, the first one, the help URL.
+    lines = step["error"].splitlines()
+    assert lines[0].startswith("expect_accessible: 3 accessibility rules broken at serious")
+    listed = {re.match(r"\s+([a-z-]+) \(", line).group(1) for line in lines[1:]}  # type: ignore[union-attr]
+    assert listed == KNOWN
+    image = next(line for line in lines[1:] if "image-alt" in line)
+    assert re.search(r"image-alt \(critical\): 1 element, first `[^`]*img[^`]*`", image), image
+    assert "https://dequeuniversity.com/rules/axe/" in image
+
+    # The human output says the same.
+    with PageServer({"/": Page(BROKEN)}) as site:
+        human = observer("run", str(journey_file(write, site.url)))
+    assert "image-alt (critical): 1 element, first `" in human.stdout
+    assert "label (critical): 1 element, first `#q`" in human.stdout
+
+
+def test_the_same_page_fixed_passes(write: Any) -> None:
+    with PageServer({"/": Page(FIXED)}) as site:
+        done = observer("run", str(journey_file(write, site.url)), "--json")
+    assert done.code == 0, done.stdout + done.stderr
+    run = only(done.json())
+    assert run["outcome"] == "pass" and run["violations"] == [] and run["a11y_pages"] == 1
+
+
+@pytest.mark.parametrize(
+    ("step", "left"),
+    [
+        # Only critical: the pale text (serious) does not fail, but is still kept.
+        ("expect_accessible: {impact: critical}", {"image-alt", "label"}),
+        ("expect_accessible: {rules: {color-contrast: false, label: false}}", {"image-alt"}),
+        ('expect_accessible: {exclude: ["img.hero", "#q"]}', {"color-contrast"}),
+    ],
+)
+def test_impact_rules_and_exclude_choose_what_fails(
+    write: Any, step: str, left: set[str]
+) -> None:
+    with PageServer({"/": Page(BROKEN)}) as site:
+        done = observer("run", str(journey_file(write, site.url, step)), "--json")
+    run = only(done.json())
+    error = run["steps"][1]["error"] or ""
+    failing = {m for m in KNOWN if f"  {m} (" in error}
+    assert failing == left, error
+
+
+def test_audit_stores_violations_and_check_baseline_flags_only_the_new(
+    write: Any, tmp_path: Path
+) -> None:
+    state = {"extra": "", "main": BROKEN}
+    pages = {
+        "/": Page(lambda _: state["main"]),
+        "/next": Page(lambda _: NEXT.format(extra=state["extra"])),
+    }
+    with PageServer(pages) as site:
+        path = write(
+            f"""
+            settings:
+              database: obs.db
+              accessibility: audit
+            probes:
+              - name: browse
+                journey:
+                  - goto: {site.url}/
+                  - click: text=next
+                  - expect_title: Next
+            budgets:
+              - name: accessible
+                probe: browse
+                metric: a11y_violations
+                impact: critical
+                threshold: max <= 5
+              - name: accessible next page
+                probe: browse
+                metric: a11y_violations
+                page: /next
+                threshold: max == 0
+            """
+        )
+        first = observer("check", str(path), "--runs", "1", "--json")
+        # The journey passes: an audit never fails it.
+        assert first.code == 0, first.stdout + first.stderr
+        report = first.json()
+        run = only(report)
+        assert run["outcome"] == "pass" and run["a11y_pages"] == 2
+        assert {(v["rule"], v["source"]) for v in run["violations"]} == {
+            (rule, "audit") for rule in KNOWN
+        }
+        budgets = {b["name"]: b for b in report["budgets"]}
+        assert budgets["accessible"]["values"] == [2.0]  # image-alt and label are critical
+        assert budgets["accessible next page"]["values"] == [0.0]
+        # Stored per run, page, rule and target.
+        stored = rows(
+            tmp_path / "obs.db", "select page, rule, impact, target, source from a11y_violations"
+        )
+        assert {(r["page"], r["rule"]) for r in stored} == {("/", rule) for rule in KNOWN}
+        assert {r["target"] for r in stored if r["rule"] == "label"} == {"#q"}
+        baseline = tmp_path / "baseline.json"
+        baseline.write_text(first.stdout, encoding="utf-8")
+        assert {v["rule"] for v in report["accessibility"]["violations"]} == KNOWN
+
+        # The same site against its own baseline: nothing new.
+        same = observer("check", str(path), "--runs", "1", "--baseline", str(baseline), "--json")
+        assert same.code == 0, same.stdout
+        assert same.json()["accessibility"]["new"] == []
+
+        # A button without a name appears on the second page: that one is new, nothing else.
+        state["extra"] = '<button class="buy"></button>'
+        worse = observer("check", str(path), "--runs", "1", "--baseline", str(baseline), "--json")
+        assert worse.code == 1, worse.stdout
+        compared = worse.json()["accessibility"]
+        assert [(f["rule"], f["page"], f["fails"]) for f in compared["new"]] == [
+            ("button-name", "/next", True)
+        ]
+        assert compared["fixed"] == []
+        human = observer("check", str(path), "--runs", "1", "--baseline", str(baseline))
+        assert human.code == 1
+        assert "1 new, 0 fixed" in human.stdout
+        assert re.search(r"new   browse: button-name \(critical\) `[^`]+` on /next", human.stdout)
+        assert "1 new accessibility violations" in human.stdout
+
+        # The label comes back: the input's violation is listed as fixed; the gate passes.
+        state["extra"] = ""
+        state["main"] = BROKEN.replace('<input id="q"', '<input id="q" aria-label="Search"')
+        better = observer("check", str(path), "--runs", "1", "--baseline", str(baseline), "--json")
+        assert better.code == 0, better.stdout
+        compared = better.json()["accessibility"]
+        assert compared["new"] == []
+        assert [(f["rule"], f["target"]) for f in compared["fixed"]] == [("label", "#q")]
+
+
+def test_a_new_violation_below_the_probes_impact_is_listed_but_passes(
+    write: Any, tmp_path: Path
+) -> None:
+    state = {"main": FIXED}
+    with PageServer({"/": Page(lambda _: state["main"])}) as site:
+        path = journey_file(write, site.url, "expect_title: Shop", accessibility="audit")
+        first = observer("check", str(path), "--runs", "1", "--json")
+        baseline = tmp_path / "baseline.json"
+        baseline.write_text(first.stdout, encoding="utf-8")
+        # Pale text is serious; the probe's gate is critical.
+        state["main"] = FIXED.replace("color:#333", "color:#bbb")
+        path = journey_file(
+            write,
+            site.url,
+            "expect_title: Shop",
+            accessibility="{mode: audit, impact: critical}",
+        )
+        done = observer("check", str(path), "--runs", "1", "--baseline", str(baseline), "--json")
+    assert done.code == 0, done.stdout
+    report = done.json()
+    assert [(f["rule"], f["fails"]) for f in report["accessibility"]["new"]] == [
+        ("color-contrast", False)
+    ]
+
+
+def test_a_baseline_without_an_accessibility_section_is_said(write: Any, tmp_path: Path) -> None:
+    with PageServer({"/": Page(BROKEN)}) as site:
+        path = journey_file(write, site.url, "expect_title: Shop", accessibility="audit")
+        old = tmp_path / "old.json"
+        old.write_text(json.dumps({"budgets": []}), encoding="utf-8")
+        done = observer("check", str(path), "--runs", "1", "--baseline", str(old))
+        assert done.code == 0, done.stdout + done.stderr
+        assert "has no accessibility section" in done.stdout
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"budgets": [], "accessibility": {"violations": [{}]}}))
+        done = observer("check", str(path), "--runs", "1", "--baseline", str(bad))
+    assert done.code == 2
+    assert "accessibility.violations[0] needs probe, rule and target" in done.stderr
