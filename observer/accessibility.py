@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from .catalog import IMPACTS
 from .results import ObserverError, Violation
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
     from .config.models import AxeArgs
 
-IMPACTS = ("minor", "moderate", "serious", "critical")
 CHECK_TIMEOUT = 30.0  # one axe run; a page it cannot finish in this long is not judged
 
 
@@ -36,11 +36,6 @@ def rank(impact: str | None) -> int:
 def at_or_above(impact: str | None, threshold: str) -> bool:
     """Whether a violation of `impact` is as bad as `threshold` or worse."""
     return rank(impact) >= rank(threshold)
-
-
-def impacts_from(threshold: str) -> list[str]:
-    """The impacts at or above a threshold: `serious` -> serious, critical."""
-    return list(IMPACTS[rank(threshold) :])
 
 
 @functools.cache

@@ -495,8 +495,9 @@ class Rule:
     baseline: float | None = None  # serve: seconds of history a live regression compares with
     by_interval: bool | None = None  # decide by the interval (None: as the caller judges)
     task: str | None = None  # real users: only the sessions of this task
-    # probes: only runs under these conditions (a config.models.Condition)
-    condition: Any = None
+    # probes: only runs under these conditions: device, network (a profile's label, "" for
+    # none), cpu_slowdown (a factor, "" for none); a key left out is not looked at
+    condition: dict[str, Any] | None = None
     impact: str | None = None  # a11y_violations: only violations at or above this impact
 
     @property
@@ -508,24 +509,14 @@ class Rule:
             and not (self.page and self.metric.name == "a11y_violations")
         ):
             return None
-        from .accessibility import impacts_from
-        from .conditions import network
         from .store import Picked
 
-        device = network_label = cpu = None
-        if self.condition is not None:
-            device = self.condition.device
-            if self.condition.network is not None:
-                net = network(self.condition.network)
-                network_label = net.label if net else ""
-            if self.condition.cpu_slowdown is not None:
-                slow = self.condition.cpu_slowdown
-                cpu = slow if slow > 1 else ""
+        wanted = self.condition or {}
         return Picked(
-            device=device,
-            network=network_label,
-            cpu_slowdown=cpu,
-            impacts=tuple(impacts_from(self.impact)) if self.impact else (),
+            device=wanted.get("device"),
+            network=wanted.get("network"),
+            cpu_slowdown=wanted.get("cpu_slowdown"),
+            impacts=tuple(catalog.impacts_from(self.impact)) if self.impact else (),
             page=self.page if self.metric.name == "a11y_violations" else None,
         )
 

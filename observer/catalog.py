@@ -302,6 +302,15 @@ PATTERNS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+# axe-core's impacts of an accessibility violation, from the least to the worst.
+IMPACTS = ("minor", "moderate", "serious", "critical")
+
+
+def impacts_from(threshold: str) -> list[str]:
+    """The impacts at or above a threshold: `serious` -> serious, critical."""
+    return list(IMPACTS[IMPACTS.index(threshold) :]) if threshold in IMPACTS else list(IMPACTS)
+
+
 def get(name: str) -> Metric | None:
     """The metric of this name, if observer knows it."""
     return METRICS.get(name)

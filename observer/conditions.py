@@ -174,30 +174,3 @@ def devices_named(probe: Probe) -> list[str]:
         elif entry.device:
             names.append(entry.device)
     return [n for n in names if n]
-
-
-def matches(conditions: dict[str, Any] | None, wanted: Condition) -> bool:
-    """Whether a run's recorded conditions are those a budget's `condition:` picks."""
-    have = conditions or {}
-    if wanted.device is not None and have.get("device") != wanted.device:
-        return False
-    if wanted.network is not None:
-        net = network(wanted.network)
-        if (net.label if net else None) != have.get("network"):
-            return False
-    if wanted.cpu_slowdown is not None:
-        want = wanted.cpu_slowdown if wanted.cpu_slowdown > 1 else None
-        if have.get("cpu_slowdown") != want:
-            return False
-    return True
-
-
-def describe(conditions: dict[str, Any] | None) -> str:
-    """A run's recorded conditions as a label: `iPhone 13 · slow-4g · 4× CPU` (empty: none)."""
-    if not conditions:
-        return ""
-    cpu = conditions.get("cpu_slowdown")
-    parts = [str(conditions.get("device") or ""), str(conditions.get("network") or "")]
-    if isinstance(cpu, int | float) and cpu > 1:
-        parts.append(f"{cpu:g}× CPU")
-    return " · ".join(p for p in parts if p)

@@ -621,8 +621,9 @@ def _keep(run: _Run, ctx: StepContext, page: Page, current: StepResult) -> None:
 async def _check(
     run: _Run, page: Page, args: Any, source: Literal["step", "audit"], index: int
 ) -> list[Any]:
-    """Check the page with axe-core once its figures so far are read; the time it takes is
-    left out of the journey's. The violations join the run's; ObserverError if axe cannot run."""
+    """Check the page with axe-core once its figures so far are read; the violations join the
+    run's. An audit's time is left out of the journey's; an `expect_accessible` step is a step
+    like any other, and its time is its own. ObserverError if axe cannot run."""
     from . import accessibility as a11y
 
     began = time.perf_counter()
@@ -634,7 +635,8 @@ async def _check(
         run.result.violations += a11y.violations(broken, url, index, source, args.impact)
         return broken
     finally:
-        run.audit.pause(time.perf_counter() - began)
+        if source == "audit":
+            run.audit.pause(time.perf_counter() - began)
 
 
 async def _audit(run: _Run, page: Page, read: bool) -> None:

@@ -163,8 +163,6 @@ class ProbeResult:
     @property
     def label(self) -> str:
         """`checkout · iPhone 13 · slow-4g`: the probe, and the conditions when it had any."""
-        from .conditions import describe
-
         extra = describe(self.conditions)
         return f"{self.probe} · {extra}" if extra else self.probe
 
@@ -198,3 +196,14 @@ class ProbeResult:
             for exp in data["http"]["expectations"]:
                 exp["outcome"] = str(exp["outcome"])
         return data
+
+
+def describe(conditions: dict[str, Any] | None) -> str:
+    """A run's recorded conditions as a label: `iPhone 13 · slow-4g · 4× CPU` (empty: none)."""
+    if not conditions:
+        return ""
+    cpu = conditions.get("cpu_slowdown")
+    parts = [str(conditions.get("device") or ""), str(conditions.get("network") or "")]
+    if isinstance(cpu, int | float) and cpu > 1:
+        parts.append(f"{cpu:g}× CPU")
+    return " · ".join(p for p in parts if p)

@@ -68,6 +68,7 @@ class Holder:
                 ]
             },
         )
+        _HOLDERS[browser] = holder
         return holder
 
     def forget(self, context: str, targets: list[str]) -> None:

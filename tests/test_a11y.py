@@ -96,9 +96,7 @@ def test_the_same_page_fixed_passes(write: Any) -> None:
         ('expect_accessible: {exclude: ["img.hero", "#q"]}', {"color-contrast"}),
     ],
 )
-def test_impact_rules_and_exclude_choose_what_fails(
-    write: Any, step: str, left: set[str]
-) -> None:
+def test_impact_rules_and_exclude_choose_what_fails(write: Any, step: str, left: set[str]) -> None:
     with PageServer({"/": Page(BROKEN)}) as site:
         done = observer("run", str(journey_file(write, site.url, step)), "--json")
     run = only(done.json())

@@ -64,7 +64,13 @@ def test_shipped_probe_files_validate(path: Path) -> None:
 
 def test_example_loads_with_its_defaults() -> None:
     project = load(ROOT / "probes.example.yaml")
-    assert [p.name for p in project.probes] == ["health", "login", "checkout"]
+    assert [p.name for p in project.probes] == [
+        "health",
+        "login",
+        "checkout",
+        "accessible shop",
+        "buy on a phone",
+    ]
     assert project.probe("health").http == "http://127.0.0.1:8700/health"
     # checkout starts with login's steps, spliced in where `use: login` stood.
     login = project.steps["login"]

@@ -27,6 +27,8 @@ from observer.store import SCHEMA_VERSION, SQLiteStore
 
 EXAMPLE = ROOT / "probes.example.yaml"
 EXAMPLE_PROBES = ("health", "login", "checkout")
+# Every run of the example, by probe: its phone journey runs once per entry of its matrix.
+EXAMPLE_RUNS = (*EXAMPLE_PROBES, "accessible shop", "buy on a phone", "buy on a phone")
 
 RESULT_KEYS = {
     "probe",
@@ -237,7 +239,7 @@ def test_healthy_example_passes_with_exit_0(example_json: Run) -> None:
     done = example_json.done
     assert done.code == 0, done.stderr
     results = example_json.results
-    assert [r["probe"] for r in results] == list(EXAMPLE_PROBES)
+    assert [r["probe"] for r in results] == list(EXAMPLE_RUNS)
     for r in results:
         assert r["outcome"] == "pass", r
         assert r["completed"] is True, r
@@ -311,7 +313,7 @@ def test_database_path_is_relative_to_the_probe_file(example_json: Run) -> None:
 def test_database_matches_the_json(example_json: Run) -> None:
     assert_recorded(example_json.db, example_json.results)
     runs = rows(example_json.db, "select probe, source from runs order by id")
-    assert sorted(r["probe"] for r in runs) == sorted(EXAMPLE_PROBES)
+    assert sorted(r["probe"] for r in runs) == sorted(EXAMPLE_RUNS)
     assert {r["source"] for r in runs} == {"run"}
     # Journeys record one row per page they visited, with that page's vitals.
     checkout = example_json.result("checkout")
@@ -337,7 +339,7 @@ def test_human_output_is_a_table_and_a_summary(example_human: Run) -> None:
         assert "pass" in table[probe], table[probe]
     assert table["health"][1] == "http"
     assert table["checkout"][1] == "journey"
-    assert "3 passed · 0 failed · 0 errors" in done.stdout
+    assert "6 passed · 0 failed · 0 errors" in done.stdout
     assert str(example_human.db) in done.stdout  # says where the results went
     for probe in EXAMPLE_PROBES:
         assert re.search(rf"pass\s+{probe}\b", done.stderr), done.stderr
@@ -348,7 +350,7 @@ def test_db_option_writes_to_the_given_file_only(example_human: Run) -> None:
     assert not (example_human.file.parent / "observer.db").exists()
     runs = rows(example_human.db, "select probe, outcome from runs")
     assert sorted((r["probe"], r["outcome"]) for r in runs) == sorted(
-        (p, "pass") for p in EXAMPLE_PROBES
+        (p, "pass") for p in EXAMPLE_RUNS
     )
     for probe, count in (("login", 5), ("checkout", 17)):
         steps = rows(
@@ -363,7 +365,7 @@ def test_db_option_writes_to_the_given_file_only(example_human: Run) -> None:
 def test_concurrency_1_runs_probes_one_after_another(example_human: Run) -> None:
     runs = rows(example_human.db, "select started_at, duration_ms from runs order by started_at")
     spans = [(r["started_at"], r["started_at"] + r["duration_ms"] / 1000) for r in runs]
-    assert len(spans) == len(EXAMPLE_PROBES)
+    assert len(spans) == len(EXAMPLE_RUNS)
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - 0.001, spans  # 1 ms: durations are rounded to 0.1 ms
 
@@ -602,10 +604,10 @@ def test_demo_starts_its_own_shop_and_passes(tmp_path: Path) -> None:
     table = table_rows(done.stdout)
     for probe in EXAMPLE_PROBES:
         assert "pass" in table.get(probe, []), done.stdout
-    assert "3 passed · 0 failed · 0 errors" in done.stdout
+    assert "6 passed · 0 failed · 0 errors" in done.stdout
     runs = rows(tmp_path / "observer.db", "select probe, outcome from runs")
     assert sorted((r["probe"], r["outcome"]) for r in runs) == sorted(
-        (p, "pass") for p in EXAMPLE_PROBES
+        (p, "pass") for p in EXAMPLE_RUNS
     )
     # The shop carries the snippet: the pretend customers' beacons land as real users, the
     # journeys' own as synthetic, and the field budgets are judged.

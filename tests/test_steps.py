@@ -60,6 +60,7 @@ def passing_probes(base: str) -> list[dict[str, Any]]:
                 {"mark": "first"},
                 {"wait": "150ms"},
                 {"mark": "second"},
+                {"expect_accessible": {"impact": "minor"}},
             ],
         },
         {
@@ -780,8 +781,15 @@ def test_every_action_is_exercised() -> None:
     # wait, mark and screenshot have nothing of the site's to fail on (nor has press without
     # a selector: it only fails on a key name Playwright does not know, a mistake in the file);
     # a failure inside `use` is test_failure_inside_a_used_journey; capture's failures are in
-    # test_capture.py.
-    assert set(ACTIONS) - failed == {"wait", "mark", "screenshot", "use", "capture"}
+    # test_capture.py; expect_accessible's are in test_a11y.py.
+    assert set(ACTIONS) - failed == {
+        "wait",
+        "mark",
+        "screenshot",
+        "use",
+        "capture",
+        "expect_accessible",
+    }
 
 
 def test_a_page_leaving_report_is_taken_only_with_the_journeys_nonce() -> None:

@@ -25,6 +25,7 @@ from .models import (
     ACTIONS,
     Budget,
     CaptureStep,
+    Condition,
     Config,
     FillStep,
     Probe,
@@ -1451,9 +1452,28 @@ class _BudgetCheck:
             device=spec.device,
             task=spec.task,
             location=spec.location,
-            condition=spec.condition,
+            condition=picked(spec.condition),
             impact=spec.impact,
         )
+
+
+def picked(condition: Condition | None) -> dict[str, Any] | None:
+    """A budget's `condition:` as the runs' recorded conditions say it: the network by its
+    label, the CPU by its factor; "" where it asks for none (off, 1)."""
+    if condition is None:
+        return None
+    from ..conditions import network
+
+    out: dict[str, Any] = {}
+    if condition.device is not None:
+        out["device"] = condition.device
+    if condition.network is not None:
+        net = network(condition.network)
+        out["network"] = net.label if net else ""
+    if condition.cpu_slowdown is not None:
+        slow = condition.cpu_slowdown
+        out["cpu_slowdown"] = slow if slow > 1 else ""
+    return out
 
 
 def _holds_unset(project: Project, located: Located, path: tuple[str | int, ...]) -> bool:

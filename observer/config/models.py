@@ -285,6 +285,13 @@ class AccessibleArgs(AxeArgs):
         "critical",
     )
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # `- expect_accessible:` with nothing after it is every default.
+        return {"anyOf": [{"type": "null"}, handler(core_schema)]}
+
 
 class Accessibility(AxeArgs):
     """Audit every page a journey visits with axe-core, without failing the journey."""

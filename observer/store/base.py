@@ -141,6 +141,13 @@ class Store(Protocol):
         """Delete runs that started before a time, with their steps, pages and errors."""
         ...
 
+    def violation_counts(
+        self, probe: str, since: float, limit: int = 2000
+    ) -> list[tuple[float, int]]:
+        """A probe's final production runs since a time that were checked for accessibility,
+        oldest first: (started_at, distinct (rule, target) violations), as the budgets count."""
+        ...
+
     # real users
 
     def insert_beacons(self, rows: list[BeaconRow]) -> int:

@@ -86,7 +86,7 @@ class RunRow:
     @property
     def conditions_label(self) -> str:
         """`iPhone 13 · slow-4g · 4× CPU`; empty when nothing was emulated or throttled."""
-        from ..conditions import describe
+        from ..results import describe
 
         return describe(self.conditions_dict)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, fields
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .. import catalog
 from ..results import Outcome, ProbeResult
@@ -43,7 +44,8 @@ DETAILS: tuple[tuple[str, tuple[str, ...], str], ...] = tuple(
         ("errors", ErrorRow, ""),
         ("artifacts", ArtifactRow, ""),
         ("expectations", ExpectationRow, ""),
-        ("a11y_violations", ViolationRow, ""),
+        # No id column (PostgreSQL's rowid): in the order a run found them.
+        ("a11y_violations", ViolationRow, "step_index, url, rule, target"),
     )
 )
 
@@ -148,9 +150,11 @@ class Runs(Engine):
             }
             for e in (r.http.expectations if r.http else [])
         ]
-        from ..accessibility import page_of
-
-        violations = [{"run_id": run_id, "page": page_of(v.url), **asdict(v)} for v in r.violations]
+        # The page by its path: budgets' `page:` globs match it.
+        violations = [
+            {"run_id": run_id, "page": urlsplit(v.url).path or "/", **asdict(v)}
+            for v in r.violations
+        ]
         for row in violations:
             del row["gate"]
         for table, rows in (
@@ -428,3 +432,18 @@ class Runs(Engine):
             for table, _, _ in DETAILS:
                 self.run(f"delete from {table} where run_id in ({old})", [before])
             return self.run("delete from runs where started_at < ?", [before])
+
+    def violation_counts(
+        self, probe: str, since: float, limit: int = 2000
+    ) -> list[tuple[float, int]]:
+        """A probe's final production runs since a time that were checked for accessibility,
+        oldest first: (started_at, distinct (rule, target) violations), as the budgets count."""
+        rows = self.all(
+            "select * from (select r.started_at, (select count(*) from (select distinct "
+            "v.rule, v.target from a11y_violations v where v.run_id = r.id) as d) as n "
+            "from runs r where r.probe = ? and r.final = 1 and r.started_at >= ? "
+            f"and r.a11y_pages > 0 and {_PRODUCTION} order by r.started_at desc limit ?) as w "
+            "order by started_at",
+            [probe, since, limit],
+        )
+        return [(float(at), int(n or 0)) for at, n in rows]

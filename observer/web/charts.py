@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +42,18 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value / 1000:.1f}s" if value >= 1000 else f"{value:.0f}ms"
     if unit == "%":
         return f"{value * 100:.0f}%"
+    if unit == "count":
+        return f"{value:.0f}"
     return f"{value:.2f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def _top(values: Sequence[float], unit: str) -> float:
+    """The top of a chart's value axis: a tenth above the highest value; for counts, a whole
+    multiple of four, so that each of the five gridlines is a whole number."""
+    high = max(values) if values else 0.0
+    if unit == "count":
+        return float(max(4, math.ceil(high / 4) * 4))
+    return high * 1.1 if high > 0 else 1.0
 
 
 def sparkline(
@@ -91,7 +103,7 @@ def timeseries(
     x0, x1 = min(xs), max(xs)
     if x1 - x0 < 1:
         x0, x1 = x0 - 30, x1 + 30
-    y1 = max(ys) * 1.1 if ys and max(ys) > 0 else 1.0
+    y1 = _top(ys, unit)
     y0 = 0.0
 
     def px(t: float) -> float:

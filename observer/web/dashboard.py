@@ -7,16 +7,18 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from .. import catalog, experience
-from ..budgets import Verdict, covers, format_value, interval, measured, percentile
+from ..accessibility import rank
+from ..budgets import Rule, Verdict, covers, format_value, interval, measured, percentile
 from ..rum.model import rating_for
 from ..rum.pages import Pages
-from ..store import ProbeStats, RumComment, RumError, RumValue
+from ..store import ProbeStats, RumComment, RumError, RumValue, RunDetails
 from . import charts
 from .access import authorized, denied, remember_token
 from .state import State, runners_view, success_rate
@@ -170,9 +172,9 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
     recent = state.store.recent_runs(name, 30)
     rules = [r for r in state.project.budgets if name in r.probes]
 
-    def lines_for(metric: str) -> list[charts.Line]:
+    def lines_for(metric: str, among: list[Rule] | None = None) -> list[charts.Line]:
         out = []
-        for r in rules:
+        for r in rules if among is None else among:
             if r.metric.name == metric and r.metric.step is None:
                 out.append(charts.Line(f"{r.name}: {r.threshold.text}", r.threshold.limit))
                 if r.warn is not None:
@@ -222,6 +224,19 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
             title="CLS (24 h)",
             height=160,
         )
+    a11y_chart = None
+    a11y_counts = state.store.violation_counts(name, since) if probe.kind == "journey" else []
+    if a11y_counts:
+        # Budgets that count every violation of a run, as the chart does (not some impacts or
+        # pages only): their limits are lines on it.
+        whole = [r for r in rules if r.impact is None and not r.page]
+        a11y_chart = charts.timeseries(
+            [charts.Series("violations", [(t, float(n)) for t, n in a11y_counts])],
+            lines_for("a11y_violations", whole),
+            unit="count",
+            title="Accessibility violations (distinct rule and element) per checked run (24 h)",
+            height=160,
+        )
     failed = [r for r in runs if r.outcome == "fail"]
     places = state.store.latest_by_location(name, since)
     return {
@@ -234,6 +249,8 @@ def _probe_data(state: State, name: str, verdicts: list[Verdict]) -> dict[str, A
         "steps": step_chart,
         "vitals": vitals_chart,
         "cls": cls_chart,
+        "a11y": a11y_chart,
+        "a11y_counts": [n for _, n in a11y_counts],
         "success": success_rate(len(passed), len(failed)),
         "count": len(runs),
         "verdicts": [v for v in verdicts if name in v.probes],
@@ -271,8 +288,50 @@ async def run_page(request: Request) -> Response:
     files = [(a, _artifact_href(root, a.path)) for a in run.artifacts]
     return remember_token(
         request,
-        render("run.html", request, run=run, files=files, waterfall=charts.waterfall(run.steps)),
+        render(
+            "run.html",
+            request,
+            run=run,
+            files=files,
+            waterfall=charts.waterfall(run.steps),
+            a11y=_accessibility(run),
+        ),
     )
+
+
+def _accessibility(run: RunDetails) -> dict[str, Any] | None:
+    """A run's accessibility violations grouped by page URL, in the order the pages were
+    checked, worst first on each; None when it checked no page and found nothing."""
+    if not run.a11y_pages and not run.a11y_violations:
+        return None
+    names = {s.idx: s.name for s in run.steps}
+    by_url: dict[str, list[dict[str, Any]]] = {}
+    for v in run.a11y_violations:
+        where = ""
+        if v.step_index is not None:
+            step = f"step {v.step_index + 1}"
+            if names.get(v.step_index):
+                step += f": {names[v.step_index]}"
+            where = step if v.source == "step" else f"after {step}"
+        by_url.setdefault(v.url, []).append({"v": v, "href": _web_href(v.help_url), "where": where})
+    for found in by_url.values():
+        found.sort(key=lambda f: (-rank(f["v"].impact), f["v"].rule, f["v"].target))
+    return {
+        "pages": run.a11y_pages or 0,
+        "distinct": len({(v.rule, v.target) for v in run.a11y_violations}),
+        "by_url": list(by_url.items()),
+    }
+
+
+def _web_href(url: str | None) -> str | None:
+    """The URL when it is an http(s) page, else None: help URLs come from the page checked,
+    and a `javascript:` one must not become a link."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _artifact_href(root: Path, path: str) -> str | None:
