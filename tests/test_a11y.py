@@ -228,3 +228,54 @@ def test_a_baseline_without_an_accessibility_section_is_said(write: Any, tmp_pat
         done = observer("check", str(path), "--runs", "1", "--baseline", str(bad))
     assert done.code == 2
     assert "accessibility.violations[0] needs probe, rule and target" in done.stderr
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "      - expect_accessible: {impact: huge}\n",
+            "probes.yaml:5:37: probes[0].journey[1].expect_accessible.impact: must be one of "
+            "'minor', 'moderate', 'serious' or 'critical'",
+        ),
+        (
+            "      - expect_accessible: {tag: [wcag2a]}\n",
+            "probes.yaml:5:29: probes[0].journey[1].expect_accessible.tag: unknown key "
+            "(did you mean 'tags'?)",
+        ),
+    ],
+)
+def test_bad_accessibility_keys_say_where_and_what(
+    write: Any, text: str, expected: str, tmp_path: Path
+) -> None:
+    path = write(
+        "probes:\n  - name: shop\n    journey:\n      - goto: http://127.0.0.1:9/\n" + text
+    )
+    done = observer("validate", str(path), cwd=tmp_path)
+    assert done.code == 2
+    assert expected in done.stderr, done.stderr
+
+
+def test_a_budget_impact_needs_the_accessibility_metric(write: Any, tmp_path: Path) -> None:
+    path = write(
+        """
+        probes:
+          - name: shop
+            journey:
+              - goto: http://127.0.0.1:9/
+        budgets:
+          - name: fast
+            probe: shop
+            metric: lcp
+            impact: serious
+            threshold: p75 < 2s
+        """
+    )
+    done = observer("validate", str(path), cwd=tmp_path)
+    assert done.code == 2
+    assert "budgets[0].impact: impact picks accessibility violations: use a11y_violations" in (
+        done.stderr
+    )

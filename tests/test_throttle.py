@@ -5,10 +5,13 @@ of conditions, and budgets that pick one of them. Real Chromium, pages on 127.0.
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
-from conftest import observer, rows
+import pytest
+from conftest import ServeProcess, observer, rows
 from pages import Page, PageServer
 
 BIG = "x" * 400 * 1024  # 400 KB
@@ -165,3 +168,76 @@ def test_a_matrix_runs_once_per_entry_and_budgets_pick_one(write: Any, tmp_path:
     third = json.loads(stored[2]["conditions"])
     assert third["network"] == "slow-3g" and third["latency_ms"] == 2000
     assert third["download_kbps"] == 390.625  # DevTools' 50,000 bytes a second
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [
+        (
+            "    network: fast-3g\n",
+            "probes.yaml:3:14: probes[0].network: must be one of 'slow-4g', 'slow-3g', "
+            "'offline' or 'off'",
+        ),
+        (
+            "    network: {download_kbps: 0, upload_kbps: 750}\n",
+            "probes[0].network.download_kbps: Input should be greater than 0",
+        ),
+        ("    cpu_slowdown: 0.5\n", "probes[0].cpu_slowdown: Input should be greater than"),
+        ("    conditions: []\n", "conditions needs at least one entry"),
+        (
+            "    conditions: [tablet]\n",
+            "probes.yaml:3:18: probes[0].conditions[0]: must be one of 'mobile'",
+        ),
+        (
+            "    conditions: [{device: iPhone 99}]\n",
+            "probes[0].conditions[0].device: Playwright has no device 'iPhone 99'",
+        ),
+    ],
+)
+def test_bad_conditions_say_where_and_what(
+    write: Any, probe: str, expected: str, tmp_path: Path
+) -> None:
+    path = write(
+        "probes:\n  - name: shop\n" + probe + "    journey:\n      - goto: http://127.0.0.1:9/\n"
+    )
+    done = observer("validate", str(path), cwd=tmp_path)
+    assert done.code == 2, done.stdout
+    assert expected in done.stderr, done.stderr
+    assert re.search(r"probes\.yaml:\d+:\d+: ", done.stderr), done.stderr
+
+
+def test_serve_runs_each_entry_of_a_matrix_in_its_slot(write: Any, tmp_path: Path) -> None:
+    page = '<!doctype html><html lang="en"><title>Shop</title><h1>Shop</h1></html>'
+    with PageServer({"/": Page(page)}) as site:
+        path = write(
+            f"""
+            probes:
+              - name: checkout
+                every: 2s
+                conditions: [{{device: Desktop Chrome}}, {{device: iPhone 13, cpu_slowdown: 2}}]
+                journey:
+                  - goto: {site.url}/
+                  - expect_title: Shop
+            """
+        )
+        db = tmp_path / "serve.db"
+        serve = ServeProcess(path, db, start_timeout=60)
+        try:
+            deadline = time.monotonic() + 90
+            found: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                found = (
+                    rows(db, "select device, conditions, outcome from runs") if db.exists() else []
+                )
+                if {r["device"] for r in found} >= {"Desktop Chrome", "iPhone 13"}:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"serve did not run both entries: {found}\n{serve.tail()}")
+        finally:
+            serve.stop()
+    assert {r["outcome"] for r in found} == {"pass"}
+    phone = next(r for r in found if r["device"] == "iPhone 13")
+    assert json.loads(phone["conditions"])["cpu_slowdown"] == 2
+    logged = [line for line in serve.logs() if line.get("event") == "run"]
+    assert any("checkout · iPhone 13 · 2× CPU" in str(line) for line in logged), logged[:3]

@@ -270,6 +270,8 @@ def _clean_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, 
     for i, part in enumerate(loc):
         if i >= 2 and loc[i - 2] == "journey" and isinstance(loc[i - 1], int) and part in ACTIONS:
             continue  # the discriminator's tag, not a place in the file
+        if isinstance(part, str) and part.startswith("~"):
+            continue  # a word-or-mapping union's tag (config.models), not a place either
         path.append(part)
         parent = node
         if isinstance(node, dict) and isinstance(part, str) and part in node:

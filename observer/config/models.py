@@ -494,8 +494,27 @@ class NetworkArgs(Strict):
     latency: Duration = Field(0.0, description="Added to each request's round trip, e.g. 150ms")
 
 
+def _word_or_mapping(value: Any) -> str | None:
+    # Which member of a union of a word and a mapping the value means; the tags start with ~
+    # so that the loader leaves them out of the paths it reports.
+    if isinstance(value, str):
+        return "~word"
+    if isinstance(value, dict | BaseModel):
+        return "~mapping"
+    return None
+
+
 NetworkSetting = Annotated[
-    Literal["slow-4g", "slow-3g", "offline", "off"] | NetworkArgs,
+    Annotated[
+        Annotated[Literal["slow-4g", "slow-3g", "offline", "off"], Tag("~word")]
+        | Annotated[NetworkArgs, Tag("~mapping")],
+        Discriminator(
+            _word_or_mapping,
+            custom_error_type="network",
+            custom_error_message="give a profile (slow-4g, slow-3g, offline, off) or "
+            "{download_kbps, upload_kbps, latency}",
+        ),
+    ],
     BeforeValidator(_yaml_off),
 ]
 CONDITION_PRESETS = ("mobile",)
@@ -515,7 +534,14 @@ class Condition(Strict):
 
 
 # A matrix entry: a preset's name (`mobile`) or the conditions themselves.
-ConditionEntry = Literal["mobile"] | Condition
+ConditionEntry = Annotated[
+    Annotated[Literal["mobile"], Tag("~word")] | Annotated[Condition, Tag("~mapping")],
+    Discriminator(
+        _word_or_mapping,
+        custom_error_type="condition",
+        custom_error_message="give a preset (mobile) or {device, network, cpu_slowdown}",
+    ),
+]
 
 
 class HttpExpect(Strict):
