@@ -180,6 +180,13 @@ class Alerter:
                 self._notify(held, inc, "firing", now)
         return self._outbox
 
+    def _matrix(self, name: str) -> bool:
+        """Whether the probe runs under a matrix of conditions."""
+        try:
+            return len(self.project.probe(name).conditions or []) > 1
+        except KeyError:
+            return False
+
     def _rule(self, name: str) -> AlertRule | None:
         return next((r for r in self.project.config.alerts.rules if r.name == name), None)
 
@@ -215,12 +222,17 @@ class Alerter:
         if r.outcome == Outcome.ERROR and not rule.on_error:
             return
         what = "observer could not run it" if r.outcome == Outcome.ERROR else "failed"
+        # A matrix's entries are subjects of their own: the phone failing while the desktop
+        # passes is one steady breach, not a flap. The subject is the probe's, then its
+        # conditions (`probe:checkout · Moto G4 · slow-4g · 4× CPU`); a probe's name never
+        # holds " · ".
+        label = r.label if self._matrix(r.probe) else r.probe
         title = (
-            f"probe {r.probe} {what}: {r.error or r.outcome}"
+            f"probe {label} {what}: {r.error or r.outcome}"
             if breached
-            else (f"probe {r.probe} passes")
+            else (f"probe {label} passes")
         )
-        body = [f"Probe: {r.probe} ({r.kind})", f"Outcome: {r.outcome}"]
+        body = [f"Probe: {label} ({r.kind})", f"Outcome: {r.outcome}"]
         run = None
         if breached and r.run_id is not None:
             failed = next((s for s in r.steps if s.outcome in (Outcome.FAIL, Outcome.ERROR)), None)
@@ -229,7 +241,7 @@ class Alerter:
             )
             if r.http and r.http.status is not None:
                 body.append(f"HTTP status: {r.http.status}")
-        finding = Finding(f"probe:{r.probe}", "probe", title, body, r.duration_ms, run, [r.probe])
+        finding = Finding(f"probe:{label}", "probe", title, body, r.duration_ms, run, [r.probe])
         self._step(rule, breached, now, finding)
 
     def _locations(self, rule: AlertRule, results: list[ProbeResult], now: float) -> None:
@@ -528,7 +540,7 @@ class Alerter:
         else a task named as one of its probes."""
         from .experience import WINDOW, lines, split
 
-        name = inc.subject.split(":", 1)[1]
+        name = _named(inc.subject)
         budget = next((b for b in self.project.budgets if b.name == name), None)
         if inc.subject.startswith("budget:") and budget is not None:
             named = budget.task or budget.metric.task  # task:, or completion:TASK
@@ -560,7 +572,7 @@ class Alerter:
     def _held_by(self, inc: Incident) -> list[str]:
         """Failing dependencies of the incident's probes (empty: nothing holds it)."""
         if inc.subject.startswith("probe:"):
-            probes = [inc.subject[6:]]
+            probes = [_named(inc.subject)]
         else:
             rule_budget = next(
                 (b for b in self.project.budgets if f"budget:{b.name}" == inc.subject), None
@@ -580,7 +592,7 @@ class Alerter:
     # ------------------------------------------------------------------ sending
 
     def _silenced(self, rule: AlertRule, subject: str, now: float) -> Silence | None:
-        name = subject.split(":", 1)[1]
+        name = _named(subject)
         for s in self.store.silences(now):
             if any(fnmatchcase(x, s.pattern) for x in (name, subject, rule.name)):
                 return s
@@ -886,3 +898,9 @@ async def alert_once(project: Project, store: Store, verdicts: list[Verdict]) ->
     if rows:
         store.set_kv("alerts.last_run_id", str(rows[-1].id))
     return len(rows)
+
+
+def _named(subject: str) -> str:
+    """The budget's or probe's name in a subject: `probe:checkout · Moto G4 · slow-4g` ->
+    checkout."""
+    return subject.split(":", 1)[1].split(" · ", 1)[0]

@@ -46,6 +46,7 @@ class Metric:
     step: str | None = None  # for step:NAME
     task: str | None = None  # for completion:TASK (real users)
     satisfied: float | None = None  # `rate` counts the answers at or above this (CSAT: 4)
+    table: str | None = None  # counted from this table of its own, not a runs column
 
     @property
     def label(self) -> str:
@@ -193,6 +194,7 @@ METRICS: dict[str, Metric] = {
             "axe-core (`expect_accessible` or `accessibility: audit`); `impact:` counts those "
             "at or above an impact, `page:` those on matching pages.",
             title="A11y",
+            table="a11y_violations",
         ),
         Metric("status", "code", HTTP, "http_status", "The HTTP status code.", title="Status"),
         Metric(

@@ -1364,3 +1364,48 @@ def test_alert_config_mistakes_point_at_the_line(tmp_path: Path, write: Any) -> 
         f"'observer:fresh:nothing' names none of observer's own subjects: {subjects}",
         "2 problems in own.yaml",
     ], lines
+
+
+def test_each_entry_of_a_matrix_is_a_subject_of_its_own(
+    harness: Callable[..., Harness], smtp: Smtp, hook: Webhook
+) -> None:
+    """The phone failing while the desktop passes is one steady breach, paged once; a
+    probe-level silence still covers every entry."""
+    from observer.config.models import Condition
+
+    rules = """
+    - name: checkout down
+      probes: [checkout]
+      notify: [hook]
+      after: 2
+    """
+    h = harness(rules)
+    h.project.probe("checkout").conditions = ["mobile", Condition(device="Desktop Chrome")]
+    phone = {"device": "Moto G4", "network": "slow-4g", "cpu_slowdown": 4.0}
+    desktop = {"device": "Desktop Chrome", "network": None, "cpu_slowdown": None}
+
+    async def go() -> None:
+        for _ in range(4):
+            both = []
+            for conditions, ok in ((phone, False), (desktop, True)):
+                r = ProbeResult(
+                    probe="checkout",
+                    kind="journey",
+                    outcome=Outcome.PASS if ok else Outcome.FAIL,
+                    started_at=h.clock(),
+                    duration_ms=900.0,
+                    error=None if ok else "place order: Timeout 10000ms exceeded",
+                    conditions=conditions,
+                )
+                h.store.record(r)
+                both.append(r)
+            await h.cycle([], both)
+            await h.alerter.drain()
+
+    run(go())
+    assert hook.titles == [
+        "[FIRING] probe checkout · Moto G4 · slow-4g · 4× CPU failed: "
+        "place order: Timeout 10000ms exceeded"
+    ]
+    subjects = {i.subject for i in h.store.open_incidents()}
+    assert subjects == {"probe:checkout · Moto G4 · slow-4g · 4× CPU"}

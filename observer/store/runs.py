@@ -309,7 +309,7 @@ class Runs(Engine):
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        if metric.name == "a11y_violations":
+        if metric.table == "a11y_violations":
             sql, args = self._violation_counts(where, args, picked)
         elif metric.step is not None:
             sql = (
