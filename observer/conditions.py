@@ -23,56 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .networks import Network, network
+
 if TYPE_CHECKING:
-    from .config.models import Condition, NetworkArgs, Probe, Settings
+    from .config.models import Condition, Probe, Settings
 
-
-@dataclass(frozen=True)
-class Network:
-    """Network conditions as Chromium takes them: bytes a second, and milliseconds."""
-
-    name: str  # the profile's name, or `custom`
-    download: float  # bytes a second (0: offline)
-    upload: float
-    latency_ms: float
-    offline: bool = False
-
-    @property
-    def download_kbps(self) -> float:
-        """Download throughput in kbps of 1,024 bits."""
-        return round(self.download * 8 / 1024, 3)
-
-    @property
-    def upload_kbps(self) -> float:
-        """Upload throughput in kbps of 1,024 bits."""
-        return round(self.upload * 8 / 1024, 3)
-
-    @property
-    def label(self) -> str:
-        """The profile's name; explicit conditions as `1600/750 kbps 40 ms`."""
-        if self.name != "custom":
-            return self.name
-        return f"{self.download_kbps:g}/{self.upload_kbps:g} kbps {self.latency_ms:g} ms"
-
-    def cdp(self) -> dict[str, Any]:
-        """The parameters of Network.emulateNetworkConditions."""
-        return {
-            "offline": self.offline,
-            "latency": self.latency_ms,
-            "downloadThroughput": self.download if not self.offline else 0,
-            "uploadThroughput": self.upload if not self.offline else 0,
-        }
-
-
-def _kbps(kbps: float) -> float:
-    return kbps * 1024 / 8
-
-
-PROFILES: dict[str, Network] = {
-    "slow-4g": Network("slow-4g", _kbps(1.6 * 1024 * 0.9), _kbps(750 * 0.9), 150 * 3.75),
-    "slow-3g": Network("slow-3g", 500 * 1000 / 8 * 0.8, 500 * 1000 / 8 * 0.8, 400 * 5),
-    "offline": Network("offline", 0.0, 0.0, 0.0, offline=True),
-}
 
 # Lighthouse's mobile run: a phone, slow-4g, and the CPU slowed four times. Lighthouse
 # emulates a Moto G Power; Playwright has no descriptor of it, and its Moto G4 (Lighthouse's
@@ -81,20 +36,6 @@ MOBILE_DEVICE = "Moto G4"
 PRESETS: dict[str, tuple[str | None, str | None, float | None]] = {
     "mobile": (MOBILE_DEVICE, "slow-4g", 4.0),
 }
-
-
-def network(setting: str | NetworkArgs | None) -> Network | None:
-    """The conditions a `network:` value names; None for `off` (or unset)."""
-    if setting is None or setting == "off":
-        return None
-    if isinstance(setting, str):
-        return PROFILES[setting]
-    return Network(
-        "custom",
-        _kbps(setting.download_kbps),
-        _kbps(setting.upload_kbps),
-        round(setting.latency * 1000, 3),
-    )
 
 
 @dataclass(frozen=True)

@@ -1464,7 +1464,7 @@ def picked(condition: Condition | None) -> dict[str, Any] | None:
     label, the CPU by its factor; "" where it asks for none (off, 1)."""
     if condition is None:
         return None
-    from ..conditions import network
+    from ..networks import network
 
     out: dict[str, Any] = {}
     if condition.device is not None:
