@@ -3,7 +3,7 @@ with a baseline's.
 
 axe-core (npm, MPL-2.0) is vendored beside web-vitals (observer/web/static/vendor/axe.min.js)
 and run in the page by `check_page`. A violation is a rule broken by one element (its target,
-axe's CSS selector of it) on one page; `observer check --baseline` compares (probe, rule,
+axe's CSS selector of it) on one page; `observer check --baseline` compares (page, rule,
 target) triples, so a page that moves a violation to another element shows one fixed and one
 new, and a count that stays the same with other elements in it is still news.
 """
@@ -186,7 +186,7 @@ def page_of(url: str) -> str:
 
 # --------------------------------------------------------------------------- baselines
 
-Key = tuple[str, str, str]  # probe, rule, target
+Key = tuple[str, str, str]  # page (its path), rule, target
 
 
 @dataclass
@@ -203,8 +203,9 @@ class Found:
 
     @property
     def key(self) -> Key:
-        """What makes it the same violation in another check."""
-        return (self.probe, self.rule, self.target)
+        """What makes it the same violation in another check: its rule and element, on the
+        same page (whichever probe found it)."""
+        return (self.page, self.rule, self.target)
 
     def to_dict(self) -> dict[str, Any]:
         """As the baseline section keeps it."""
@@ -223,7 +224,8 @@ class Found:
 
 
 def found(results: Iterable[Any]) -> list[Found]:
-    """The distinct violations of a check's final runs, each with the strictest gate seen."""
+    """The distinct violations of a check's final runs (by page, rule and element: the first
+    probe that found one names it), each with the strictest gate seen."""
     out: dict[Key, Found] = {}
     for result in results:
         for v in getattr(result, "violations", []):
@@ -235,7 +237,7 @@ def found(results: Iterable[Any]) -> list[Found]:
                 out[item.key] = item
             elif rank(item.gate) < rank(have.gate):
                 have.gate = item.gate
-    return sorted(out.values(), key=lambda f: (f.probe, -rank(f.impact), f.rule, f.target))
+    return sorted(out.values(), key=lambda f: (f.probe, f.page, -rank(f.impact), f.rule, f.target))
 
 
 @dataclass
@@ -258,15 +260,15 @@ class Comparison:
         }
 
 
-def compare(now: list[Found], baseline: list[Found], probes: Iterable[str]) -> Comparison:
-    """New: in this check, not in the baseline. Fixed: in the baseline for a probe this check
-    looked at, and not found now."""
+def compare(now: list[Found], baseline: list[Found], pages: Iterable[str]) -> Comparison:
+    """New: in this check, not in the baseline. Fixed: in the baseline, on a page this check
+    did check (a page it did not reach says nothing), and not found now."""
     before = {f.key for f in baseline}
     current = {f.key for f in now}
-    looked = set(probes)
+    checked = set(pages)
     return Comparison(
         new=[f for f in now if f.key not in before],
-        fixed=[f for f in baseline if f.probe in looked and f.key not in current],
+        fixed=[f for f in baseline if f.page in checked and f.key not in current],
     )
 
 

@@ -21,13 +21,9 @@ There is no `fast-3g`: DevTools renamed its Fast 3G preset to Slow 4G.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .networks import Network, network
-
-if TYPE_CHECKING:
-    from .config.models import Condition, Probe, Settings
-
 
 # Lighthouse's mobile run: a phone, slow-4g, and the CPU slowed four times. Lighthouse
 # emulates a Moto G Power; Playwright has no descriptor of it, and its Moto G4 (Lighthouse's
@@ -76,9 +72,7 @@ class Conditions:
         return out
 
 
-def _entry(
-    entry: str | Condition, device: str | None, net: Network | None, cpu: float | None
-) -> Conditions:
+def _entry(entry: Any, device: str | None, net: Network | None, cpu: float | None) -> Conditions:
     if isinstance(entry, str):
         dev, prof, slow = PRESETS[entry]
         return Conditions(dev, network(prof), slow, preset=entry)
@@ -89,7 +83,9 @@ def _entry(
     )
 
 
-def conditions_of(probe: Probe, settings: Settings) -> list[Conditions]:
+# Probes, settings and matrix entries are config.models' (typed Any here: this module sits
+# below the config, which reads budgets' `condition:` through it).
+def conditions_of(probe: Any, settings: Any) -> list[Conditions]:
     """The conditions a probe runs under: one set, or one per entry of its matrix. An entry
     leaves what it does not set to the probe's own keys, then to settings'."""
     if probe.kind != "journey":
@@ -101,12 +97,12 @@ def conditions_of(probe: Probe, settings: Settings) -> list[Conditions]:
     return [_entry(e, probe.device, net, cpu) for e in probe.conditions]
 
 
-def runs_per_round(probes: list[Probe], settings: Settings) -> int:
+def runs_per_round(probes: list[Any], settings: Any) -> int:
     """How many runs one round of these probes makes: one per entry of each one's conditions."""
     return sum(len(conditions_of(p, settings)) for p in probes)
 
 
-def devices_named(probe: Probe) -> list[str]:
+def devices_named(probe: Any) -> list[str]:
     """Every Playwright device a probe names (its own, its matrix's, its presets')."""
     names = [probe.device] if probe.device else []
     for entry in probe.conditions or []:
@@ -115,3 +111,30 @@ def devices_named(probe: Probe) -> list[str]:
         elif entry.device:
             names.append(entry.device)
     return [n for n in names if n]
+
+
+def wanted(condition: Any) -> dict[str, Any] | None:
+    """A budget's `condition:` (a preset's name, or config.models' Condition) as the runs'
+    recorded conditions say it: the network by its label, the CPU by its factor; "" where it
+    asks for none (off, 1). Keys it leaves out are not looked at."""
+    if condition is None:
+        return None
+    if isinstance(condition, str):
+        device, profile, slow = PRESETS[condition]
+        return {"device": device, "network": profile, "cpu_slowdown": slow}
+    out: dict[str, Any] = {}
+    if condition.device is not None:
+        out["device"] = condition.device
+    if condition.network is not None:
+        net = network(condition.network)
+        out["network"] = net.label if net else ""
+    if condition.cpu_slowdown is not None:
+        slow = condition.cpu_slowdown
+        out["cpu_slowdown"] = slow if slow > 1 else ""
+    return out
+
+
+def meets(conditions: Conditions, want: dict[str, Any]) -> bool:
+    """Whether runs under `conditions` are those a budget's `condition:` picks."""
+    have = conditions.to_dict()
+    return all((have.get(key) or "") == value for key, value in want.items())

@@ -218,6 +218,11 @@ class Daemon:
         settings = self.project.config.settings
         retries = probe.retries if probe.retries is not None else settings.retries
         limit = (probe.timeout or settings.timeout) * (retries + 1) + HANG_MARGIN
+        if probe.kind == "journey":
+            from .journey import AUDIT_BUDGET, accessibility_of
+
+            if accessibility_of(probe, settings.accessibility).mode == "audit":
+                limit += AUDIT_BUDGET * (retries + 1)  # audits stand the journey's clock still
         started = time.time()
         try:
             result = await asyncio.wait_for(self.runner.run_one(probe, conditions), timeout=limit)

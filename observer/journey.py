@@ -9,7 +9,7 @@ import logging
 import re
 import secrets as _random
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -57,6 +57,9 @@ OPEN_TIMEOUT = 30.0  # opening a context and page; past this the browser is stuc
 MAX_PAGE_ERRORS = 200
 _RESOURCE_STATUS = "Failed to load resource: the server responded with a status of"
 _NAVIGATING = re.compile(r"(Execution context was destroyed|navigat|Cannot find context)", re.I)
+# What all of one run's audits may take together; a page past it is left unchecked (and the
+# daemon's hang guard allows for it).
+AUDIT_BUDGET = 60.0
 # How long the last page's read waits for the browser to report its first paint: with settle
 # off this is the only wait; after settling (which waits for the paint) it rarely matters.
 PAINT_WAIT_MS = 2000.0
@@ -194,22 +197,34 @@ class _Recorder:
 
 @dataclass
 class _Audit:
-    """Accessibility checks of one run: what was checked, what was found, how long it took
-    (left out of the journey's times: a check never moves a figure)."""
+    """Accessibility checks of one run: what was checked and found, and how long audits took
+    (left out of the journey's times and its time limit)."""
 
     settings: Accessibility | None  # audit mode's settings (None: only steps check)
-    settle: Settle | str
-    paused: float = 0.0  # seconds spent checking, left out of step times and duration
-    limit: Any = None  # the journey's asyncio.timeout, moved on by the time spent checking
+    paused: float = 0.0  # seconds audits took, left out of step times and duration
+    limit: Any = None  # the journey's asyncio.timeout, held still while an audit runs
     seen: set[tuple[str, float]] = dataclasses.field(default_factory=set)  # (url, timeOrigin)
     pages: int = 0  # pages checked, by audits and steps
-    settings_wait_ms: float = 10_000.0  # how long an audit waits for a page's load event
+    unchecked: list[str] = dataclasses.field(default_factory=list)  # why a page was not
 
-    def pause(self, seconds: float) -> None:
-        """Leave `seconds` out of the journey's times, and give its limit as much more."""
-        self.paused += seconds
-        if self.limit is not None and self.limit.when() is not None:
-            self.limit.reschedule(self.limit.when() + seconds)
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """While an audit runs: the journey's clock and its time limit stand still, and the
+        audit has at most what is left of AUDIT_BUDGET."""
+        loop = asyncio.get_running_loop()
+        limit = self.limit
+        left = None
+        if limit is not None and limit.when() is not None and not limit.expired():
+            left = limit.when() - loop.time()
+            limit.reschedule(None)
+        began = time.perf_counter()
+        try:
+            async with asyncio.timeout(max(AUDIT_BUDGET - self.paused, 0.0)):
+                yield
+        finally:
+            self.paused += time.perf_counter() - began
+            if left is not None and not limit.expired():
+                limit.reschedule(loop.time() + left)
 
 
 @dataclass(frozen=True)
@@ -366,7 +381,7 @@ async def run_journey(
         device=conditions.device,
         conditions=conditions.to_dict(),
     )
-    accessibility = probe.accessibility or settings.accessibility
+    accessibility = accessibility_of(probe, settings.accessibility)
     rec = _Recorder(nonce=_random.token_hex(8))
     run = _Run(
         browser=browser,
@@ -377,7 +392,7 @@ async def run_journey(
         t0=t0,
         masked=secret_selectors(steps),
         secrets=set(),
-        audit=_Audit(accessibility if accessibility.mode == "audit" else None, settle),
+        audit=_Audit(accessibility if accessibility.mode == "audit" else None),
     )
     throttle: Throttle | None = None
     context: BrowserContext | None = None
@@ -424,7 +439,7 @@ async def run_journey(
                 # has settled. The wait is not the journey's time, but it is within its limit.
                 await _read_last_page(page, rec, result, settle, limit)
                 if result.outcome == Outcome.PASS:
-                    await _audit(run, page, read=False)
+                    await _audit(run, page, last=True)
         except TimeoutError:
             _out_of_time(run, total_timeout)
     except ObserverError as exc:
@@ -441,6 +456,14 @@ async def run_journey(
     return result
 
 
+def accessibility_of(probe: Probe, settings: Accessibility) -> Accessibility:
+    """The probe's accessibility keys over settings': what it leaves out, settings say."""
+    own = probe.accessibility
+    if own is None:
+        return settings
+    return settings.model_copy(update={k: getattr(own, k) for k in own.model_fields_set})
+
+
 def _wrap_up(run: _Run, throttle: Any, ended: float | None, fail_on_page_error: bool) -> None:
     """Sum the run up: its time (checks left out), pages, vitals, errors, completion."""
     result, rec = run.result, run.rec
@@ -452,6 +475,14 @@ def _wrap_up(run: _Run, throttle: Any, ended: float | None, fail_on_page_error: 
     result.duration_ms = round((end - run.t0) * 1000, 1)
     if run.audit.pages or run.audit.settings is not None:
         result.a11y_pages = run.audit.pages
+    if run.audit.settings is not None:
+        # Documents the journey visited that no audit reached: left before they had loaded,
+        # or the journey stopped first.
+        said = {line.split(": ", 1)[0] for line in run.audit.unchecked}
+        for origin, url in rec.docs:
+            if (url, origin) not in run.audit.seen and url not in said:
+                run.audit.unchecked.append(f"{url}: left before it had loaded, or not reached")
+    result.a11y_unchecked = run.audit.unchecked
     # Leaving the last page (in _finish) makes it report again, after the journey: too late
     # for figures already summed into result.vitals.
     rec.closed = True
@@ -599,7 +630,7 @@ async def _run_steps(run: _Run, page: Page, step_default: float) -> None:
             _stop(result, run.steps, current)
             return
         if index < len(run.steps) - 1:  # the last page is checked once it has been read
-            await _audit(run, page, read=True)
+            await _audit(run, page, last=False)
 
 
 def _keep(run: _Run, ctx: StepContext, page: Page, current: StepResult) -> None:
@@ -621,54 +652,65 @@ def _keep(run: _Run, ctx: StepContext, page: Page, current: StepResult) -> None:
 async def _check(
     run: _Run, page: Page, args: Any, source: Literal["step", "audit"], index: int
 ) -> list[Any]:
-    """Check the page with axe-core once its figures so far are read; the violations join the
-    run's. An audit's time is left out of the journey's; an `expect_accessible` step is a step
-    like any other, and its time is its own. ObserverError if axe cannot run."""
+    """Check the page with axe-core once its figures so far are read (two frames: an
+    interaction's paint is in); the violations join the run's. ObserverError if axe cannot
+    run. The document counts as checked, so an audit does not check it again."""
     from . import accessibility as a11y
 
-    began = time.perf_counter()
+    key = await _document(page)
+    await _snapshot(page, run.rec, paint_wait_ms=250)
+    timeout = a11y.CHECK_TIMEOUT
+    if source == "step" and run.steps[index].timeout is not None:
+        timeout = run.steps[index].timeout
+    broken = await a11y.check_page(page, args, timeout)
+    if key is not None:
+        run.audit.seen.add(key)
+    run.audit.pages += 1
+    url = page.url
+    run.result.a11y_checked.append(a11y.page_of(url))
+    run.result.violations += a11y.violations(broken, url, index, source, args.impact)
+    return broken
+
+
+async def _document(page: Page) -> tuple[str, float] | None:
+    """Which document the page shows: its URL (no fragment) and time origin; None mid-way."""
     try:
-        await _snapshot(page, run.rec, paint_wait_ms=250)
-        broken = await a11y.check_page(page, args)
-        run.audit.pages += 1
-        url = page.url
-        run.result.violations += a11y.violations(broken, url, index, source, args.impact)
-        return broken
-    finally:
-        if source == "audit":
-            run.audit.pause(time.perf_counter() - began)
+        where = await asyncio.wait_for(
+            page.evaluate(
+                "() => [location.href.split('#')[0], performance.timeOrigin, document.readyState]"
+            ),
+            5,
+        )
+    except Exception:
+        return None
+    if not str(where[0]).startswith(("http:", "https:", "file:")):
+        return None
+    return (str(where[0]), float(where[1])) if where[2] == "complete" else None
 
 
-async def _audit(run: _Run, page: Page, read: bool) -> None:
-    """Audit mode: check the document the journey is on, once per document (SPA routes are
-    documents of their own here). After a step, the page is first let settle and its figures
-    read, so the check moves none of them; all that time is left out of the journey's."""
+async def _audit(run: _Run, page: Page, last: bool) -> None:
+    """Audit mode: check the document the journey is on, once per document (a single-page
+    app's route is a document of its own here). After a step, only a document that has
+    loaded by itself is checked: waiting for it would hand the page time the journey does not
+    count. One still loading is checked after a later step, or, once left, said unchecked.
+    The audit's own time is left out of the journey's and of its limit."""
     audit = run.audit
     if audit.settings is None or page.is_closed():
         return
-    began = time.perf_counter()
     try:
-        try:
-            where = await asyncio.wait_for(
-                page.evaluate("() => [location.href.split('#')[0], performance.timeOrigin]"), 5
-            )
-            key = (str(where[0]), float(where[1]))
-        except Exception:
-            return  # mid-navigation: the next step's page will be checked
-        if key in audit.seen or not key[0].startswith(("http:", "https:", "file:")):
-            return
-        audit.seen.add(key)
-        if read:
-            with contextlib.suppress(Exception):
-                await page.wait_for_load_state("load", timeout=audit.settings_wait_ms)
-            if isinstance(audit.settle, Settle):
-                await _settle(page, run.rec, audit.settle, audit.settle.max)
-    finally:
-        audit.pause(time.perf_counter() - began)
-    try:
-        await _check(run, page, audit.settings, "audit", run.rec.step_index or 0)
+        async with audit.held():
+            key = await _document(page)
+            if key is None:
+                if last:
+                    audit.unchecked.append(f"{page.url}: still loading when the journey ended")
+                return
+            if key in audit.seen:
+                return
+            await _check(run, page, audit.settings, "audit", run.rec.step_index or 0)
+    except TimeoutError:
+        audit.unchecked.append(f"{page.url}: the run's audits had taken their {AUDIT_BUDGET:g}s")
     except ObserverError as exc:
-        log.warning("accessibility audit of %s not done: %s", page.url, exc)
+        audit.unchecked.append(f"{page.url}: {exc}")
 
 
 def _fill_in(template: Any, captured: dict[str, str], secrets: set[str], masked: list[str]) -> Any:

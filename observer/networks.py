@@ -14,7 +14,7 @@ class Network:
 
     name: str  # the profile's name, or `custom`
     download: float  # bytes a second (0: offline)
-    upload: float
+    upload: float  # -1: not throttled
     latency_ms: float
     offline: bool = False
 
@@ -24,16 +24,22 @@ class Network:
         return round(self.download * 8 / 1024, 3)
 
     @property
-    def upload_kbps(self) -> float:
-        """Upload throughput in kbps of 1,024 bits."""
-        return round(self.upload * 8 / 1024, 3)
+    def upload_kbps(self) -> float | None:
+        """Upload throughput in kbps of 1,024 bits (None: not throttled)."""
+        return round(self.upload * 8 / 1024, 3) if self.upload >= 0 else None
 
     @property
     def label(self) -> str:
         """The profile's name; explicit conditions as `1600/750 kbps 40 ms`."""
         if self.name != "custom":
             return self.name
-        return f"{self.download_kbps:g}/{self.upload_kbps:g} kbps {self.latency_ms:g} ms"
+        up = self.upload_kbps
+        rates = (
+            f"{self.download_kbps:g}/{up:g} kbps"
+            if up is not None
+            else (f"{self.download_kbps:g} kbps down")
+        )
+        return f"{rates} {self.latency_ms:g} ms"
 
     def cdp(self) -> dict[str, Any]:
         """The parameters of Network.emulateNetworkConditions."""
@@ -66,6 +72,6 @@ def network(setting: Any) -> Network | None:
     return Network(
         "custom",
         _kbps(setting.download_kbps),
-        _kbps(setting.upload_kbps),
+        _kbps(setting.upload_kbps) if setting.upload_kbps is not None else -1.0,
         round(setting.latency * 1000, 3),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -152,6 +152,10 @@ class ProbeResult:
     conditions: dict[str, Any] | None = None
     violations: list[Violation] = field(default_factory=list)  # accessibility (axe-core)
     a11y_pages: int | None = None  # pages checked with axe-core (None: accessibility not checked)
+    # The pages checked (their paths), and those audit mode could not check and why (JSON
+    # only: not stored).
+    a11y_checked: list[str] = field(default_factory=list)
+    a11y_unchecked: list[str] = field(default_factory=list)
     run_id: int | None = None
     final: bool = True  # False for an attempt that a retry replaced
     retried: list[ProbeResult] = field(default_factory=list)  # earlier attempts, oldest first
@@ -159,6 +163,17 @@ class ProbeResult:
     # Values that became secret during the run (secret captures): the runner masks them along
     # with the file's secrets, then empties this. Never stored or shown.
     run_secrets: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A result spooled (pickled) by an older observer lacks the fields added since: they
+        # take their defaults, so the spool still empties into the database after an upgrade.
+        for f in fields(self):
+            if f.name not in state:
+                if f.default is not MISSING:
+                    state[f.name] = f.default
+                elif f.default_factory is not MISSING:
+                    state[f.name] = f.default_factory()
+        self.__dict__.update(state)
 
     @property
     def label(self) -> str:

@@ -110,7 +110,7 @@ def check(
     report = Report(verdicts, results, runs=rounds.count, batch=batch, database=store.name)
     report.violations = accessibility.found(results)
     if baseline.accessibility is not None:
-        checked = {r.probe for r in results if r.a11y_pages}
+        checked = {page for r in results for page in r.a11y_checked}
         report.accessibility = accessibility.compare(
             report.violations, baseline.accessibility, checked
         )

@@ -279,3 +279,32 @@ def test_a_budget_impact_needs_the_accessibility_metric(write: Any, tmp_path: Pa
     assert "budgets[0].impact: impact picks accessibility violations: use a11y_violations" in (
         done.stderr
     )
+
+
+def test_a_result_spooled_by_an_older_observer_is_recorded_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A runner's spool keeps results pickled; one written before runs had conditions and
+    violations still reaches the database (else the spool, and every run after it, would
+    wait forever)."""
+    import time
+
+    from observer.results import Outcome, ProbeResult
+    from observer.store import open_store
+    from observer.store.spool import Spool
+
+    old = ProbeResult("shop", "journey", Outcome.PASS, time.time(), 12.0)
+    for name in ("conditions", "violations", "a11y_pages", "a11y_checked", "a11y_unchecked"):
+        del old.__dict__[name]  # as the older class made it
+    spool = Spool(tmp_path / "spool.db")
+    spool.add(old, "serve")
+    first = spool.oldest()
+    assert first is not None
+    _, back, _, _ = first
+    assert back.violations == [] and back.conditions is None and back.a11y_pages is None
+    store = open_store(str(tmp_path / "obs.db"))
+    try:
+        store.record(back, source="serve")
+        assert [r.probe for r in store.runs()] == ["shop"]
+    finally:
+        store.close()

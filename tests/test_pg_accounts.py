@@ -216,3 +216,32 @@ def test_statements_per_role_are_disjoint_where_they_should_be() -> None:
     assert "delete" not in web and "execute" not in web
     assert "grant select on runs" in " ".join(grant_statements("web", 'we"ird', "d", "public"))
     assert all(s.endswith('to "we""ird"') for s in grant_statements("web", 'we"ird', "d", "p"))
+
+
+def test_upgrading_to_accessibility_keeps_each_accounts_privileges(
+    pg_url: str, pg_cluster: Cluster
+) -> None:
+    """Migration 10 adds a table: accounts granted before it may do on it what they did on
+    a run's other details, with no second `observer db grant`."""
+    open_store(pg_url).close()
+    names = {role: unique(pg_url, f"up_{role}") for role in ("runner", "alerter", "web")}
+    urls = {role: account(pg_cluster, pg_url, name) for role, name in names.items()}
+    for role, name in names.items():
+        grant(role, name, pg_url)
+    # Back to schema 9, as an observer of before this change left it.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("drop table a11y_violations")
+        conn.execute("alter table runs drop column conditions, drop column a11y_pages")
+        conn.execute("delete from migrations where version = 10")
+    store = open_store(pg_url)  # `observer db migrate`: the owner brings it to 10
+    store.close()
+    assert SCHEMA_VERSION == 10
+    insert = (
+        "insert into a11y_violations (run_id, url, page, rule, impact, target) "
+        "select id, 'u', '/', 'r', 'minor', 't' from runs limit 1"
+    )
+    assert not refused(urls["runner"], insert)
+    assert not refused(urls["alerter"], "delete from a11y_violations")
+    assert not refused(urls["web"], "select count(*) from a11y_violations")
+    assert refused(urls["web"], insert)
+    assert refused(urls["runner"], "delete from a11y_violations")

@@ -583,8 +583,11 @@ def test_vitals_of_a_journey_that_loaded_pages(run: dict[str, ProbeResult]) -> N
 def test_inp_after_a_click(run: dict[str, ProbeResult]) -> None:
     result = run["interaction"]
     inp = result.vitals["inp_ms"]
-    assert isinstance(inp, float) and inp > 0, explain(result)
+    # Timed, whatever it took: the browser rounds an interaction's duration to 8 ms, so a
+    # quick click on an idle machine may well be 0 ms (it was, once, in CI).
+    assert isinstance(inp, float) and inp >= 0, explain(result)
     (page,) = result.pages
+    assert page.inp_source == "event"
     assert page.url.endswith("/products/1")
     assert page.inp_ms == inp
 

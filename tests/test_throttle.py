@@ -53,7 +53,7 @@ def test_throttling_holds_on_every_page_and_in_a_popup(write: Any) -> None:
             settings: {{database: obs.db}}
             probes:
               - name: slow
-                network: {{download_kbps: 1600, upload_kbps: 750}}
+                network: {{download_kbps: 1600}}
                 timeout: 60s
                 journey:
                   - goto: {site.url}/one
@@ -73,15 +73,16 @@ def test_throttling_holds_on_every_page_and_in_a_popup(write: Any) -> None:
             (ms,) = site.note(name)
             assert ms >= 1500, (name, ms)
     run = done.json()["results"][0]
+    # The issue's own example: a download rate alone (the upload is not throttled).
     assert run["conditions"] == {
         "device": None,
-        "network": "1600/750 kbps 0 ms",
+        "network": "1600 kbps down 0 ms",
         "cpu_slowdown": None,
         "download_kbps": 1600.0,
-        "upload_kbps": 750.0,
+        "upload_kbps": None,
         "latency_ms": 0.0,
     }
-    assert run["label"] == "slow · 1600/750 kbps 0 ms"
+    assert run["label"] == "slow · 1600 kbps down 0 ms"
 
 
 def test_offline_fails_the_journey_as_the_site_unreachable(write: Any) -> None:
@@ -241,3 +242,35 @@ def test_serve_runs_each_entry_of_a_matrix_in_its_slot(write: Any, tmp_path: Pat
     assert json.loads(phone["conditions"])["cpu_slowdown"] == 2
     logged = [line for line in serve.logs() if line.get("event") == "run"]
     assert any("checkout · iPhone 13 · 2× CPU" in str(line) for line in logged), logged[:3]
+
+
+def test_a_condition_no_probe_runs_under_is_a_warning_and_presets_are_words(
+    write: Any, tmp_path: Path
+) -> None:
+    path = write(
+        """
+        probes:
+          - name: checkout
+            conditions: [mobile, {device: Desktop Chrome}]
+            journey:
+              - goto: http://127.0.0.1:9/
+        budgets:
+          - name: on a phone nobody has
+            probe: checkout
+            condition: {device: Pixel 99}
+            metric: lcp
+            threshold: p75 < 4s
+          - name: the preset
+            probe: checkout
+            condition: mobile
+            metric: lcp
+            threshold: p75 < 4s
+        """
+    )
+    done = observer("validate", str(path), cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    warning = next(line for line in done.stderr.splitlines() if "budgets[0].condition" in line)
+    assert re.match(r"probes\.yaml:\d+:\d+: budgets\[0\]\.condition: ", warning), warning
+    assert "no probe it covers runs under it" in warning
+    assert "Desktop Chrome; Moto G4 · slow-4g · 4× CPU" in warning
+    assert "budgets[1]" not in done.stderr

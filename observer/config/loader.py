@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ..budgets import Rule, Threshold, parse_metric, parse_threshold
 from ..catalog import Metric
+from ..conditions import conditions_of, meets, wanted
 from ..hints import did_you_mean
 from ..secrets import url_secrets
 from .errors import ConfigError, Mark, Problem, format_path, sort_problems
@@ -25,7 +26,6 @@ from .models import (
     ACTIONS,
     Budget,
     CaptureStep,
-    Condition,
     Config,
     FillStep,
     Probe,
@@ -1218,6 +1218,7 @@ def _resolve_budgets(
         else:
             rules.append(check.rule(metric, threshold, warn, covered))
             check.thin_window(rules[-1])
+            check.condition_met(rules[-1])
     return rules, unchecked
 
 
@@ -1259,6 +1260,29 @@ class _BudgetCheck:
         """Say a problem at one of the budget's keys (None: at the budget)."""
         at = (*self.path, key) if key else self.path
         self.problems.append(Problem(self.located.mark_of(at), format_path(at), message))
+
+    def condition_met(self, rule: Rule) -> None:
+        """Warn of a `condition:` no entry of the probes it covers runs under: it would have
+        no samples (a device misspelt, say)."""
+        if rule.condition is None or not rule.probes:
+            return
+        settings = self.project.config.settings
+        runs_under = [
+            c for name in rule.probes for c in conditions_of(self.project.probe(name), settings)
+        ]
+        if any(meets(c, rule.condition) for c in runs_under):
+            return
+        at = (*self.path, "condition")
+        seen = sorted({c.label or "no emulation or throttling" for c in runs_under})
+        self.project.warnings.append(
+            Problem(
+                self.located.mark_of(at),
+                format_path(at),
+                f"no probe it covers runs under it, so it has no samples; they run under: "
+                f"{'; '.join(seen)}",
+                warning=True,
+            )
+        )
 
     def thin_window(self, rule: Rule) -> None:
         """Warn of a threshold whose window cannot hold the samples a pass needs at its
@@ -1454,28 +1478,9 @@ class _BudgetCheck:
             device=spec.device,
             task=spec.task,
             location=spec.location,
-            condition=picked(spec.condition),
+            condition=wanted(spec.condition),
             impact=spec.impact,
         )
-
-
-def picked(condition: Condition | None) -> dict[str, Any] | None:
-    """A budget's `condition:` as the runs' recorded conditions say it: the network by its
-    label, the CPU by its factor; "" where it asks for none (off, 1)."""
-    if condition is None:
-        return None
-    from ..networks import network
-
-    out: dict[str, Any] = {}
-    if condition.device is not None:
-        out["device"] = condition.device
-    if condition.network is not None:
-        net = network(condition.network)
-        out["network"] = net.label if net else ""
-    if condition.cpu_slowdown is not None:
-        slow = condition.cpu_slowdown
-        out["cpu_slowdown"] = slow if slow > 1 else ""
-    return out
 
 
 def _holds_unset(project: Project, located: Located, path: tuple[str | int, ...]) -> bool:

@@ -490,7 +490,9 @@ class NetworkArgs(Strict):
     """Explicit network conditions (kbps are 1,024 bits a second, as Lighthouse counts)."""
 
     download_kbps: float = Field(gt=0, le=10_000_000, description="Download throughput")
-    upload_kbps: float = Field(gt=0, le=10_000_000, description="Upload throughput")
+    upload_kbps: float | None = Field(
+        None, gt=0, le=10_000_000, description="Upload throughput (default: not throttled)"
+    )
     latency: Duration = Field(0.0, description="Added to each request's round trip, e.g. 150ms")
 
 
@@ -613,10 +615,10 @@ class Budget(Strict):
     location: NonEmpty | None = Field(
         None, description="Probes: only runs from this location (default: every location)"
     )
-    condition: Condition | None = Field(
+    condition: ConditionEntry | None = Field(
         None,
-        description="Probes: only runs under these conditions, e.g. {network: slow-4g} "
-        "(default: every entry of a probe's conditions)",
+        description="Probes: only runs under these conditions, e.g. {network: slow-4g}, or a "
+        "preset (mobile) (default: every entry of a probe's conditions)",
     )
     impact: Impact | None = Field(
         None, description="a11y_violations: count violations at or above this impact only"

@@ -294,6 +294,22 @@ def _v10(cur: Any) -> None:
         )"""
     )
     cur.execute("create index a11y_violations_run on a11y_violations (run_id)")
+    # Accounts of roles (observer db grant) hold what they did on a run's other details: a
+    # runner records violations, an alerter prunes them, every role reads them.
+    cur.execute(
+        "select grantee, string_agg(privilege_type, ', ') "
+        "from information_schema.role_table_grants "
+        "where table_name = 'expectations' and table_schema = current_schema() "
+        "and grantee <> current_user and privilege_type in ('SELECT', 'INSERT', 'DELETE') "
+        "group by grantee"
+    )
+    for grantee, privileges in cur.fetchall():
+        cur.execute(f"grant {privileges} on a11y_violations to {_quoted(grantee)}")
+
+
+def _quoted(name: str) -> str:
+    """An identifier as PostgreSQL quotes it."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _already(cur: Any) -> None:
