@@ -308,3 +308,94 @@ def test_a_result_spooled_by_an_older_observer_is_recorded_after_the_upgrade(
         assert [r.probe for r in store.runs()] == ["shop"]
     finally:
         store.close()
+
+
+def test_an_audit_hands_the_page_no_time_the_journey_does_not_count(write: Any) -> None:
+    """After a click to a page still loading, the audit waits for nothing: the next step
+    waits for the load itself, as it would with no audit, and the unloaded page is checked
+    once it has loaded (here: as the journey's last page)."""
+    slow = """<!doctype html><html lang="en"><head><title>Slow</title></head><body><main>
+    <h1>Slow</h1><img alt="late" src="/late.gif"></main></body></html>"""
+    pages = {
+        "/": Page(FIXED.replace('href="/next"', 'href="/slow"')),
+        "/slow": Page(slow),
+        "/late.gif": Page("GIF89a", delay=2.5, content_type="image/gif"),
+    }
+    with PageServer(pages) as site:
+        path = write(
+            f"""
+            settings: {{database: obs.db, accessibility: audit}}
+            probes:
+              - name: browse
+                journey:
+                  - goto: {site.url}/
+                  - click: text=next
+                  - wait_for: {{load_state: load}}
+            """
+        )
+        done = observer("run", str(path), "--json")
+    run = only(done.json())
+    assert run["outcome"] == "pass", run["error"]
+    # The image takes 2.5 s: the step that waits for the load waited for it.
+    assert run["steps"][2]["duration_ms"] >= 2000, run["steps"]
+    assert run["a11y_pages"] == 2 and run["a11y_checked"] == ["/", "/slow"]
+    assert run["a11y_unchecked"] == []
+
+
+def test_an_audit_at_the_journeys_time_limit_ends_in_a_fail_not_an_internal_error(
+    write: Any,
+) -> None:
+    pages = {
+        "/": Page(FIXED.replace('href="/next"', 'href="/slow"')),
+        "/slow": Page("<title>never</title>", delay=30),
+    }
+    with PageServer(pages) as site:
+        path = write(
+            f"""
+            settings: {{database: obs.db, accessibility: audit}}
+            probes:
+              - name: browse
+                timeout: 3s
+                journey:
+                  - goto: {site.url}/
+                  - click: text=next
+                  - expect_title: never
+            """
+        )
+        done = observer("run", str(path), "--json")
+    run = only(done.json())
+    assert run["outcome"] == "fail", run
+    assert "internal error" not in (run["error"] or "")
+    assert "ran out of time (3s)" in run["error"]
+    assert run["a11y_checked"] == ["/"]
+
+
+def test_a_probes_accessibility_keys_fall_back_to_settings(write: Any) -> None:
+    from observer.config import load_project
+    from observer.journey import accessibility_of
+
+    path = write(
+        """
+        settings:
+          accessibility: {mode: audit, tags: [wcag2a]}
+        probes:
+          - name: stricter
+            accessibility: {impact: critical}
+            journey: [{goto: "http://127.0.0.1:9/"}]
+          - name: quiet
+            accessibility: off
+            journey: [{goto: "http://127.0.0.1:9/"}]
+          - name: plain
+            journey: [{goto: "http://127.0.0.1:9/"}]
+        """
+    )
+    project = load_project(path, env={})
+    settings = project.config.settings.accessibility
+    got = {p.name: accessibility_of(p, settings) for p in project.probes}
+    assert (got["stricter"].mode, got["stricter"].impact, got["stricter"].tags) == (
+        "audit",
+        "critical",
+        ["wcag2a"],
+    )
+    assert got["quiet"].mode == "off"
+    assert got["plain"] == settings
