@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -306,3 +307,75 @@ def load_baseline(path: str) -> list[Found] | None:
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------- the config
+
+# A rule's definition in the bundled axe-core: its id, then (among its other keys) its tags.
+_RULE = re.compile(
+    r'\{id:"([a-z0-9-]+)",(?:impact:"[a-z]+",)?(?:[a-zA-Z]+:[^{}]*?,)*?tags:\[([^\]]*)\]'
+)
+
+
+@functools.cache
+def known() -> tuple[frozenset[str], frozenset[str]]:
+    """The rule ids and tags of the bundled axe-core (read from its source, not run)."""
+    ids: set[str] = set()
+    tags: set[str] = set()
+    for rule, listed in _RULE.findall(_axe_source()):
+        ids.add(rule)
+        tags.update(t.strip().strip('"') for t in listed.split(",") if t.strip())
+    return frozenset(ids), frozenset(tags)
+
+
+def _args_at(project: Any) -> list[tuple[Any, Any, tuple[str | int, ...]]]:
+    """Every axe-core setting in the file: (probe or None for settings, args, keys to it)."""
+    found: list[tuple[Any, Any, tuple[str | int, ...]]] = []
+    settings = project.config.settings.accessibility
+    if settings.mode == "audit" or settings.model_fields_set - {"mode"}:
+        found.append((None, settings, ("settings", "accessibility")))
+    for probe in project.probes:
+        if probe.accessibility is not None:
+            found.append((probe, probe.accessibility, ("accessibility",)))
+        for i, step in enumerate(probe.journey or []):
+            if step.action == "expect_accessible":
+                found.append((probe, step.expect_accessible, ("journey", i, "expect_accessible")))
+    return found
+
+
+def config_problems(project: Any) -> list[Any]:
+    """A problem per tag or rule id the bundled axe-core does not know (a misspelt tag would
+    run no rule and pass every page), and per empty `tags`."""
+    from .hints import did_you_mean
+
+    places = _args_at(project)
+    if not places:
+        return []  # reading axe-core's source costs a 650 KB file read
+    ids, tags = known()
+    bad: list[Any] = []
+    for probe, args, keys in places:
+        if not args.tags:
+            bad.append(
+                _problem(project, probe, (*keys, "tags"), "needs at least one tag (wcag2a, ...)")
+            )
+        for j, tag in enumerate(args.tags):
+            if tag not in tags:
+                hint = did_you_mean(tag, sorted(tags))
+                message = f"axe-core has no rule tagged '{tag}'{hint}"
+                bad.append(_problem(project, probe, (*keys, "tags", j), message))
+        for rule in args.rules:
+            if rule not in ids:
+                message = f"axe-core has no rule '{rule}'{did_you_mean(rule, sorted(ids))}"
+                bad.append(_problem(project, probe, (*keys, "rules", rule), message))
+    return bad
+
+
+def _problem(project: Any, probe: Any, keys: tuple[str | int, ...], message: str) -> Any:
+    """A config problem at `keys` inside a probe (or, for None, inside the file's root)."""
+    from .config import Problem
+    from .config.errors import format_path
+
+    if probe is None:
+        return Problem(None, format_path(keys), message)
+    where = project.mark_of(probe.name, *keys)
+    return Problem(where, format_path((*project.origins[probe.name][1], *keys)), message)

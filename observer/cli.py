@@ -151,10 +151,12 @@ def _n(count: int, noun: str) -> str:
 
 
 def _check_devices(project: Project) -> None:
-    """Exit 2, in the form load() uses, when a probe names a device Playwright does not know."""
+    """Exit 2, in the form load() uses, when a probe names a device Playwright does not know,
+    or an accessibility tag or rule the bundled axe-core does not."""
+    from .accessibility import config_problems
     from .browser import device_problems
 
-    bad = device_problems(project)
+    bad = device_problems(project) + config_problems(project)
     if bad:
         _problems(bad, str(project.path))
 

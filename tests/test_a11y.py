@@ -399,3 +399,33 @@ def test_a_probes_accessibility_keys_fall_back_to_settings(write: Any) -> None:
     )
     assert got["quiet"].mode == "off"
     assert got["plain"] == settings
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            "{tags: [wcag2aa, best-practices]}",
+            "probes[0].journey[1].expect_accessible.tags[1]: axe-core has no rule tagged "
+            "'best-practices' (did you mean 'best-practice'?)",
+        ),
+        (
+            "{rules: {colour-contrast: false}}",
+            "probes[0].journey[1].expect_accessible.rules.colour-contrast: axe-core has no rule "
+            "'colour-contrast' (did you mean 'color-contrast'?)",
+        ),
+        ("{tags: []}", "probes[0].journey[1].expect_accessible.tags: needs at least one tag"),
+    ],
+)
+def test_tags_and_rules_axe_does_not_know_are_refused_before_anything_runs(
+    write: Any, args: str, expected: str, tmp_path: Path
+) -> None:
+    path = write(
+        "probes:\n  - name: shop\n    journey:\n      - goto: http://127.0.0.1:9/\n"
+        f"      - expect_accessible: {args}\n"
+    )
+    for command in ("validate", "run"):
+        done = observer(command, str(path), cwd=tmp_path)
+        assert done.code == 2, done.stdout
+        assert re.search(r"probes\.yaml:5:\d+: ", done.stderr), done.stderr
+        assert expected in done.stderr, done.stderr
