@@ -154,8 +154,14 @@ class Alerter:
         self._outbox = []
         now = self.clock()
         results = sorted(cycle.results, key=lambda r: r.started_at)
+        # A probe's outcome this cycle: of a matrix, the worst of its entries' (a dependency
+        # whose phone entry fails is failing, whichever entry ran last).
+        worst: dict[str, str] = {}
         for r in results:
-            self.probe_outcome[r.probe] = str(r.outcome)
+            have = worst.get(r.probe)
+            if have is None or _OUTCOME_RANK[str(r.outcome)] > _OUTCOME_RANK[have]:
+                worst[r.probe] = str(r.outcome)
+        self.probe_outcome.update(worst)
         for rule in self.project.config.alerts.rules:
             for v in cycle.verdicts:
                 if any(fnmatchcase(v.name, pat) for pat in rule.budgets):
@@ -898,6 +904,9 @@ async def alert_once(project: Project, store: Store, verdicts: list[Verdict]) ->
     if rows:
         store.set_kv("alerts.last_run_id", str(rows[-1].id))
     return len(rows)
+
+
+_OUTCOME_RANK = {"pass": 0, "skipped": 0, "error": 1, "fail": 2}
 
 
 def _named(subject: str) -> str:

@@ -119,8 +119,10 @@ class Metrics:
         r.register(_Beacons(beacon_counters))
 
     def observe(self, result: ProbeResult, lag: float) -> None:
-        """A finished run."""
-        p = result.probe
+        """A finished run. A run under emulated or throttled conditions is its own series:
+        `probe` is its label (`checkout · Moto G4 · slow-4g · 4× CPU`), so a matrix's entries
+        do not overwrite each other."""
+        p = result.label
         self.runs.labels(p, str(result.outcome)).inc()
         self.up.labels(p).set(1 if str(result.outcome) == "pass" else 0)
         seconds = result.duration_ms / 1000

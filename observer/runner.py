@@ -59,69 +59,36 @@ class BrowserPool:
             self._pw_cm, self.playwright = manager, playwright
             self.devices = dict(playwright.devices)
 
-    async def get_throttled(self) -> tuple[Browser, Holder]:
-        """The browser of throttled journeys, with its holder; launched when needed."""
-        from .throttle import Holder
-
-        await self.get()  # the driver, and a launch failure said once
-        async with self._lock:
-            if self.throttled is not None and self.throttled.is_connected():
-                assert self.holder is not None
-                return self.throttled, self.holder
-            if self.throttled is not None:
-                old, self.throttled, self.holder = self.throttled, None, None
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(old.close(), timeout=5)
-            from . import browser as br
-
-            assert self.playwright is not None
-            self.throttled_tag = uuid.uuid4().hex[:12]
-            browser = await br.launch(
-                self.playwright,
-                self.project.config.settings.browser,
-                self.headed,
-                self.throttled_tag,
-            )
-            try:
-                holder = await Holder.start(browser)
-            except Exception as exc:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(browser.close(), timeout=5)
-                raise ObserverError(
-                    f"could not watch the throttled browser's pages: {exc}"
-                ) from exc
-            self.throttled, self.holder = browser, holder
-            return browser, holder
-
     async def get(self) -> Browser:
         """The shared browser, launched when needed; raises ObserverError if it cannot be."""
+        return (await self._get(throttled=False))[0]
+
+    async def get_throttled(self) -> tuple[Browser, Holder]:
+        """The browser of throttled journeys, with its holder of new pages; launched when
+        needed (and only it: a file of throttled journeys starts one browser)."""
+        browser, holder = await self._get(throttled=True)
+        assert holder is not None
+        return browser, holder
+
+    async def _get(self, throttled: bool) -> tuple[Browser, Holder | None]:
         async with self._lock:
-            if self.browser is not None and self.browser.is_connected():
-                return self.browser
-            if self.browser is not None:  # it crashed or was killed: let it go
-                old, self.browser = self.browser, None
+            have = self.throttled if throttled else self.browser
+            if have is not None and have.is_connected():
+                return have, self.holder if throttled else None
+            if have is not None:  # it crashed or was killed: let it go
+                if throttled:
+                    self.throttled = self.holder = None
+                else:
+                    self.browser = None
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(old.close(), timeout=5)
+                    await asyncio.wait_for(have.close(), timeout=5)
             if self.failure is not None:
                 waited = time.monotonic() - self.failed_at
                 if self.retry_after is None or waited < self.retry_after:
                     raise ObserverError(self.failure)
                 self.failure = None
             try:
-                from . import browser as br
-
-                br.lab_script()  # fail early and clearly if the bundle is missing
-                if self.playwright is None:
-                    from playwright.async_api import async_playwright
-
-                    self._pw_cm = async_playwright()
-                    self.playwright = await self._pw_cm.start()
-                    self.devices = dict(self.playwright.devices)
-                # A tag per launch: killing a stuck browser must not kill its replacement.
-                self.tag = uuid.uuid4().hex[:12]
-                self.browser = await br.launch(
-                    self.playwright, self.project.config.settings.browser, self.headed, self.tag
-                )
+                return await self._launch(throttled)
             except ObserverError as exc:
                 self.failure, self.failed_at = str(exc), time.monotonic()
                 raise
@@ -129,7 +96,34 @@ class BrowserPool:
                 self.failure = f"could not start Playwright: {exc}"
                 self.failed_at = time.monotonic()
                 raise ObserverError(self.failure) from exc
-            return self.browser
+
+    async def _launch(self, throttled: bool) -> tuple[Browser, Holder | None]:
+        from . import browser as br
+
+        br.lab_script()  # fail early and clearly if the bundle is missing
+        if self.playwright is None:
+            from playwright.async_api import async_playwright
+
+            self._pw_cm = async_playwright()
+            self.playwright = await self._pw_cm.start()
+            self.devices = dict(self.playwright.devices)
+        # A tag per launch: killing a stuck browser must not kill its replacement.
+        tag = uuid.uuid4().hex[:12]
+        settings = self.project.config.settings.browser
+        browser = await br.launch(self.playwright, settings, self.headed, tag)
+        if not throttled:
+            self.tag, self.browser = tag, browser
+            return browser, None
+        from .throttle import Holder
+
+        try:
+            holder = await Holder.start(browser)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(browser.close(), timeout=5)
+            raise ObserverError(f"could not watch the throttled browser's pages: {exc}") from exc
+        self.throttled_tag, self.throttled, self.holder = tag, browser, holder
+        return browser, holder
 
     def kill(self) -> int:
         """Kill this pool's Chromium processes (it stopped answering); the next get() relaunches."""

@@ -50,6 +50,7 @@ class Holder:
         self.session = session
         self.contexts: dict[str, Conditions] = {}  # browser context -> its journey's conditions
         self.done: set[str] = set()  # targets throttled
+        self.opened: dict[str, set[str]] = {}  # browser context -> the pages the holder did
         self._tasks: set[asyncio.Task[None]] = set()
         self._next = 0
         self.failures: dict[str, str] = {}  # browser context -> why a page could not be throttled
@@ -76,6 +77,7 @@ class Holder:
         self.contexts.pop(context, None)
         self.failures.pop(context, None)
         self.done.difference_update(targets)
+        self.done.difference_update(self.opened.pop(context, set()))
 
     def _paused(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._decide(event))
@@ -119,6 +121,7 @@ class Holder:
                     "Target.sendMessageToTarget", {"sessionId": session, "message": message}
                 )
             self.done.add(frame)
+            self.opened.setdefault(context or "", set()).add(frame)
         except Exception as exc:
             # The page goes on unthrottled: the journey's run says so and errs (not measured
             # as it was asked to be).

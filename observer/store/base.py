@@ -126,7 +126,8 @@ class Store(Protocol):
         ...
 
     def latest_by_location(self, probe: str, since: float) -> dict[str, RunRow]:
-        """Each location's newest final production run of a probe since a time."""
+        """Each location's newest final production run of a probe since a time (of a matrix,
+        a failing entry's if any entry's newest failed)."""
         ...
 
     def probe_paths(self, probes: list[str], since: float) -> list[str]:

@@ -396,16 +396,23 @@ class Runs(Engine):
         return out
 
     def latest_by_location(self, probe: str, since: float) -> dict[str, RunRow]:
-        """Each location's newest final production run of a probe since a time."""
-        newest: dict[str, RunRow] = {}
+        """Each location's newest final production run of a probe since a time. A probe with
+        a matrix of conditions has a newest run per entry: a location's is a failing one if
+        any entry's newest failed (the phone failing while the desktop passes is failing)."""
+        newest: dict[tuple[str, str], RunRow] = {}
         for run in self._run_rows(
             "select {RUNS} from runs where probe = ? and final = 1 and started_at >= ? and "
             + _PRODUCTION
             + " order by started_at",
             [probe, since],
         ):
-            newest[run.location or ""] = run
-        return newest
+            newest[(run.location or "", run.conditions or "")] = run
+        out: dict[str, RunRow] = {}
+        for (location, _), run in newest.items():
+            have = out.get(location)
+            if have is None or (have.outcome == Outcome.PASS and run.outcome != Outcome.PASS):
+                out[location] = run
+        return out
 
     def probe_paths(self, probes: list[str], since: float) -> list[str]:
         """The URLs a probe's recent runs visited (for customer impact)."""
