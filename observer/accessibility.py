@@ -376,6 +376,6 @@ def _problem(project: Any, probe: Any, keys: tuple[str | int, ...], message: str
     from .config.errors import format_path
 
     if probe is None:
-        return Problem(None, format_path(keys), message)
+        return Problem(project.mark_at(*keys), format_path(keys), message)
     where = project.mark_of(probe.name, *keys)
     return Problem(where, format_path((*project.origins[probe.name][1], *keys)), message)

@@ -429,3 +429,17 @@ def test_tags_and_rules_axe_does_not_know_are_refused_before_anything_runs(
         assert done.code == 2, done.stdout
         assert re.search(r"probes\.yaml:5:\d+: ", done.stderr), done.stderr
         assert expected in done.stderr, done.stderr
+
+
+def test_a_settings_tag_axe_does_not_know_says_its_line(write: Any, tmp_path: Path) -> None:
+    path = write(
+        "settings:\n  accessibility: {mode: audit, tags: [wcag99]}\n"
+        "probes:\n  - name: shop\n    journey:\n      - goto: http://127.0.0.1:9/\n"
+    )
+    done = observer("validate", str(path), cwd=tmp_path)
+    assert done.code == 2
+    assert re.search(
+        r"probes\.yaml:2:\d+: settings\.accessibility\.tags\[0\]: axe-core has no rule tagged "
+        r"'wcag99'",
+        done.stderr,
+    ), done.stderr

@@ -57,6 +57,7 @@ class Project:
     steps: dict[str, list[StepBase]]
     # Where each probe was declared, for problems found later (budgets, alerts).
     origins: dict[str, tuple[Located, tuple[str | int, ...]]] = field(default_factory=dict)
+    located: Located | None = None  # the file itself, for problems of its settings
     secrets: list[str] = field(default_factory=list)
     budgets: list[Rule] = field(default_factory=list)
     # Budgets a variable that is not set kept from becoming rules, each with the probes it
@@ -94,6 +95,10 @@ class Project:
         """Where a probe (or a key inside it) was written."""
         located, path = self.origins[probe]
         return located.mark_of(path + rest)
+
+    def mark_at(self, *path: str | int) -> Mark | None:
+        """Where a key of the file itself (not of a probe) was written: `settings`, ..."""
+        return self.located.mark_of(path) if self.located is not None else None
 
     def has_unset(self, probe: str, *rest: str | int) -> bool:
         """Whether a key of a probe holds a variable that is not set (its value is a stand-in)."""
@@ -708,6 +713,7 @@ def load_project(
             probes.append(probe)
 
     project = Project(path=root, config=config, probes=probes, steps={}, origins=origins)
+    project.located = located
     project.included = [Path(f.located.root.file) for f in files[:-1] if f.located.root is not None]
     for probe in probes:
         if probe.journey is not None:
