@@ -21,16 +21,16 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _interleave import interleaved  # noqa: E402
+
 from observer.config import load_project  # noqa: E402
 from observer.demo.shop import ShopServer  # noqa: E402
-from observer.results import Outcome  # noqa: E402
 from observer.runner import Runner  # noqa: E402
 
 SETTINGS = """
@@ -68,49 +68,35 @@ def probe_file(base: str) -> str:
     )
 
 
-def checked(result: Any) -> Any:
-    """The run, once it passed; exits the benchmark with its error otherwise."""
-    if result.outcome != Outcome.PASS:
-        sys.exit(f"{result.probe}: {result.outcome.value}: {result.error}")
-    return result
-
-
 async def bench(cfg: Path, rounds: int, max_seconds: float) -> dict[str, dict[str, list[float]]]:
     project = load_project(cfg)
     probes = {name: project.probe(name) for name, _, _ in RUNS}
     figures: dict[str, dict[str, list[float]]] = {name: {k: [] for k in SERIES} for name in probes}
-    async with Runner(project, concurrency=1) as runner:
-        for probe in probes.values():  # warm-up: the browser, the shop's templates, axe's file
-            checked(await runner.attempt(probe))
-        began = time.perf_counter()
-        for i in range(rounds):
-            order = list(probes) if i % 2 == 0 else list(reversed(probes))
-            for name in order:
-                t0 = time.perf_counter()
-                result = checked(await runner.attempt(probes[name]))
-                wall = (time.perf_counter() - t0) * 1000
-                series = figures[name]
-                series["duration"].append(result.duration_ms)
-                series["wall"].append(wall)
-                for step in result.steps:
-                    key = "check" if step.action == "expect_accessible" else step.action
-                    series[key].append(step.duration_ms)
-                if result.a11y_pages is not None:
-                    series["pages"].append(result.a11y_pages)
-                    series["violations"].append(len(result.violations))
-            print(
-                f"round {i + 1:2}: "
-                + "  ".join(
-                    f"{f['duration'][-1]:.0f}/{f['wall'][-1]:.0f}"
-                    + (f" ({f['check'][-1]:.0f})" if f["check"] else "")
-                    for f in figures.values()
-                )
-                + "  [duration_ms/wall ms (expect_accessible ms), in the order of the table]",
-                flush=True,
+
+    def take(name: str, result: Any, wall: float) -> None:
+        series = figures[name]
+        series["duration"].append(result.duration_ms)
+        series["wall"].append(wall)
+        for step in result.steps:
+            key = "check" if step.action == "expect_accessible" else step.action
+            series[key].append(step.duration_ms)
+        if result.a11y_pages is not None:
+            series["pages"].append(result.a11y_pages)
+            series["violations"].append(len(result.violations))
+
+    def line(i: int) -> str:
+        return (
+            f"round {i + 1:2}: "
+            + "  ".join(
+                f"{f['duration'][-1]:.0f}/{f['wall'][-1]:.0f}"
+                + (f" ({f['check'][-1]:.0f})" if f["check"] else "")
+                for f in figures.values()
             )
-            if time.perf_counter() - began > max_seconds and i + 1 < rounds:
-                print(f"stopped after {i + 1} rounds: past {max_seconds:g}s")
-                break
+            + "  [duration_ms/wall ms (expect_accessible ms), in the order of the table]"
+        )
+
+    async with Runner(project, concurrency=1) as runner:
+        await interleaved(runner, probes, rounds, max_seconds, take, line)
     return figures
 
 

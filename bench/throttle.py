@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _interleave import interleaved  # noqa: E402
+
 from observer.config import load_project  # noqa: E402
-from observer.results import Outcome  # noqa: E402
 from observer.runner import Runner  # noqa: E402
 
 # The loop's result is written out, so the engine cannot drop the work.
@@ -92,9 +92,7 @@ def serve(body: bytes) -> ThreadingHTTPServer:
 
 
 def elapsed_of(result: Any) -> float:
-    """The loop's time the page wrote, as the capture step kept it; exits on a failed run."""
-    if result.outcome != Outcome.PASS:
-        sys.exit(f"{result.probe}: {result.outcome.value}: {result.error}")
+    """The loop's time the page wrote, as the capture step kept it."""
     return float(result.steps[-1].captured["elapsed"])
 
 
@@ -104,24 +102,19 @@ async def bench(cfg: Path, rounds: int, max_seconds: float) -> dict[str, dict[st
     figures: dict[str, dict[str, list[float]]] = {
         name: {"elapsed": [], "duration": []} for name in probes
     }
+
+    def take(name: str, result: Any, wall: float) -> None:
+        figures[name]["elapsed"].append(elapsed_of(result))
+        figures[name]["duration"].append(result.duration_ms)
+
+    def line(i: int) -> str:
+        return (
+            f"round {i + 1:2}: plain {figures['plain']['elapsed'][-1]:7.1f} ms   "
+            f"cpu_slowdown 4 {figures['slowed']['elapsed'][-1]:7.1f} ms"
+        )
+
     async with Runner(project, concurrency=1) as runner:
-        for probe in probes.values():  # warm-up: launches both browsers, fills the caches
-            elapsed_of(await runner.attempt(probe))
-        began = time.perf_counter()
-        for i in range(rounds):
-            order = list(probes) if i % 2 == 0 else list(reversed(probes))
-            for name in order:
-                result = await runner.attempt(probes[name])
-                figures[name]["elapsed"].append(elapsed_of(result))
-                figures[name]["duration"].append(result.duration_ms)
-            print(
-                f"round {i + 1:2}: plain {figures['plain']['elapsed'][-1]:7.1f} ms   "
-                f"cpu_slowdown 4 {figures['slowed']['elapsed'][-1]:7.1f} ms",
-                flush=True,
-            )
-            if time.perf_counter() - began > max_seconds and i + 1 < rounds:
-                print(f"stopped after {i + 1} rounds: past {max_seconds:g}s")
-                break
+        await interleaved(runner, probes, rounds, max_seconds, take, line)
     return figures
 
 
