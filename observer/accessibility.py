@@ -11,7 +11,6 @@ new, and a count that stays the same with other elements in it is still news.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -273,16 +272,9 @@ def compare(now: list[Found], baseline: list[Found], pages: Iterable[str]) -> Co
     )
 
 
-def load_baseline(path: str) -> list[Found] | None:
-    """The `accessibility` section of an earlier `observer check --json` (None: it has none,
-    an older baseline); ValueError says what is wrong with it."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+def baseline_violations(data: Any, path: str) -> list[Found] | None:
+    """The `accessibility` section of an earlier `observer check --json`, parsed (read from
+    `path`; None: it has none, an older baseline); ValueError says what is wrong with it."""
     section = data.get("accessibility") if isinstance(data, dict) else None
     if section is None:
         return None

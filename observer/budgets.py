@@ -972,15 +972,24 @@ def _side_by_side(lab: Verdict, field: Verdict) -> Verdict:
 
 def load_baseline(path: str) -> dict[str, list[float]]:
     """Budget samples from an earlier `observer check --json`; ValueError says what is wrong."""
+    return baseline_values(read_check(path), path)
+
+
+def read_check(path: str) -> Any:
+    """An earlier `observer check --json`, parsed; ValueError says why it cannot be read."""
     import json
 
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            return json.load(fh)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+
+
+def baseline_values(data: Any, path: str) -> dict[str, list[float]]:
+    """The budgets' samples of a check's parsed --json (read from `path`)."""
     budgets = data.get("budgets") if isinstance(data, dict) else None
     if not isinstance(budgets, list):
         raise ValueError(f"{path}: no 'budgets' list; give the --json output of observer check")

@@ -472,7 +472,7 @@ def check(
 
     with early_driver(file) as early:  # first: it boots while the rest is imported and read
         from . import rounds
-        from .budgets import lab_rules, load_baseline, with_confidence
+        from .budgets import lab_rules, with_confidence
         from .conditions import runs_per_round
         from .report.console import Progress, render_rounds
         from .store import StoreError
@@ -490,13 +490,10 @@ def check(
             budgets=[rule.name for rule in rules],
         )
         _check_devices(project)
-        baselines = a11y_baseline = None
+        earlier = rounds.Baseline()
         if baseline:
-            from . import accessibility
-
             try:
-                baselines = load_baseline(baseline)
-                a11y_baseline = accessibility.load_baseline(baseline)
+                earlier = rounds.Baseline.read(baseline)
             except ValueError as exc:
                 _die(f"--baseline: {exc}", EXIT_USAGE)
         plan = rounds.Rounds(count=runs, concurrency=concurrency)
@@ -510,11 +507,11 @@ def check(
                         rules,
                         store,
                         plan,
-                        baseline=rounds.Baseline(baselines, a11y_baseline),
+                        baseline=earlier,
                         early=early,
                         watcher=progress,
                     )
-                if baseline and a11y_baseline is None:
+                if baseline and earlier.accessibility is None:
                     report.a11y_note = (
                         f"--baseline {baseline} has no accessibility section (an older "
                         "check): accessibility violations were not compared"

@@ -81,6 +81,15 @@ class Baseline:
     values: dict[str, list[float]] | None = None
     accessibility: list[Found] | None = None
 
+    @classmethod
+    def read(cls, path: str) -> Baseline:
+        """The file, read once; ValueError says what is wrong with it."""
+        from .accessibility import baseline_violations
+        from .budgets import baseline_values, read_check
+
+        data = read_check(path)
+        return cls(baseline_values(data, path), baseline_violations(data, path))
+
 
 def check(
     project: Project,
