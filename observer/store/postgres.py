@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .base import StoreError
 from .beacons import BEACON_COLUMNS, Beacons
 from .cluster import Cluster
-from .grants import grant_statements, inserts
+from .grants import READ_TABLES, grant_statements, inserts
 from .incidents import Incidents
 from .pgschema import PG_MIGRATIONS
 from .rows import BeaconRow
@@ -31,28 +31,9 @@ if TYPE_CHECKING:
 
 SCHEMES = ("postgresql://", "postgres://")
 DAY = 86400.0
-# Tables a count may name (the protocol's count takes a table name).
-TABLES = frozenset(
-    {
-        "runs",
-        "steps",
-        "page_vitals",
-        "errors",
-        "artifacts",
-        "expectations",
-        "a11y_violations",
-        "beacons",
-        "incidents",
-        "notifications",
-        "silences",
-        "kv",
-        "migrations",
-        "copies",
-        "runners",
-        "slots",
-        "outbox",
-    }
-)
+# Tables a count may name (the protocol's count takes a table name): every table a role
+# reads (grants.py lists them, each once), and what `observer db copy` keeps.
+TABLES = frozenset({*READ_TABLES, "copies"})
 # While the database is away, each call fails at once for this long before one tries again;
 # a borrow waits at most BORROW_TIMEOUT for a connection.
 RETRY_AFTER = 1.0
