@@ -41,7 +41,6 @@ class Conditions:
     device: str | None = None
     network: Network | None = None
     cpu_slowdown: float | None = None  # None or 1: not slowed
-    preset: str | None = None  # the matrix entry named a preset (mobile)
 
     @property
     def throttled(self) -> bool:
@@ -75,7 +74,7 @@ class Conditions:
 def _entry(entry: Any, device: str | None, net: Network | None, cpu: float | None) -> Conditions:
     if isinstance(entry, str):
         dev, prof, slow = PRESETS[entry]
-        return Conditions(dev, network(prof), slow, preset=entry)
+        return Conditions(dev, network(prof), slow)
     return Conditions(
         entry.device if entry.device is not None else device,
         network(entry.network) if entry.network is not None else net,

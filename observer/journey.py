@@ -204,7 +204,6 @@ class _Audit:
     paused: float = 0.0  # seconds audits took, left out of step times and duration
     limit: Any = None  # the journey's asyncio.timeout, held still while an audit runs
     seen: set[tuple[str, float]] = dataclasses.field(default_factory=set)  # (url, timeOrigin)
-    pages: int = 0  # pages checked, by audits and steps
     unchecked: list[str] = dataclasses.field(default_factory=list)  # why a page was not
 
     @contextlib.asynccontextmanager
@@ -473,8 +472,8 @@ def _wrap_up(run: _Run, throttle: Any, ended: float | None, fail_on_page_error: 
             result.outcome, result.error = Outcome.ERROR, throttle.failure
     end = ended if ended is not None else time.perf_counter() - run.audit.paused
     result.duration_ms = round((end - run.t0) * 1000, 1)
-    if run.audit.pages or run.audit.settings is not None:
-        result.a11y_pages = run.audit.pages
+    if result.a11y_checked or run.audit.settings is not None:
+        result.a11y_pages = len(result.a11y_checked)
     if run.audit.settings is not None:
         # Documents the journey visited that no audit reached: left before they had loaded,
         # or the journey stopped first.
@@ -665,7 +664,6 @@ async def _check(
     broken = await a11y.check_page(page, args, timeout)
     if key is not None:
         run.audit.seen.add(key)
-    run.audit.pages += 1
     url = page.url
     run.result.a11y_checked.append(a11y.page_of(url))
     run.result.violations += a11y.violations(broken, url, index, source, args.impact)
