@@ -266,9 +266,10 @@ def known_devices() -> frozenset[str]:
 
 def device_problems(project: Project) -> list[Problem]:
     """A config problem per probe whose `device:` Playwright does not know (none: all known)."""
-    from .conditions import devices_named
+    from .conditions import conditions_of
 
-    if not any(devices_named(p) for p in project.probes):
+    settings = project.config.settings
+    if not any(c.device for p in project.probes for c in conditions_of(p, settings)):
         return []  # reading Playwright's device list costs a 3 MB file read
     devices = known_devices()
     if not devices:

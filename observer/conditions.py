@@ -101,17 +101,6 @@ def runs_per_round(probes: list[Any], settings: Any) -> int:
     return sum(len(conditions_of(p, settings)) for p in probes)
 
 
-def devices_named(probe: Any) -> list[str]:
-    """Every Playwright device a probe names (its own, its matrix's, its presets')."""
-    names = [probe.device] if probe.device else []
-    for entry in probe.conditions or []:
-        if isinstance(entry, str):
-            names.append(PRESETS[entry][0] or "")
-        elif entry.device:
-            names.append(entry.device)
-    return [n for n in names if n]
-
-
 def wanted(condition: Any) -> dict[str, Any] | None:
     """A budget's `condition:` (a preset's name, or config.models' Condition) as the runs'
     recorded conditions say it: the network by its label, the CPU by its factor; "" where it
