@@ -146,9 +146,11 @@ def commands(conditions: Conditions) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-async def throttle_page(context: BrowserContext, page: Page, conditions: Conditions) -> str:
-    """Throttle one page's network and CPU as `conditions` say; returns its CDP target id.
-    ObserverError when the browser refuses."""
+async def throttle_page(
+    context: BrowserContext, page: Page, conditions: Conditions
+) -> tuple[str, str]:
+    """Throttle one page's network and CPU as `conditions` say; returns its CDP target id and
+    its browser context's. ObserverError when the browser refuses."""
     try:
         session = await context.new_cdp_session(page)
         for method, params in commands(conditions):
@@ -159,7 +161,7 @@ async def throttle_page(context: BrowserContext, page: Page, conditions: Conditi
             f"could not throttle the page ({conditions.label}): {_first(exc)}"
         ) from exc
     target = info["targetInfo"]
-    return f"{target['targetId']}\n{target.get('browserContextId') or ''}"
+    return str(target["targetId"]), str(target.get("browserContextId") or "")
 
 
 class Throttle:
@@ -174,9 +176,7 @@ class Throttle:
 
     async def first(self, page: Page) -> None:
         """Throttle the journey's first page, before any step; later pages are the holder's."""
-        target, self.context_id = (await throttle_page(self.context, page, self.conditions)).split(
-            "\n"
-        )
+        target, self.context_id = await throttle_page(self.context, page, self.conditions)
         self.targets.append(target)
         if self.holder is not None:
             self.holder.contexts[self.context_id] = self.conditions
